@@ -1,0 +1,94 @@
+//! Component lifecycle traits: receivers, processors and exporters.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::consumer::{BoxConsumer, Consumer};
+use crate::error::{ConsumeError, ShutdownError, StartError};
+use crate::id::ComponentId;
+use crate::signal::{Logs, Metrics, SignalData, Traces};
+use crate::telemetry::Telemetry;
+
+/// What a component may reach while starting: self-telemetry now; extensions (storage, auth)
+/// will be looked up here by id.
+#[derive(Clone, Default)]
+pub struct Host {
+    /// The process-wide self-telemetry registry.
+    pub telemetry: Telemetry,
+}
+
+/// Lifecycle shared by every component (the Collector's `component.Component`).
+#[async_trait]
+pub trait Component: Send + Sync {
+    /// Binds listeners and spawns tasks, then returns; must not block on traffic.
+    async fn start(&self, host: &Host) -> Result<(), StartError>;
+    /// Stops accepting, flushes what was accepted, releases resources. Idempotent.
+    async fn shutdown(&self) -> Result<(), ShutdownError>;
+}
+
+/// A receiver: gets data from outside (a socket, a scrape) and pushes it to `NextConsumers`.
+pub trait Receiver: Component {}
+
+/// A processor of one signal; it owns the next consumer of its pipeline.
+pub trait Processor<T: SignalData>: Component + Consumer<T> {}
+
+/// An exporter of one signal; it sends data out of the process.
+pub trait Exporter<T: SignalData>: Component + Consumer<T> {}
+
+/// The first consumer of every pipeline a receiver feeds, per signal (a fanout when the
+/// receiver is in several pipelines of the same signal). `None` for signals it does not feed.
+#[derive(Clone, Default)]
+pub struct NextConsumers {
+    /// Consumer for traces, when the receiver is in a traces pipeline.
+    pub traces: Option<BoxConsumer<Traces>>,
+    /// Consumer for metrics, when the receiver is in a metrics pipeline.
+    pub metrics: Option<BoxConsumer<Metrics>>,
+    /// Consumer for logs, when the receiver is in a logs pipeline.
+    pub logs: Option<BoxConsumer<Logs>>,
+}
+
+/// A stateless, synchronous processing step (the Collector's processorhelper). Wrap it with
+/// [`processor_fn`] to get a [`Processor`].
+pub trait Process<T: SignalData>: Send + Sync + 'static {
+    /// Transforms `data`. `Ok(None)` means everything was filtered out; the next consumer is then
+    /// not called.
+    fn process(&self, data: T) -> Result<Option<T>, ConsumeError>;
+}
+
+/// Adapts a [`Process`] into a full [`Processor`] that calls `next` with the result.
+pub fn processor_fn<T: SignalData, P: Process<T>>(
+    id: ComponentId,
+    p: P,
+    next: BoxConsumer<T>,
+) -> Arc<dyn Processor<T>> {
+    Arc::new(FnProcessor { _id: id, p, next })
+}
+
+struct FnProcessor<T: SignalData, P> {
+    _id: ComponentId,
+    p: P,
+    next: BoxConsumer<T>,
+}
+
+#[async_trait]
+impl<T: SignalData, P: Process<T>> Consumer<T> for FnProcessor<T, P> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        match self.p.process(data)? {
+            Some(d) => self.next.consume(d).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData, P: Process<T>> Component for FnProcessor<T, P> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        Ok(())
+    }
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+}
+
+impl<T: SignalData, P: Process<T>> Processor<T> for FnProcessor<T, P> {}

@@ -1,0 +1,491 @@
+//! Configuration in the OpenTelemetry Collector's YAML shape.
+//!
+//! ```yaml
+//! receivers:  { otlp: { protocols: { grpc: {}, http: {} } } }
+//! processors: { batch: {} }
+//! exporters:  { otlp/upstream: { endpoint: "${env:STRATA_UPSTREAM}" } }
+//! service:
+//!   pipelines:
+//!     traces: { receivers: [otlp], processors: [batch], exporters: [otlp/upstream] }
+//!   telemetry:
+//!     logs: { level: info, encoding: json }
+//!     metrics: { address: 127.0.0.1:8888 }
+//! ```
+//!
+//! Loading: each source is parsed as YAML, `${env:VAR}`, `${env:VAR:-default}`, `${VAR}` and
+//! `${file:PATH}` are expanded in string values (`$$` is a literal `$`; a value that is exactly one
+//! reference is re-read as a YAML scalar, so `port: ${env:PORT}` gives an integer), sources are
+//! deep-merged in order (later wins; sequences are replaced), then the result is deserialized with
+//! unknown fields rejected. Every error names its YAML path with `::` separators, as in
+//! `exporters::otlp/upstream::tls::ca_file: no such file`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::id::{ComponentId, PipelineId};
+use crate::telemetry::LogsConfig;
+
+/// One configuration error at one YAML path.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    /// `::`-separated path from the document root (`service::pipelines::traces`), empty for the
+    /// root.
+    pub path: String,
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl fmt::Display) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The same error, nested under `prefix`.
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.path = join(prefix, &self.path);
+        self
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All errors found in a config, reported together.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}::{path}"),
+    }
+}
+
+/// The whole configuration document.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Receiver configs by id; each value is deserialized by the receiver's factory.
+    #[serde(default)]
+    pub receivers: BTreeMap<ComponentId, Value>,
+    /// Processor configs by id.
+    #[serde(default)]
+    pub processors: BTreeMap<ComponentId, Value>,
+    /// Exporter configs by id.
+    #[serde(default)]
+    pub exporters: BTreeMap<ComponentId, Value>,
+    /// Extension configs by id (storage, auth and health come with later components).
+    #[serde(default)]
+    pub extensions: BTreeMap<ComponentId, Value>,
+    /// Which components run, and how they are wired.
+    pub service: Service,
+}
+
+/// The `service` section.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Extensions to start, by id.
+    #[serde(default)]
+    pub extensions: Vec<ComponentId>,
+    /// Pipelines by id (`traces`, `metrics/dpu`).
+    #[serde(default)]
+    pub pipelines: BTreeMap<PipelineId, PipelineConfig>,
+    /// Self-telemetry.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Deadline for a graceful shutdown: receivers stop, pipelines drain. Default `30s`.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// One pipeline: receivers → processors (in order) → exporters.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Receivers feeding this pipeline (at least one).
+    #[serde(default)]
+    pub receivers: Vec<ComponentId>,
+    /// Processors, applied in order.
+    #[serde(default)]
+    pub processors: Vec<ComponentId>,
+    /// Exporters, each getting every batch (at least one).
+    #[serde(default)]
+    pub exporters: Vec<ComponentId>,
+}
+
+/// `service.telemetry`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Log settings.
+    #[serde(default)]
+    pub logs: LogsConfig,
+    /// Internal metrics endpoint.
+    #[serde(default)]
+    pub metrics: MetricsTelemetryConfig,
+}
+
+/// `service.telemetry.metrics`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsTelemetryConfig {
+    /// `host:port` serving `/metrics` in Prometheus text format. Default `127.0.0.1:8888`.
+    pub address: String,
+    /// `none` disables the endpoint; `basic`, `normal`, `detailed` serve it. Default `normal`.
+    pub level: String,
+}
+
+impl Default for MetricsTelemetryConfig {
+    fn default() -> Self {
+        MetricsTelemetryConfig {
+            address: "127.0.0.1:8888".into(),
+            level: "normal".into(),
+        }
+    }
+}
+
+/// A config document to load: its text and a name for messages (a file path, `profile dpu`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Shown in parse errors.
+    pub name: String,
+    /// The YAML text.
+    pub text: String,
+}
+
+/// Loads and merges `sources` into a [`Config`]: parse, expand, merge, deserialize. Component
+/// configs are not checked here; see `graph::validate`.
+///
+/// # Errors
+/// Every YAML syntax error, failed `${...}` expansion and top-level shape error, with paths.
+pub fn load(sources: &[Source]) -> Result<Config, ConfigErrors> {
+    load_with(sources, &|name| std::env::var(name).ok())
+}
+
+/// [`load`] with an explicit environment lookup (for tests).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with(
+    sources: &[Source],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut merged = Value::Mapping(Mapping::new());
+    for src in sources {
+        match serde_yaml_ng::from_str::<Value>(&src.text) {
+            Ok(mut v) => {
+                expand_value(&mut v, "", env, &mut errors);
+                merge(&mut merged, v);
+            }
+            Err(e) => errors.push(ConfigError::new(
+                "",
+                format!("{}: invalid YAML: {e}", src.name),
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    if merged.as_mapping().is_some_and(|m| !m.contains_key("service")) {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            "service",
+            "missing section: a config needs service::pipelines",
+        )]));
+    }
+    parse::<Config>("", merged).map_err(|e| ConfigErrors(vec![e]))
+}
+
+/// Deserializes `value` into `T`, naming the failing path under `prefix`. A YAML `null` (as in
+/// `batch:` with nothing after it) is read as `{}`.
+///
+/// # Errors
+/// The first deserialization error with its path.
+pub fn parse<T: DeserializeOwned>(prefix: &str, value: Value) -> Result<T, ConfigError> {
+    let value = if value.is_null() {
+        Value::Mapping(Mapping::new())
+    } else {
+        value
+    };
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string().replace('.', "::");
+        let path = if path == "?" { String::new() } else { path };
+        ConfigError::new(join(prefix, &path), e.into_inner())
+    })
+}
+
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+fn key_str(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
+
+fn expand_value(
+    v: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    match v {
+        Value::String(s) if s.contains('$') => match expand_str(s, env) {
+            Ok((out, whole)) => {
+                *v = if whole {
+                    // A value that is exactly one reference is typed like YAML would type it.
+                    match serde_yaml_ng::from_str::<Value>(&out) {
+                        Ok(parsed @ (Value::Bool(_) | Value::Number(_))) => parsed,
+                        _ => Value::String(out),
+                    }
+                } else {
+                    Value::String(out)
+                }
+            }
+            Err(msg) => errors.push(ConfigError::new(path, msg)),
+        },
+        Value::Mapping(m) => {
+            for (k, child) in m.iter_mut() {
+                expand_value(child, &join(path, &key_str(k)), env, errors);
+            }
+        }
+        Value::Sequence(seq) => {
+            for (i, child) in seq.iter_mut().enumerate() {
+                expand_value(child, &format!("{path}[{i}]"), env, errors);
+            }
+        }
+        Value::Tagged(t) => expand_value(&mut t.value, path, env, errors),
+        _ => {}
+    }
+}
+
+/// Expands `${...}` references in `s`. Returns the result and whether `s` was exactly one
+/// reference.
+fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(String, bool), String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut refs = 0;
+    let mut literal = false;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        literal |= pos > 0;
+        let after = &rest[pos + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            literal = true;
+            rest = tail;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated reference in {s:?}"))?;
+            out.push_str(&resolve(&body[..end], env)?);
+            refs += 1;
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            literal = true;
+            rest = after;
+        }
+    }
+    literal |= !rest.is_empty();
+    out.push_str(rest);
+    Ok((out, refs == 1 && !literal))
+}
+
+fn resolve(reference: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let (scheme, body) = match reference.split_once(':') {
+        Some((scheme, body)) if !scheme.contains('-') => (scheme, body),
+        _ => ("env", reference),
+    };
+    match scheme {
+        "env" => {
+            let (name, default) = match body.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (body, None),
+            };
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("invalid environment variable name {name:?}"));
+            }
+            match (env(name), default) {
+                (Some(v), _) => Ok(v),
+                (None, Some(d)) => Ok(d.to_owned()),
+                (None, None) => Err(format!(
+                    "environment variable {name} is not set and ${{env:{name}}} has no default (use ${{env:{name}:-default}})"
+                )),
+            }
+        }
+        "file" => std::fs::read_to_string(body)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("cannot read ${{file:{body}}}: {e}")),
+        other => Err(format!(
+            "unsupported reference scheme {other:?} (supported: env, file)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "PORT" => Some("4317".into()),
+            "HOST" => Some("collector".into()),
+            _ => None,
+        }
+    }
+
+    fn load_str(text: &str) -> Result<Config, ConfigErrors> {
+        load_with(
+            &[Source {
+                name: "test".into(),
+                text: text.into(),
+            }],
+            &env,
+        )
+    }
+
+    #[test]
+    fn expands_env_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = format!(
+            r#"
+exporters:
+  otlp:
+    endpoint: "${{env:HOST}}:${{PORT}}"
+    port: ${{env:PORT}}
+    other: ${{env:NOPE:-fallback}}
+    token: ${{file:{}}}
+    price: "$$5"
+service: {{}}
+"#,
+            secret.display()
+        );
+        let cfg = load_str(&text).unwrap();
+        let otlp = &cfg.exporters[&"otlp".parse().unwrap()];
+        assert_eq!(otlp["endpoint"], Value::from("collector:4317"));
+        assert_eq!(otlp["port"], Value::from(4317));
+        assert_eq!(otlp["other"], Value::from("fallback"));
+        assert_eq!(otlp["token"], Value::from("s3cret"));
+        assert_eq!(otlp["price"], Value::from("$5"));
+    }
+
+    #[test]
+    fn missing_env_names_its_path() {
+        let err = load_str("exporters:\n  otlp:\n    endpoint: ${env:MISSING}\nservice: {}\n")
+            .unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].path, "exporters::otlp::endpoint");
+        assert!(err.0[0].message.contains("MISSING"), "{}", err);
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_rejected() {
+        let err = load_str("recievers: {}\nservice: {}\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `recievers`"), "{err}");
+        let err = load_str("service:\n  pipelines:\n    traces:\n      receiver: [otlp]\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("service::pipelines::traces"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sources_merge_in_order() {
+        let a = Source {
+            name: "a".into(),
+            text: "exporters:\n  debug: {verbosity: basic}\nservice: {}\n".into(),
+        };
+        let b = Source {
+            name: "b".into(),
+            text: "exporters:\n  debug: {verbosity: detailed}\n  file: {path: x}\n".into(),
+        };
+        let cfg = load_with(&[a, b], &env).unwrap();
+        assert_eq!(cfg.exporters.len(), 2);
+        assert_eq!(
+            cfg.exporters[&"debug".parse().unwrap()]["verbosity"],
+            Value::from("detailed")
+        );
+    }
+
+    #[test]
+    fn parse_names_nested_path() {
+        #[derive(Deserialize, Debug, Default)]
+        #[serde(deny_unknown_fields, default)]
+        struct Inner {
+            #[serde(with = "humantime_serde")]
+            timeout: Duration,
+        }
+        #[derive(Deserialize, Debug, Default)]
+        #[serde(deny_unknown_fields, default)]
+        struct Outer {
+            inner: Inner,
+        }
+        let v: Value = serde_yaml_ng::from_str("inner: {timeout: 10 parsecs}").unwrap();
+        let e = parse::<Outer>("processors::batch", v).unwrap_err();
+        assert_eq!(e.path, "processors::batch::inner::timeout");
+        let v: Value = serde_yaml_ng::from_str("inner: {timeot: 1s}").unwrap();
+        let e = parse::<Outer>("x", v).unwrap_err();
+        assert!(e.message.contains("unknown field `timeot`"), "{e}");
+        assert!(parse::<Outer>("x", Value::Null).is_ok());
+    }
+}

@@ -1,0 +1,299 @@
+//! Factories: how a component type turns its YAML config into a running component.
+//!
+//! `src/components.rs` in the binary lists every factory; the graph looks them up by type name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_yaml_ng::Value;
+
+use crate::component::{Exporter, NextConsumers, Processor, Receiver};
+use crate::config::ConfigError;
+use crate::consumer::BoxConsumer;
+use crate::error::BuildError;
+use crate::id::ComponentId;
+use crate::signal::{Logs, Metrics, Signal, SignalData, Traces};
+use crate::telemetry::Telemetry;
+
+/// Component kinds, as named in the config's top-level sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `receivers:`
+    Receiver,
+    /// `processors:`
+    Processor,
+    /// `exporters:`
+    Exporter,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+        })
+    }
+}
+
+/// What a factory gets besides the config: the component's id and the self-telemetry registry.
+#[derive(Clone)]
+pub struct Settings {
+    /// Kind of the component being created.
+    pub kind: Kind,
+    /// The component's id (`otlp/upstream`).
+    pub id: ComponentId,
+    /// Process-wide self-telemetry.
+    pub telemetry: Telemetry,
+}
+
+impl Settings {
+    /// The YAML path of this component's config (`exporters::otlp/upstream`), for errors.
+    pub fn path(&self) -> String {
+        format!("{}s::{}", self.kind, self.id)
+    }
+}
+
+/// Creates receivers of one type.
+pub trait ReceiverFactory: Send + Sync {
+    /// The type name in configs (`otlp`).
+    fn type_name(&self) -> &'static str;
+    /// Signals the receiver can produce.
+    fn signals(&self) -> &'static [Signal];
+    /// Checks `cfg` without creating anything; `path` prefixes error paths.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError>;
+    /// Creates the receiver (not yet started), feeding `next`.
+    ///
+    /// # Errors
+    /// An invalid config or an unusable resource named in it.
+    fn create(
+        &self,
+        set: Settings,
+        cfg: Value,
+        next: NextConsumers,
+    ) -> Result<Arc<dyn Receiver>, BuildError>;
+}
+
+/// Creates processors of one type, one instance per pipeline and signal.
+pub trait ProcessorFactory: Send + Sync {
+    /// The type name in configs (`batch`).
+    fn type_name(&self) -> &'static str;
+    /// Signals the processor supports.
+    fn signals(&self) -> &'static [Signal];
+    /// Checks `cfg` without creating anything.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError>;
+    /// Creates a traces processor that calls `next`.
+    ///
+    /// # Errors
+    /// [`BuildError::SignalNotSupported`] unless overridden; config errors.
+    fn create_traces(
+        &self,
+        set: Settings,
+        _cfg: Value,
+        _next: BoxConsumer<Traces>,
+    ) -> Result<Arc<dyn Processor<Traces>>, BuildError> {
+        Err(not_supported(set, Signal::Traces))
+    }
+    /// Creates a metrics processor that calls `next`.
+    ///
+    /// # Errors
+    /// As [`ProcessorFactory::create_traces`].
+    fn create_metrics(
+        &self,
+        set: Settings,
+        _cfg: Value,
+        _next: BoxConsumer<Metrics>,
+    ) -> Result<Arc<dyn Processor<Metrics>>, BuildError> {
+        Err(not_supported(set, Signal::Metrics))
+    }
+    /// Creates a logs processor that calls `next`.
+    ///
+    /// # Errors
+    /// As [`ProcessorFactory::create_traces`].
+    fn create_logs(
+        &self,
+        set: Settings,
+        _cfg: Value,
+        _next: BoxConsumer<Logs>,
+    ) -> Result<Arc<dyn Processor<Logs>>, BuildError> {
+        Err(not_supported(set, Signal::Logs))
+    }
+}
+
+/// Creates exporters of one type, one instance per id and signal.
+pub trait ExporterFactory: Send + Sync {
+    /// The type name in configs (`otlp`).
+    fn type_name(&self) -> &'static str;
+    /// Signals the exporter supports.
+    fn signals(&self) -> &'static [Signal];
+    /// Checks `cfg` without creating anything.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError>;
+    /// Creates a traces exporter.
+    ///
+    /// # Errors
+    /// [`BuildError::SignalNotSupported`] unless overridden; config errors.
+    fn create_traces(
+        &self,
+        set: Settings,
+        _cfg: Value,
+    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
+        Err(not_supported(set, Signal::Traces))
+    }
+    /// Creates a metrics exporter.
+    ///
+    /// # Errors
+    /// As [`ExporterFactory::create_traces`].
+    fn create_metrics(
+        &self,
+        set: Settings,
+        _cfg: Value,
+    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
+        Err(not_supported(set, Signal::Metrics))
+    }
+    /// Creates a logs exporter.
+    ///
+    /// # Errors
+    /// As [`ExporterFactory::create_traces`].
+    fn create_logs(
+        &self,
+        set: Settings,
+        _cfg: Value,
+    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
+        Err(not_supported(set, Signal::Logs))
+    }
+}
+
+fn not_supported(set: Settings, signal: Signal) -> BuildError {
+    BuildError::SignalNotSupported { id: set.id, signal }
+}
+
+/// Picks the per-signal factory method, so the graph is written once for all signals.
+pub trait SignalFactories: SignalData {
+    /// Calls the matching `create_*` of an exporter factory.
+    ///
+    /// # Errors
+    /// Whatever the factory returns.
+    fn create_exporter(
+        f: &dyn ExporterFactory,
+        set: Settings,
+        cfg: Value,
+    ) -> Result<Arc<dyn Exporter<Self>>, BuildError>;
+    /// Calls the matching `create_*` of a processor factory.
+    ///
+    /// # Errors
+    /// Whatever the factory returns.
+    fn create_processor(
+        f: &dyn ProcessorFactory,
+        set: Settings,
+        cfg: Value,
+        next: BoxConsumer<Self>,
+    ) -> Result<Arc<dyn Processor<Self>>, BuildError>;
+    /// The slot for this signal in [`NextConsumers`].
+    fn next_slot(n: &mut NextConsumers) -> &mut Option<BoxConsumer<Self>>;
+}
+
+macro_rules! signal_factories {
+    ($t:ty, $exp:ident, $proc:ident, $slot:ident) => {
+        impl SignalFactories for $t {
+            fn create_exporter(
+                f: &dyn ExporterFactory,
+                set: Settings,
+                cfg: Value,
+            ) -> Result<Arc<dyn Exporter<Self>>, BuildError> {
+                f.$exp(set, cfg)
+            }
+            fn create_processor(
+                f: &dyn ProcessorFactory,
+                set: Settings,
+                cfg: Value,
+                next: BoxConsumer<Self>,
+            ) -> Result<Arc<dyn Processor<Self>>, BuildError> {
+                f.$proc(set, cfg, next)
+            }
+            fn next_slot(n: &mut NextConsumers) -> &mut Option<BoxConsumer<Self>> {
+                &mut n.$slot
+            }
+        }
+    };
+}
+signal_factories!(Traces, create_traces, create_traces, traces);
+signal_factories!(Metrics, create_metrics, create_metrics, metrics);
+signal_factories!(Logs, create_logs, create_logs, logs);
+
+/// A second factory registered for a type that already has one.
+#[derive(Debug, thiserror::Error)]
+#[error("duplicate {kind} type {name:?} in the component registry")]
+pub struct DuplicateType {
+    /// Receiver, processor or exporter.
+    pub kind: Kind,
+    /// The type name registered twice.
+    pub name: &'static str,
+}
+
+/// Every known factory, by kind and type name.
+#[derive(Default)]
+pub struct Factories {
+    /// Receiver factories by type name.
+    pub receivers: BTreeMap<&'static str, Box<dyn ReceiverFactory>>,
+    /// Processor factories by type name.
+    pub processors: BTreeMap<&'static str, Box<dyn ProcessorFactory>>,
+    /// Exporter factories by type name.
+    pub exporters: BTreeMap<&'static str, Box<dyn ExporterFactory>>,
+}
+
+impl Factories {
+    /// Registers a receiver factory.
+    ///
+    /// # Errors
+    /// [`DuplicateType`] when the type is already registered.
+    pub fn receiver(mut self, f: impl ReceiverFactory + 'static) -> Result<Self, DuplicateType> {
+        let name = f.type_name();
+        if self.receivers.insert(name, Box::new(f)).is_some() {
+            return Err(DuplicateType {
+                kind: Kind::Receiver,
+                name,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Registers a processor factory.
+    ///
+    /// # Errors
+    /// [`DuplicateType`] when the type is already registered.
+    pub fn processor(mut self, f: impl ProcessorFactory + 'static) -> Result<Self, DuplicateType> {
+        let name = f.type_name();
+        if self.processors.insert(name, Box::new(f)).is_some() {
+            return Err(DuplicateType {
+                kind: Kind::Processor,
+                name,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Registers an exporter factory.
+    ///
+    /// # Errors
+    /// [`DuplicateType`] when the type is already registered.
+    pub fn exporter(mut self, f: impl ExporterFactory + 'static) -> Result<Self, DuplicateType> {
+        let name = f.type_name();
+        if self.exporters.insert(name, Box::new(f)).is_some() {
+            return Err(DuplicateType {
+                kind: Kind::Exporter,
+                name,
+            });
+        }
+        Ok(self)
+    }
+}

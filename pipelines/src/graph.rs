@@ -1,0 +1,417 @@
+//! The pipeline graph: validated from a [`Config`], built, started and shut down in the
+//! OpenTelemetry Collector's order.
+//!
+//! Build: exporters (one per id and signal, shared by every pipeline of that signal) → a fanout
+//! per pipeline (skipped for one exporter) → processors back to front (one per pipeline and id) →
+//! receivers (one per id, however many pipelines it feeds; a fanout per signal when it feeds
+//! several). Start in that order; shut down in reverse: receivers stop accepting first, then
+//! processors flush front to back, then exporters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{info, warn};
+
+use crate::component::{Component, Exporter, Host, NextConsumers, Receiver};
+use crate::config::{Config, ConfigError, ConfigErrors};
+use crate::consumer::{BoxConsumer, Consumer};
+use crate::error::{BuildError, ConsumeError, ShutdownError, StartError};
+use crate::factory::{Factories, Kind, Settings, SignalFactories};
+use crate::fanout::fanout;
+use crate::id::ComponentId;
+use crate::signal::{Logs, Metrics, Signal, Traces};
+use crate::telemetry::{Counter, Telemetry};
+
+/// Checks a loaded config against the registry before anything is built: every component type
+/// is known, every component config parses and validates, every pipeline has receivers and
+/// exporters that are configured and support its signal.
+///
+/// # Errors
+/// All problems found, each with its YAML path.
+pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors> {
+    let mut errs = Vec::new();
+    let known = |names: Vec<&&str>| {
+        names
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (id, v) in &cfg.receivers {
+        let path = format!("receivers::{id}");
+        match factories.receivers.get(id.ty()) {
+            Some(f) => errs.extend(f.validate(&path, v).err()),
+            None => errs.push(ConfigError::new(
+                path,
+                format!(
+                    "unknown receiver type {:?} (known: {})",
+                    id.ty(),
+                    known(factories.receivers.keys().collect())
+                ),
+            )),
+        }
+    }
+    for (id, v) in &cfg.processors {
+        let path = format!("processors::{id}");
+        match factories.processors.get(id.ty()) {
+            Some(f) => errs.extend(f.validate(&path, v).err()),
+            None => errs.push(ConfigError::new(
+                path,
+                format!(
+                    "unknown processor type {:?} (known: {})",
+                    id.ty(),
+                    known(factories.processors.keys().collect())
+                ),
+            )),
+        }
+    }
+    for (id, v) in &cfg.exporters {
+        let path = format!("exporters::{id}");
+        match factories.exporters.get(id.ty()) {
+            Some(f) => errs.extend(f.validate(&path, v).err()),
+            None => errs.push(ConfigError::new(
+                path,
+                format!(
+                    "unknown exporter type {:?} (known: {})",
+                    id.ty(),
+                    known(factories.exporters.keys().collect())
+                ),
+            )),
+        }
+    }
+    for id in cfg.extensions.keys() {
+        errs.push(ConfigError::new(
+            format!("extensions::{id}"),
+            format!("unknown extension type {:?} (no extensions are available yet)", id.ty()),
+        ));
+    }
+    for (i, id) in cfg.service.extensions.iter().enumerate() {
+        if !cfg.extensions.contains_key(id) {
+            errs.push(ConfigError::new(
+                format!("service::extensions[{i}]"),
+                format!("references extension {:?} which is not configured", id.to_string()),
+            ));
+        }
+    }
+    if cfg.service.pipelines.is_empty() {
+        errs.push(ConfigError::new(
+            "service::pipelines",
+            "at least one pipeline must be configured",
+        ));
+    }
+    for (pid, p) in &cfg.service.pipelines {
+        let path = format!("service::pipelines::{pid}");
+        let sig = pid.signal;
+        if p.receivers.is_empty() {
+            errs.push(ConfigError::new(&path, "must have at least one receiver"));
+        }
+        if p.exporters.is_empty() {
+            errs.push(ConfigError::new(&path, "must have at least one exporter"));
+        }
+        let mut check = |kind: &str,
+                         ids: &[ComponentId],
+                         configured: &BTreeMap<ComponentId, serde_yaml_ng::Value>,
+                         signals: &dyn Fn(&str) -> Option<&'static [Signal]>| {
+            for (i, id) in ids.iter().enumerate() {
+                let at = format!("{path}::{kind}s[{i}]");
+                if !configured.contains_key(id) {
+                    errs.push(ConfigError::new(
+                        at,
+                        format!("references {kind} {:?} which is not configured", id.to_string()),
+                    ));
+                } else if let Some(s) = signals(id.ty())
+                    && !s.contains(&sig)
+                {
+                    errs.push(ConfigError::new(
+                        at,
+                        format!("{kind} {:?} does not support the {sig} signal", id.to_string()),
+                    ));
+                }
+            }
+        };
+        check("receiver", &p.receivers, &cfg.receivers, &|t| {
+            factories.receivers.get(t).map(|f| f.signals())
+        });
+        check("processor", &p.processors, &cfg.processors, &|t| {
+            factories.processors.get(t).map(|f| f.signals())
+        });
+        check("exporter", &p.exporters, &cfg.exporters, &|t| {
+            factories.exporters.get(t).map(|f| f.signals())
+        });
+        let mut seen = BTreeSet::new();
+        for (i, id) in p.processors.iter().enumerate() {
+            if !seen.insert(id) {
+                errs.push(ConfigError::new(
+                    format!("{path}::processors[{i}]"),
+                    format!("processor {:?} appears twice", id.to_string()),
+                ));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigErrors(errs))
+    }
+}
+
+/// A built pipeline graph, ready to start.
+pub struct Graph {
+    exporters: Vec<(String, Arc<dyn Component>)>,
+    processors: Vec<(String, Arc<dyn Component>)>,
+    receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
+}
+
+#[derive(Default)]
+struct ReceiverWiring {
+    traces: Vec<BoxConsumer<Traces>>,
+    metrics: Vec<BoxConsumer<Metrics>>,
+    logs: Vec<BoxConsumer<Logs>>,
+}
+
+impl Graph {
+    /// Validates `cfg`, then creates every component (nothing is started).
+    ///
+    /// # Errors
+    /// Validation errors, or the first component that could not be created.
+    pub fn build(
+        cfg: &Config,
+        factories: &Factories,
+        telemetry: &Telemetry,
+    ) -> Result<Graph, ConfigErrors> {
+        validate(cfg, factories)?;
+        let mut graph = Graph {
+            exporters: Vec::new(),
+            processors: Vec::new(),
+            receivers: Vec::new(),
+        };
+        let mut wiring: BTreeMap<ComponentId, ReceiverWiring> = BTreeMap::new();
+        let to_errs = |e: BuildError| {
+            ConfigErrors(vec![match e {
+                BuildError::Config(c) => c,
+                other => ConfigError::new("", other),
+            }])
+        };
+        build_signal::<Traces>(cfg, factories, telemetry, &mut graph, &mut wiring, |w| {
+            &mut w.traces
+        })
+        .map_err(to_errs)?;
+        build_signal::<Metrics>(cfg, factories, telemetry, &mut graph, &mut wiring, |w| {
+            &mut w.metrics
+        })
+        .map_err(to_errs)?;
+        build_signal::<Logs>(cfg, factories, telemetry, &mut graph, &mut wiring, |w| {
+            &mut w.logs
+        })
+        .map_err(to_errs)?;
+        for (id, w) in wiring {
+            let next = NextConsumers {
+                traces: (!w.traces.is_empty()).then(|| fanout(w.traces)),
+                metrics: (!w.metrics.is_empty()).then(|| fanout(w.metrics)),
+                logs: (!w.logs.is_empty()).then(|| fanout(w.logs)),
+            };
+            let f = factories
+                .receivers
+                .get(id.ty())
+                .ok_or_else(|| to_errs(BuildError::Other {
+                    id: id.clone(),
+                    source: "unknown receiver type".into(),
+                }))?;
+            let set = Settings {
+                kind: Kind::Receiver,
+                id: id.clone(),
+                telemetry: telemetry.clone(),
+            };
+            let r = f
+                .create(set, cfg.receivers[&id].clone(), next)
+                .map_err(to_errs)?;
+            graph.receivers.push((id, r));
+        }
+        Ok(graph)
+    }
+
+    /// Starts exporters, then processors, then receivers. If one fails, everything already
+    /// started is shut down and the error returned.
+    ///
+    /// # Errors
+    /// The first component that failed to start.
+    pub async fn start(&self, host: &Host) -> Result<(), StartError> {
+        let mut started: Vec<Arc<dyn Component>> = Vec::new();
+        let all = self
+            .exporters
+            .iter()
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .chain(self.processors.iter().map(|(n, c)| (n.clone(), c.clone())))
+            .chain(
+                self.receivers
+                    .iter()
+                    .map(|(id, r)| (format!("receiver {id}"), r.clone() as Arc<dyn Component>)),
+            );
+        for (name, c) in all {
+            if let Err(e) = c.start(host).await {
+                warn!(component = %name, error = %e, "start failed, shutting down what started");
+                for s in started.iter().rev() {
+                    let _ = s.shutdown().await;
+                }
+                return Err(e);
+            }
+            info!(component = %name, "started");
+            started.push(c);
+        }
+        Ok(())
+    }
+
+    /// Shuts down receivers, then processors (front to back, so flushed data still reaches
+    /// running exporters), then exporters, all within `deadline`.
+    ///
+    /// # Errors
+    /// Every component that failed to shut down, or a timeout.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<(), Vec<ShutdownError>> {
+        let run = async {
+            let mut errs = Vec::new();
+            for (id, r) in &self.receivers {
+                if let Err(e) = r.shutdown().await {
+                    warn!(receiver = %id, error = %e, "shutdown failed");
+                    errs.push(e);
+                }
+            }
+            for (name, c) in self.processors.iter().rev().chain(self.exporters.iter()) {
+                if let Err(e) = c.shutdown().await {
+                    warn!(component = %name, error = %e, "shutdown failed");
+                    errs.push(e);
+                }
+            }
+            errs
+        };
+        match tokio::time::timeout(deadline, run).await {
+            Ok(errs) if errs.is_empty() => Ok(()),
+            Ok(errs) => Err(errs),
+            Err(_) => Err(vec![ShutdownError {
+                id: ComponentId::new("service", None),
+                source: format!("graceful shutdown did not finish within {deadline:?}").into(),
+            }]),
+        }
+    }
+
+    /// Number of receiver instances (one per id).
+    pub fn receiver_count(&self) -> usize {
+        self.receivers.len()
+    }
+}
+
+fn build_signal<T: SignalFactories>(
+    cfg: &Config,
+    factories: &Factories,
+    telemetry: &Telemetry,
+    graph: &mut Graph,
+    wiring: &mut BTreeMap<ComponentId, ReceiverWiring>,
+    slot: fn(&mut ReceiverWiring) -> &mut Vec<BoxConsumer<T>>,
+) -> Result<(), BuildError> {
+    let mut exporters: BTreeMap<ComponentId, BoxConsumer<T>> = BTreeMap::new();
+    for (pid, p) in cfg
+        .service
+        .pipelines
+        .iter()
+        .filter(|(pid, _)| pid.signal == T::SIGNAL)
+    {
+        let mut consumers = Vec::new();
+        for id in &p.exporters {
+            if let Some(e) = exporters.get(id) {
+                consumers.push(e.clone());
+                continue;
+            }
+            let f = factories
+                .exporters
+                .get(id.ty())
+                .ok_or_else(|| BuildError::Other {
+                    id: id.clone(),
+                    source: "unknown exporter type".into(),
+                })?;
+            let set = Settings {
+                kind: Kind::Exporter,
+                id: id.clone(),
+                telemetry: telemetry.clone(),
+            };
+            let exp = T::create_exporter(f.as_ref(), set, cfg.exporters[id].clone())?;
+            let observed = Arc::new(ObservedExporter::new(exp, id, telemetry));
+            graph
+                .exporters
+                .push((format!("exporter {id} ({})", T::SIGNAL), observed.clone()));
+            let c: BoxConsumer<T> = observed;
+            exporters.insert(id.clone(), c.clone());
+            consumers.push(c);
+        }
+        let mut next = fanout(consumers);
+        for id in p.processors.iter().rev() {
+            let f = factories
+                .processors
+                .get(id.ty())
+                .ok_or_else(|| BuildError::Other {
+                    id: id.clone(),
+                    source: "unknown processor type".into(),
+                })?;
+            let set = Settings {
+                kind: Kind::Processor,
+                id: id.clone(),
+                telemetry: telemetry.clone(),
+            };
+            let proc = T::create_processor(f.as_ref(), set, cfg.processors[id].clone(), next)?;
+            graph
+                .processors
+                .push((format!("processor {id} in pipeline {pid}"), proc.clone()));
+            next = proc;
+        }
+        for r in &p.receivers {
+            slot(wiring.entry(r.clone()).or_default()).push(next.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Wraps every exporter to count `otelcol_exporter_sent_*` and `otelcol_exporter_send_failed_*`
+/// by the result of each `consume`.
+struct ObservedExporter<T: SignalFactories> {
+    inner: Arc<dyn Exporter<T>>,
+    sent: Counter,
+    failed: Counter,
+}
+
+impl<T: SignalFactories> ObservedExporter<T> {
+    fn new(inner: Arc<dyn Exporter<T>>, id: &ComponentId, telemetry: &Telemetry) -> Self {
+        let id = id.to_string();
+        let item = T::SIGNAL.item_name();
+        ObservedExporter {
+            inner,
+            sent: telemetry.counter(&format!("otelcol_exporter_sent_{item}"), &[("exporter", &id)]),
+            failed: telemetry.counter(
+                &format!("otelcol_exporter_send_failed_{item}"),
+                &[("exporter", &id)],
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalFactories> Consumer<T> for ObservedExporter<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        let n = data.item_count() as u64;
+        let r = self.inner.consume(data).await;
+        match &r {
+            Ok(()) => self.sent.add(n),
+            Err(_) => self.failed.add(n),
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl<T: SignalFactories> Component for ObservedExporter<T> {
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        self.inner.start(host).await
+    }
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.inner.shutdown().await
+    }
+}

@@ -1,0 +1,240 @@
+//! Self-telemetry: internal counters with the OpenTelemetry Collector's names, served in the
+//! Prometheus text exposition format (version 0.0.4), and the `tracing` log setup.
+//!
+//! Counters (all `counter`, labels in braces):
+//!
+//! | name | labels |
+//! |---|---|
+//! | `otelcol_receiver_accepted_{spans,metric_points,log_records}` | `receiver`, `transport` |
+//! | `otelcol_receiver_refused_{spans,metric_points,log_records}` | `receiver`, `transport` |
+//! | `otelcol_receiver_refused_requests` | `receiver`, `transport`, `reason` (requests refused before their items could be counted: undecodable, too large, wrong content type, unknown path) |
+//! | `otelcol_exporter_sent_{spans,metric_points,log_records}` | `exporter` |
+//! | `otelcol_exporter_send_failed_{spans,metric_points,log_records}` | `exporter` |
+//! | `otelcol_scraper_errored_metric_points` | `receiver`, `scraper` |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::id::ComponentId;
+use crate::signal::Signal;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Process-wide registry of monotonic counters. Cloning shares the registry.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    counters: Arc<Mutex<BTreeMap<(String, Labels), Arc<AtomicU64>>>>,
+}
+
+/// A handle to one counter time series; cheap to increment from any task.
+#[derive(Clone, Debug, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Telemetry {
+    /// The counter `name{labels}`, created at 0 on first use.
+    pub fn counter(&self, name: &str, labels: &[(&'static str, &str)]) -> Counter {
+        let key = (
+            name.to_owned(),
+            labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        );
+        let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        Counter(map.entry(key).or_default().clone())
+    }
+
+    /// Renders every counter in the Prometheus text format 0.0.4.
+    pub fn render(&self) -> String {
+        let map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        let mut last_name = "";
+        for ((name, labels), v) in map.iter() {
+            if name != last_name {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                last_name = name;
+            }
+            out.push_str(name);
+            if !labels.is_empty() {
+                out.push('{');
+                for (i, (k, val)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let escaped = val
+                        .replace('\\', r"\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', r"\n");
+                    let _ = write!(out, "{k}=\"{escaped}\"");
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", v.load(Ordering::Relaxed));
+        }
+        out
+    }
+
+    /// Serves `GET /metrics` on `addr` until `cancel` fires. Returns the bound address.
+    ///
+    /// # Errors
+    /// The bind error when the address is taken or invalid.
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let me = me.clone();
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                        me.render(),
+                    )
+                }
+            }),
+        );
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await;
+        });
+        Ok((local, handle))
+    }
+}
+
+/// The counters of one receiver on one transport (the Collector's receiverhelper `ObsReport`).
+#[derive(Clone)]
+pub struct ReceiverObs {
+    telemetry: Telemetry,
+    receiver: String,
+    transport: &'static str,
+}
+
+impl ReceiverObs {
+    /// Counters for receiver `id` on `transport` (`grpc`, `http`, or `""` for scrapers).
+    pub fn new(telemetry: &Telemetry, id: &ComponentId, transport: &'static str) -> Self {
+        ReceiverObs {
+            telemetry: telemetry.clone(),
+            receiver: id.to_string(),
+            transport,
+        }
+    }
+
+    fn items(&self, what: &str, signal: Signal, n: usize) {
+        self.telemetry
+            .counter(
+                &format!("otelcol_receiver_{what}_{}", signal.item_name()),
+                &[("receiver", &self.receiver), ("transport", self.transport)],
+            )
+            .add(n as u64);
+    }
+
+    /// Counts `n` items accepted by the pipeline.
+    pub fn accepted(&self, signal: Signal, n: usize) {
+        self.items("accepted", signal, n);
+    }
+
+    /// Counts `n` items the pipeline refused.
+    pub fn refused(&self, signal: Signal, n: usize) {
+        self.items("refused", signal, n);
+    }
+
+    /// Counts one request refused before its items could be counted, by `reason`
+    /// (`decode`, `too_large`, `content_type`, `not_found`, `method`).
+    pub fn refused_request(&self, reason: &'static str) {
+        self.telemetry
+            .counter(
+                "otelcol_receiver_refused_requests",
+                &[
+                    ("receiver", &self.receiver),
+                    ("transport", self.transport),
+                    ("reason", reason),
+                ],
+            )
+            .add(1);
+    }
+}
+
+/// Log settings, `service.telemetry.logs` in the config.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Minimum level: `debug`, `info`, `warn`, `error`. Default `info`.
+    pub level: String,
+    /// `console` (human-readable text) or `json`. Default `console`.
+    pub encoding: LogEncoding,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            level: "info".into(),
+            encoding: LogEncoding::Console,
+        }
+    }
+}
+
+/// Log line encoding.
+#[derive(Debug, Clone, Copy, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogEncoding {
+    /// Human-readable text.
+    Console,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the global `tracing` subscriber for `cfg`, writing to stderr. `RUST_LOG`, when set,
+/// overrides the level. Calling it twice is harmless (the second call does nothing).
+pub fn init_logs(cfg: &LogsConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.encoding {
+        LogEncoding::Json => builder.json().try_init(),
+        LogEncoding::Console => builder.try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let t = Telemetry::default();
+        let id: ComponentId = "otlp".parse().unwrap();
+        let obs = ReceiverObs::new(&t, &id, "grpc");
+        obs.accepted(Signal::Traces, 3);
+        obs.accepted(Signal::Traces, 2);
+        obs.refused_request("decode");
+        let text = t.render();
+        assert!(text.contains("# TYPE otelcol_receiver_accepted_spans counter\n"));
+        assert!(
+            text.contains("otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 5\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "otelcol_receiver_refused_requests{receiver=\"otlp\",transport=\"grpc\",reason=\"decode\"} 1\n"
+        ));
+    }
+}
