@@ -1,0 +1,305 @@
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use serde::{Deserialize, Serialize};
+use strata_pipelines::{
+    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
+    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
+    Traces, YamlValue, config::parse,
+};
+use tracing::info;
+
+use super::TYPE;
+
+/// Config of the `debug` exporter.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How much to print. Default `basic`.
+    pub verbosity: Verbosity,
+}
+
+/// How much the `debug` exporter prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    /// Counts per request.
+    #[default]
+    Basic,
+    /// Counts plus one line per item.
+    Normal,
+    /// Counts plus the whole request as OTLP/JSON.
+    Detailed,
+}
+
+/// Renders a signal for the debug exporter.
+pub trait DebugRender: SignalData + Serialize {
+    /// The basic summary: `resource spans: 1, spans: 10`.
+    fn summary(&self) -> String;
+    /// One line per item.
+    fn lines(&self, out: &mut String);
+}
+
+fn value(v: &Option<AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn attrs(kvs: &[KeyValue]) -> String {
+    kvs.iter()
+        .map(|kv| format!("{}={}", kv.key, value(&kv.value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl DebugRender for Traces {
+    fn summary(&self) -> String {
+        format!(
+            "resource spans: {}, spans: {}",
+            self.resource_spans.len(),
+            self.item_count()
+        )
+    }
+    fn lines(&self, out: &mut String) {
+        for s in self
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            let _ = writeln!(
+                out,
+                "{} {} {} {{{}}}",
+                s.name,
+                hex(&s.trace_id),
+                hex(&s.span_id),
+                attrs(&s.attributes)
+            );
+        }
+    }
+}
+
+impl DebugRender for Metrics {
+    fn summary(&self) -> String {
+        let metrics: usize = self
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .map(|s| s.metrics.len())
+            .sum();
+        format!(
+            "resource metrics: {}, metrics: {}, data points: {}",
+            self.resource_metrics.len(),
+            metrics,
+            self.item_count()
+        )
+    }
+    fn lines(&self, out: &mut String) {
+        for m in self
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+        {
+            let points = match &m.data {
+                Some(Data::Gauge(g)) => &g.data_points,
+                Some(Data::Sum(s)) => &s.data_points,
+                Some(Data::Histogram(h)) => {
+                    for p in &h.data_points {
+                        let _ = writeln!(
+                            out,
+                            "{}{{{}}} count={} sum={}",
+                            m.name,
+                            attrs(&p.attributes),
+                            p.count,
+                            p.sum.unwrap_or_default()
+                        );
+                    }
+                    continue;
+                }
+                _ => {
+                    let _ = writeln!(out, "{} ({} data points)", m.name, strata_pipelines::signal::metric_point_count(&m.data));
+                    continue;
+                }
+            };
+            for p in points {
+                let v = match p.value {
+                    Some(number_data_point::Value::AsInt(i)) => i.to_string(),
+                    Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "{}{{{}}} {}", m.name, attrs(&p.attributes), v);
+            }
+        }
+    }
+}
+
+impl DebugRender for Logs {
+    fn summary(&self) -> String {
+        format!(
+            "resource logs: {}, log records: {}",
+            self.resource_logs.len(),
+            self.item_count()
+        )
+    }
+    fn lines(&self, out: &mut String) {
+        for l in self
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+        {
+            let _ = writeln!(out, "{} {} {{{}}}", l.severity_text, value(&l.body), attrs(&l.attributes));
+        }
+    }
+}
+
+/// The `debug` exporter for one signal.
+pub struct DebugExporter<T> {
+    id: ComponentId,
+    cfg: Config,
+    _signal: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: DebugRender> DebugExporter<T> {
+    /// A debug exporter printing at `cfg.verbosity`.
+    pub fn new(id: ComponentId, cfg: Config) -> Self {
+        DebugExporter {
+            id,
+            cfg,
+            _signal: std::marker::PhantomData,
+        }
+    }
+
+    /// The text this exporter prints for `data`.
+    pub fn render(&self, data: &T) -> String {
+        let mut out = data.summary();
+        match self.cfg.verbosity {
+            Verbosity::Basic => {}
+            Verbosity::Normal => {
+                out.push('\n');
+                data.lines(&mut out);
+            }
+            Verbosity::Detailed => {
+                out.push('\n');
+                data.lines(&mut out);
+                out.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
+            }
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl<T: DebugRender> Consumer<T> for DebugExporter<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        info!(exporter = %self.id, signal = %T::SIGNAL, "{}", self.render(&data));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: DebugRender> Component for DebugExporter<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        Ok(())
+    }
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+}
+
+impl<T: DebugRender> Exporter<T> for DebugExporter<T> {}
+
+/// Factory of the `debug` exporter.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn build<T: DebugRender>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
+        let c: Config = parse(&set.path(), cfg)?;
+        Ok(Arc::new(DebugExporter::new(set.id, c)))
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        parse::<Config>(path, cfg.clone()).map(|_| ())
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
+        self.build(set, cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_pipelines::testing::fake;
+
+    use super::*;
+
+    fn yaml(s: &str) -> YamlValue {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn config_and_rendering() {
+        assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
+        let c: Config = parse("e", yaml(include_str!("testdata/config.yaml"))).unwrap();
+        assert_eq!(c.verbosity, Verbosity::Detailed);
+        assert!(parse::<Config>("e", yaml("verbosity: loud")).is_err());
+        assert!(parse::<Config>("e", yaml("level: basic")).is_err());
+
+        let id: ComponentId = "debug".parse().unwrap();
+        let basic = DebugExporter::<Metrics>::new(id.clone(), Config::default());
+        assert_eq!(
+            basic.render(&fake::metrics(1, 2, 3)),
+            "resource metrics: 1, metrics: 2, data points: 6"
+        );
+        let normal = DebugExporter::<Metrics>::new(id.clone(), Config { verbosity: Verbosity::Normal });
+        let text = normal.render(&fake::metrics(1, 1, 2));
+        assert!(text.contains("test.gauge.0{point=1} 1"), "{text}");
+        let detailed = DebugExporter::<Traces>::new(id, c);
+        let text = detailed.render(&fake::traces(1, 1));
+        assert!(text.contains("\"spanId\": \"0000000000000001\""), "{text}");
+    }
+}

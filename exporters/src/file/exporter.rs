@@ -1,0 +1,182 @@
+use std::io::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use strata_pipelines::{
+    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
+    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
+    Traces, YamlValue, config::parse,
+};
+use tokio::sync::Mutex;
+
+use super::TYPE;
+
+/// Config of the `file` exporter.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// File to append to; created if missing. Required.
+    pub path: String,
+}
+
+/// The `file` exporter for one signal. Exporters of several signals with the same id share the
+/// file through the OS's append mode; each line is written with one `write` call.
+pub struct FileExporter<T> {
+    id: ComponentId,
+    path: String,
+    file: Mutex<Option<std::fs::File>>,
+    _signal: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: SignalData + Serialize> FileExporter<T> {
+    /// An exporter appending to `cfg.path` (opened at `start`).
+    pub fn new(id: ComponentId, cfg: Config) -> Self {
+        FileExporter {
+            id,
+            path: cfg.path,
+            file: Mutex::new(None),
+            _signal: std::marker::PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData + Serialize> Consumer<T> for FileExporter<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        let mut line = serde_json::to_vec(&data).map_err(ConsumeError::permanent)?;
+        line.push(b'\n');
+        let mut guard = self.file.lock().await;
+        let file = guard
+            .as_mut()
+            .ok_or_else(|| ConsumeError::retryable(format!("exporter {} is not started", self.id)))?;
+        file.write_all(&line)
+            .and_then(|()| file.flush())
+            .map_err(|e| ConsumeError::retryable(format!("write to {}: {e}", self.path)))
+    }
+}
+
+#[async_trait]
+impl<T: SignalData + Serialize> Component for FileExporter<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: format!("{}: {e}", self.path).into(),
+            })?;
+        *self.file.lock().await = Some(f);
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        if let Some(f) = self.file.lock().await.take() {
+            f.sync_all().map_err(|e| ShutdownError {
+                id: self.id.clone(),
+                source: e.into(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: SignalData + Serialize> Exporter<T> for FileExporter<T> {}
+
+/// Factory of the `file` exporter.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        if c.path.is_empty() {
+            return Err(ConfigError::new(format!("{path}::path"), "must be set"));
+        }
+        Ok(c)
+    }
+
+    fn build<T: SignalData + Serialize>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
+        let c = self.config(&set.path(), cfg)?;
+        Ok(Arc::new(FileExporter::new(set.id, c)))
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
+        self.build(set, cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_pipelines::testing::fake;
+
+    use super::*;
+
+    fn yaml(s: &str) -> YamlValue {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn writes_one_otlp_json_line_per_request() {
+        let f = Factory;
+        assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
+        assert_eq!(f.config("e", yaml("{}")).unwrap_err().path, "e::path");
+        assert!(f.config("e", yaml(include_str!("testdata/config.yaml"))).is_ok());
+        assert!(f.config("e", yaml("path: x\nformat: csv")).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let e = FileExporter::<Traces>::new(
+            "file".parse().unwrap(),
+            Config {
+                path: path.display().to_string(),
+            },
+        );
+        e.start(&Host::default()).await.unwrap();
+        e.consume(fake::traces(1, 2)).await.unwrap();
+        e.consume(fake::traces(2, 1)).await.unwrap();
+        e.shutdown().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Traces> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0], fake::traces(1, 2));
+        assert!(text.contains("\"traceId\":\"01010101010101010101010101010101\""));
+    }
+}

@@ -1,0 +1,100 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use strata_pipelines::ConfigError;
+
+use crate::tls::TlsClientConfig;
+
+/// Config of the `otlp` (gRPC) exporter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `host:port` or `http(s)://host:port` of the OTLP/gRPC server. Required.
+    pub endpoint: String,
+    /// Client TLS.
+    pub tls: TlsClientConfig,
+    /// Headers (gRPC metadata) sent with every request, e.g. `authorization`.
+    pub headers: BTreeMap<String, String>,
+    /// Request compression. Default `gzip`.
+    pub compression: Compression,
+    /// Deadline of one export request. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: String::new(),
+            tls: TlsClientConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::Gzip,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Request body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip (the Collector's default).
+    #[default]
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// No compression (also spelled `""` in Collector configs).
+    #[serde(alias = "")]
+    None,
+}
+
+impl Config {
+    /// Checks the endpoint, headers and TLS files.
+    ///
+    /// # Errors
+    /// An empty or unparsable endpoint, an invalid header, an unusable TLS setting.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.endpoint.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                "must be set (host:port or http(s)://host:port)",
+            ));
+        }
+        if let Err(e) = self.uri().parse::<http::Uri>() {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                format!("invalid endpoint {:?}: {e}", self.endpoint),
+            ));
+        }
+        for k in self.headers.keys() {
+            if http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).is_err() {
+                return Err(ConfigError::new(
+                    format!("{path}::headers::{k}"),
+                    "invalid header name",
+                ));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new(format!("{path}::timeout"), "must be greater than 0"));
+        }
+        self.tls.validate(&format!("{path}::tls"))
+    }
+
+    /// Whether requests go in plaintext: `tls.insecure`, or an `http://` endpoint.
+    pub fn plaintext(&self) -> bool {
+        self.tls.insecure || self.endpoint.starts_with("http://")
+    }
+
+    /// The endpoint as a URI with a scheme (`https://` unless plaintext).
+    pub fn uri(&self) -> String {
+        let e = self.endpoint.trim();
+        if e.starts_with("http://") || e.starts_with("https://") {
+            e.to_owned()
+        } else if self.plaintext() {
+            format!("http://{e}")
+        } else {
+            format!("https://{e}")
+        }
+    }
+}

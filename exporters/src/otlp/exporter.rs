@@ -1,0 +1,298 @@
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use strata_pipelines::{
+    BuildError, Component, ConfigError, ConsumeError, Consumer, Exporter, ExporterFactory, Host,
+    Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError, Traces, YamlValue,
+    config::parse,
+};
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tracing::warn;
+
+use super::{Compression, Config, TYPE};
+use crate::classify::from_grpc_status;
+
+/// Largest response accepted from the peer (responses are tiny; this bounds a broken peer).
+const MAX_RESPONSE_BYTES: usize = 4 << 20;
+
+/// One OTLP/gRPC export call for a signal: returns the peer's partial-success
+/// `(rejected items, message)`.
+pub trait GrpcExport: SignalData {
+    /// Sends `req` on `channel`.
+    fn export(
+        channel: Channel,
+        compression: Option<CompressionEncoding>,
+        req: tonic::Request<Self>,
+    ) -> BoxFuture<'static, Result<(i64, String), tonic::Status>>;
+}
+
+macro_rules! grpc_export {
+    ($t:ty, $client:ident, $field:ident) => {
+        impl GrpcExport for $t {
+            fn export(
+                channel: Channel,
+                compression: Option<CompressionEncoding>,
+                req: tonic::Request<Self>,
+            ) -> BoxFuture<'static, Result<(i64, String), tonic::Status>> {
+                Box::pin(async move {
+                    let mut client = $client::new(channel)
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(MAX_RESPONSE_BYTES);
+                    if let Some(c) = compression {
+                        client = client.send_compressed(c);
+                    }
+                    let resp = client.export(req).await?.into_inner();
+                    Ok(resp
+                        .partial_success
+                        .map(|p| (p.$field, p.error_message))
+                        .unwrap_or_default())
+                })
+            }
+        }
+    };
+}
+grpc_export!(Traces, TraceServiceClient, rejected_spans);
+grpc_export!(Metrics, MetricsServiceClient, rejected_data_points);
+grpc_export!(Logs, LogsServiceClient, rejected_log_records);
+
+/// The `otlp` exporter for one signal. The channel is created at `start` and connects lazily,
+/// so a peer that is down at start does not stop the process; its requests fail retryably.
+pub struct OtlpExporter<T> {
+    id: strata_pipelines::ComponentId,
+    cfg: Config,
+    metadata: MetadataMap,
+    channel: Mutex<Option<Channel>>,
+    _signal: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: GrpcExport> OtlpExporter<T> {
+    /// An exporter for `cfg` (validated).
+    ///
+    /// # Errors
+    /// A header that is not valid gRPC metadata.
+    pub fn new(id: strata_pipelines::ComponentId, cfg: Config) -> Result<Self, String> {
+        let mut metadata = MetadataMap::new();
+        for (k, v) in &cfg.headers {
+            let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|e| format!("header {k}: {e}"))?;
+            let val = MetadataValue::try_from(v.as_str()).map_err(|e| format!("header {k}: {e}"))?;
+            metadata.insert(key, val);
+        }
+        Ok(OtlpExporter {
+            id,
+            cfg,
+            metadata,
+            channel: Mutex::new(None),
+            _signal: std::marker::PhantomData,
+        })
+    }
+
+    fn endpoint(&self) -> Result<Endpoint, String> {
+        let mut ep = Endpoint::from_shared(self.cfg.uri()).map_err(|e| e.to_string())?;
+        if !self.cfg.plaintext() {
+            let mut tls = ClientTlsConfig::new().with_native_roots();
+            let t = &self.cfg.tls;
+            if let Some(ca) = &t.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| format!("{ca}: {e}"))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            if let (Some(c), Some(k)) = (&t.cert_file, &t.key_file) {
+                let cert = std::fs::read(c).map_err(|e| format!("{c}: {e}"))?;
+                let key = std::fs::read(k).map_err(|e| format!("{k}: {e}"))?;
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            if let Some(name) = &t.server_name_override {
+                tls = tls.domain_name(name.clone());
+            }
+            ep = ep.tls_config(tls).map_err(|e| e.to_string())?;
+        }
+        Ok(ep
+            .timeout(self.cfg.timeout)
+            .connect_timeout(self.cfg.timeout))
+    }
+}
+
+#[async_trait]
+impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        let channel = self
+            .channel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ConsumeError::retryable(format!("exporter {} is not started", self.id)))?;
+        let compression = match self.cfg.compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::Zstd => Some(CompressionEncoding::Zstd),
+            Compression::None => None,
+        };
+        let mut req = tonic::Request::new(data);
+        *req.metadata_mut() = self.metadata.clone();
+        req.set_timeout(self.cfg.timeout);
+        match T::export(channel, compression, req).await {
+            Ok((0, _)) => Ok(()),
+            Ok((rejected, message)) => {
+                warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
+                Ok(())
+            }
+            Err(status) => Err(from_grpc_status(&self.cfg.endpoint, &status)),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: GrpcExport> Component for OtlpExporter<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let ep = self.endpoint().map_err(|e| StartError {
+            id: self.id.clone(),
+            source: e.into(),
+        })?;
+        *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some(ep.connect_lazy());
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.channel.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Ok(())
+    }
+}
+
+impl<T: GrpcExport> Exporter<T> for OtlpExporter<T> {}
+
+/// Factory of the `otlp` exporter, registered under `otlp` and under the alias `otlp_grpc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Factory {
+    name: &'static str,
+}
+
+impl Default for Factory {
+    fn default() -> Self {
+        Factory { name: TYPE }
+    }
+}
+
+impl Factory {
+    /// The factory under the alias `otlp_grpc`.
+    pub fn alias() -> Self {
+        Factory {
+            name: super::TYPE_ALIAS,
+        }
+    }
+
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    fn build<T: GrpcExport>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
+        let c = self.config(&set.path(), cfg)?;
+        let e = OtlpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
+            id: set.id.clone(),
+            source: e.into(),
+        })?;
+        Ok(Arc::new(e))
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
+        self.build(set, cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use strata_pipelines::testing::fake;
+
+    use super::*;
+
+    fn yaml(s: &str) -> YamlValue {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_testdata_and_errors() {
+        let f = Factory::default();
+        let c: Config = parse("e", yaml("{}")).unwrap();
+        assert_eq!(c, Config::default());
+        // The default config has no endpoint, which validation reports.
+        let e = f.config("exporters::otlp", yaml("{}")).unwrap_err();
+        assert_eq!(e.path, "exporters::otlp::endpoint");
+        let c = f
+            .config("e", yaml(include_str!("testdata/config.yaml")))
+            .unwrap();
+        assert_eq!(c.compression, Compression::Zstd);
+        assert_eq!(c.uri(), "http://collector.example:4317");
+        let e = f.config("e", yaml("endpoint: a:1\ncompresion: gzip")).unwrap_err();
+        assert!(e.message.contains("unknown field `compresion`"), "{e}");
+        let e = f
+            .config("e", yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"))
+            .unwrap_err();
+        assert_eq!(e.path, "e::tls::ca_file");
+        let e = f.config("e", yaml("endpoint: a:1\ntimeout: 5 parsecs")).unwrap_err();
+        assert_eq!(e.path, "e::timeout");
+    }
+
+    #[tokio::test]
+    async fn peer_down_is_retryable() {
+        // Bind and drop a listener to get a port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = Config {
+            endpoint: format!("127.0.0.1:{port}"),
+            tls: crate::tls::TlsClientConfig {
+                insecure: true,
+                ..Default::default()
+            },
+            timeout: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let e = OtlpExporter::<Traces>::new("otlp".parse().unwrap(), cfg).unwrap();
+        e.start(&Host::default()).await.unwrap();
+        let err = e.consume(fake::traces(1, 1)).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    }
+}

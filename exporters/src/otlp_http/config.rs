@@ -1,0 +1,116 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use strata_pipelines::{ConfigError, Signal};
+
+pub use crate::otlp::Compression;
+use crate::tls::TlsClientConfig;
+
+/// Config of the `otlp_http` exporter.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Base URL (`http(s)://host:port[/prefix]`); `/v1/traces` etc. is appended. Required unless
+    /// every per-signal endpoint used is set.
+    pub endpoint: String,
+    /// Full URL for traces, used as is.
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, used as is.
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, used as is.
+    pub logs_endpoint: Option<String>,
+    /// Body encoding. Default `proto`.
+    pub encoding: Encoding,
+    /// Client TLS (used for `https://` URLs).
+    pub tls: TlsClientConfig,
+    /// Headers sent with every request.
+    pub headers: BTreeMap<String, String>,
+    /// Body compression. Default `gzip`.
+    pub compression: Compression,
+    /// Deadline of one request. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: String::new(),
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            encoding: Encoding::Proto,
+            tls: TlsClientConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::Gzip,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// OTLP/HTTP body encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    #[default]
+    Proto,
+    /// `application/json` (OTLP/JSON).
+    Json,
+}
+
+impl Config {
+    /// The URL for `signal`.
+    pub fn url(&self, signal: Signal) -> String {
+        let explicit = match signal {
+            Signal::Traces => &self.traces_endpoint,
+            Signal::Metrics => &self.metrics_endpoint,
+            Signal::Logs => &self.logs_endpoint,
+        };
+        explicit.clone().unwrap_or_else(|| {
+            format!("{}/v1/{}", self.endpoint.trim_end_matches('/'), signal.as_str())
+        })
+    }
+
+    /// Checks URLs, headers and TLS files.
+    ///
+    /// # Errors
+    /// A missing or invalid URL, invalid header name, unusable TLS setting.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let explicit_all = self.traces_endpoint.is_some()
+            && self.metrics_endpoint.is_some()
+            && self.logs_endpoint.is_some();
+        if self.endpoint.trim().is_empty() && !explicit_all {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                "must be set (http(s)://host:port)",
+            ));
+        }
+        for (field, url) in [
+            ("endpoint", Some(&self.endpoint)),
+            ("traces_endpoint", self.traces_endpoint.as_ref()),
+            ("metrics_endpoint", self.metrics_endpoint.as_ref()),
+            ("logs_endpoint", self.logs_endpoint.as_ref()),
+        ] {
+            let Some(url) = url.filter(|u| !u.is_empty()) else { continue };
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<http::Uri>().is_err()
+            {
+                return Err(ConfigError::new(
+                    format!("{path}::{field}"),
+                    format!("invalid URL {url:?}: expected http(s)://host:port[/path]"),
+                ));
+            }
+        }
+        for k in self.headers.keys() {
+            if http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).is_err() {
+                return Err(ConfigError::new(format!("{path}::headers::{k}"), "invalid header name"));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new(format!("{path}::timeout"), "must be greater than 0"));
+        }
+        self.tls.validate(&format!("{path}::tls"))
+    }
+}

@@ -1,0 +1,253 @@
+use std::io::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use serde::Serialize;
+use strata_pipelines::{
+    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
+    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
+    Traces, YamlValue, config::parse,
+};
+use tracing::warn;
+
+use super::{Compression, Config, Encoding, TYPE};
+use crate::classify::{http_retryable, retry_after};
+
+/// Largest response body read from the peer.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Signals that can go over OTLP/HTTP: serializable to JSON, with a response type carrying
+/// partial success.
+pub trait HttpExport: SignalData + Serialize {
+    /// Decodes the peer's protobuf response into `(rejected items, message)`.
+    fn partial_success(body: &[u8]) -> (i64, String);
+}
+
+macro_rules! http_export {
+    ($t:ty, $resp:ty, $field:ident) => {
+        impl HttpExport for $t {
+            fn partial_success(body: &[u8]) -> (i64, String) {
+                <$resp>::decode(body)
+                    .ok()
+                    .and_then(|r| r.partial_success)
+                    .map(|p| (p.$field, p.error_message))
+                    .unwrap_or_default()
+            }
+        }
+    };
+}
+http_export!(Traces, ExportTraceServiceResponse, rejected_spans);
+http_export!(Metrics, ExportMetricsServiceResponse, rejected_data_points);
+http_export!(Logs, ExportLogsServiceResponse, rejected_log_records);
+
+/// The `otlp_http` exporter for one signal.
+pub struct OtlpHttpExporter<T> {
+    id: ComponentId,
+    cfg: Config,
+    url: String,
+    client: reqwest::Client,
+    _signal: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T: HttpExport> OtlpHttpExporter<T> {
+    /// An exporter for `cfg` (validated).
+    ///
+    /// # Errors
+    /// Unusable TLS files or headers.
+    pub fn new(id: ComponentId, cfg: Config) -> Result<Self, String> {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in &cfg.headers {
+            let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|e| format!("header {k}: {e}"))?;
+            let val = http::HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+            headers.insert(name, val);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(cfg.timeout)
+            .tls_backend_preconfigured(cfg.tls.rustls_config()?)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(OtlpHttpExporter {
+            id,
+            url: cfg.url(T::SIGNAL),
+            cfg,
+            client,
+            _signal: std::marker::PhantomData,
+        })
+    }
+
+    fn body(&self, data: &T) -> Result<(Vec<u8>, &'static str), ConsumeError> {
+        let (raw, content_type) = match self.cfg.encoding {
+            Encoding::Proto => (data.encode_to_vec(), "application/x-protobuf"),
+            Encoding::Json => (
+                serde_json::to_vec(data).map_err(ConsumeError::permanent)?,
+                "application/json",
+            ),
+        };
+        let body = match self.cfg.compression {
+            Compression::None => raw,
+            Compression::Gzip => {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(&raw).map_err(ConsumeError::permanent)?;
+                enc.finish().map_err(ConsumeError::permanent)?
+            }
+            Compression::Zstd => zstd::encode_all(&raw[..], 3).map_err(ConsumeError::permanent)?,
+        };
+        Ok((body, content_type))
+    }
+}
+
+#[async_trait]
+impl<T: HttpExport> Consumer<T> for OtlpHttpExporter<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        let (body, content_type) = self.body(&data)?;
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body);
+        match self.cfg.compression {
+            Compression::Gzip => req = req.header(http::header::CONTENT_ENCODING, "gzip"),
+            Compression::Zstd => req = req.header(http::header::CONTENT_ENCODING, "zstd"),
+            Compression::None => {}
+        }
+        let resp = req.send().await.map_err(|e| {
+            ConsumeError::retryable(format!("export to {} failed: {e}", self.url))
+        })?;
+        let status = resp.status();
+        let wait = retry_after(resp.headers().get(http::header::RETRY_AFTER));
+        let is_json = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = resp.bytes().await.unwrap_or_default();
+        let body = &body[..body.len().min(MAX_RESPONSE_BYTES)];
+        if status.is_success() {
+            if !is_json {
+                let (rejected, message) = T::partial_success(body);
+                if rejected > 0 || !message.is_empty() {
+                    warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
+                }
+            }
+            return Ok(());
+        }
+        let msg = format!(
+            "export to {} failed: HTTP {}: {}",
+            self.url,
+            status.as_u16(),
+            String::from_utf8_lossy(&body[..body.len().min(512)])
+        );
+        if http_retryable(status.as_u16()) {
+            Err(ConsumeError::Retryable {
+                error: msg.into(),
+                retry_after: wait,
+            })
+        } else {
+            Err(ConsumeError::permanent(msg))
+        }
+    }
+}
+
+#[async_trait]
+impl<T: HttpExport> Component for OtlpHttpExporter<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        Ok(())
+    }
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+}
+
+impl<T: HttpExport> Exporter<T> for OtlpHttpExporter<T> {}
+
+/// Factory of the `otlp_http` exporter.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    fn build<T: HttpExport>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
+        let c = self.config(&set.path(), cfg)?;
+        let e = OtlpHttpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
+            id: set.id.clone(),
+            source: e.into(),
+        })?;
+        Ok(Arc::new(e))
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
+        self.build(set, cfg)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
+        self.build(set, cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(s: &str) -> YamlValue {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_testdata_and_errors() {
+        let f = Factory;
+        assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
+        let c = f
+            .config("e", yaml(include_str!("testdata/config.yaml")))
+            .unwrap();
+        assert_eq!(c.url(Signal::Traces), "http://collector.example:4318/v1/traces");
+        assert_eq!(c.url(Signal::Logs), "http://logs.example:4318/custom/logs");
+        assert_eq!(c.encoding, Encoding::Json);
+        let e = f.config("e", yaml("{}")).unwrap_err();
+        assert_eq!(e.path, "e::endpoint");
+        let e = f.config("e", yaml("endpoint: collector:4318")).unwrap_err();
+        assert!(e.message.contains("invalid URL"), "{e}");
+        let e = f.config("e", yaml("endpoint: http://a:1\nencoding: xml")).unwrap_err();
+        assert_eq!(e.path, "e::encoding");
+    }
+}

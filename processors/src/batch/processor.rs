@@ -1,0 +1,384 @@
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use strata_pipelines::{
+    BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Logs, Metrics,
+    Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Traces,
+    YamlValue, config::parse,
+};
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::debug;
+
+use super::{Config, TYPE};
+
+type Waiter = oneshot::Sender<Result<(), ConsumeError>>;
+
+/// The buffered batch: data in arrival order, and who waits for it.
+struct Pending<T> {
+    items: usize,
+    parts: Vec<(T, Waiter)>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            items: 0,
+            parts: Vec::new(),
+        }
+    }
+}
+
+/// The `batch` processor for one signal. See the module docs.
+pub struct BatchProcessor<T: SignalData> {
+    inner: Arc<Inner<T>>,
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+struct Inner<T: SignalData> {
+    cfg: Config,
+    next: BoxConsumer<T>,
+    pending: Mutex<Pending<T>>,
+    first_item: Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl<T: SignalData> BatchProcessor<T> {
+    /// A batch processor sending to `next`.
+    pub fn new(cfg: Config, next: BoxConsumer<T>) -> Self {
+        BatchProcessor {
+            inner: Arc::new(Inner {
+                cfg,
+                next,
+                pending: Mutex::new(Pending::default()),
+                first_item: Notify::new(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            }),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+impl<T: SignalData> Inner<T> {
+    fn take(&self) -> Pending<T> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Sends everything in `batch`, split at `send_batch_max_size`, and tells every waiter the
+    /// result of the request(s) that carried its data.
+    async fn flush(&self, batch: Pending<T>) {
+        if batch.parts.is_empty() {
+            return;
+        }
+        let max = match self.cfg.send_batch_max_size {
+            0 => usize::MAX,
+            n => n,
+        };
+        // Build requests of at most `max` items, remembering which callers each one carries.
+        let mut requests: Vec<(T, Vec<usize>)> = Vec::new();
+        let mut current = T::default();
+        let mut current_items = 0;
+        let mut current_callers = Vec::new();
+        let mut waiters = Vec::with_capacity(batch.parts.len());
+        for (i, (mut data, waiter)) in batch.parts.into_iter().enumerate() {
+            waiters.push(Some(waiter));
+            loop {
+                let n = data.item_count();
+                let room = max - current_items;
+                if n <= room {
+                    current.append(data);
+                    current_items += n;
+                    current_callers.push(i);
+                    break;
+                }
+                let head = data.split_front(room);
+                current.append(head);
+                current_callers.push(i);
+                requests.push((
+                    std::mem::take(&mut current),
+                    std::mem::take(&mut current_callers),
+                ));
+                current_items = 0;
+            }
+        }
+        if !current_callers.is_empty() {
+            requests.push((current, current_callers));
+        }
+        let mut results: Vec<Option<ConsumeError>> = (0..waiters.len()).map(|_| None).collect();
+        for (req, callers) in requests {
+            debug!(items = req.item_count(), signal = %T::SIGNAL, "batch: sending");
+            if let Err(e) = self.next.consume(req).await {
+                let retryable = e.is_retryable();
+                let msg = e.cause().to_string();
+                for c in callers {
+                    // Keep the first error a caller saw; each caller gets its own copy.
+                    results[c].get_or_insert_with(|| {
+                        if retryable {
+                            ConsumeError::retryable(msg.clone())
+                        } else {
+                            ConsumeError::permanent(msg.clone())
+                        }
+                    });
+                }
+            }
+        }
+        for (w, r) in waiters.into_iter().zip(results) {
+            if let Some(w) = w {
+                let _ = w.send(r.map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
+    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(ConsumeError::retryable("batch processor is shutting down"));
+        }
+        let n = data.item_count();
+        let (tx, rx) = oneshot::channel();
+        let full = {
+            let mut p = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = p.parts.is_empty();
+            p.items += n;
+            p.parts.push((data, tx));
+            if was_empty {
+                self.inner.first_item.notify_one();
+            }
+            if p.items >= self.inner.cfg.send_batch_size {
+                Some(std::mem::take(&mut *p))
+            } else {
+                None
+            }
+        };
+        if let Some(batch) = full {
+            // The caller that filled the batch sends it; others wait for their results.
+            self.inner.flush(batch).await;
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(ConsumeError::retryable("batch processor stopped")))
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Component for BatchProcessor<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let inner = self.inner.clone();
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = inner.first_item.notified() => {}
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(inner.cfg.timeout) => {}
+                }
+                let batch = inner.take();
+                inner.flush(batch).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        let batch = self.inner.take();
+        self.inner.flush(batch).await;
+        Ok(())
+    }
+}
+
+impl<T: SignalData> Processor<T> for BatchProcessor<T> {}
+
+/// Factory of the `batch` processor.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+
+    fn build<T: SignalData>(
+        &self,
+        set: &Settings,
+        cfg: YamlValue,
+        next: BoxConsumer<T>,
+    ) -> Result<Arc<dyn Processor<T>>, BuildError> {
+        let c = self.config(&set.path(), cfg)?;
+        Ok(Arc::new(BatchProcessor::new(c, next)))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: BoxConsumer<Traces>,
+    ) -> Result<Arc<dyn Processor<Traces>>, BuildError> {
+        self.build(&set, cfg, next)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: BoxConsumer<Metrics>,
+    ) -> Result<Arc<dyn Processor<Metrics>>, BuildError> {
+        self.build(&set, cfg, next)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: BoxConsumer<Logs>,
+    ) -> Result<Arc<dyn Processor<Logs>>, BuildError> {
+        self.build(&set, cfg, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use strata_pipelines::testing::{CollectingConsumer, FailingConsumer, fake};
+
+    use super::*;
+
+    fn yaml(s: &str) -> YamlValue {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_testdata_and_errors() {
+        let f = Factory;
+        assert_eq!(f.config("p", yaml("{}")).unwrap(), Config::default());
+        let c = f
+            .config("p", yaml(include_str!("testdata/config.yaml")))
+            .unwrap();
+        assert_eq!(c.send_batch_max_size, 2000);
+        assert_eq!(c.timeout, Duration::from_secs(1));
+        let e = f.config("p", yaml("send_batch_sise: 1")).unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
+        let e = f.config("p", yaml("send_batch_size: 0")).unwrap_err();
+        assert_eq!(e.path, "p::send_batch_size");
+        let e = f
+            .config("p", yaml("send_batch_size: 10\nsend_batch_max_size: 5"))
+            .unwrap_err();
+        assert_eq!(e.path, "p::send_batch_max_size");
+        let e = f.config("p", yaml("timeout: soon")).unwrap_err();
+        assert_eq!(e.path, "p::timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_on_size_and_splits_at_max() {
+        let sink = Arc::new(CollectingConsumer::<Traces>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                send_batch_size: 10,
+                send_batch_max_size: 10,
+                timeout: Duration::from_secs(60),
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let b = b.clone();
+            calls.push(tokio::spawn(async move { b.consume(fake::traces(1, 4)).await }));
+        }
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        // 12 items: one request of 10 and one of 2, split inside the third caller's data.
+        let sizes: Vec<usize> = sink.batches().iter().map(|t| t.item_count()).collect();
+        assert_eq!(sizes, vec![10, 2]);
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_on_timeout() {
+        let sink = Arc::new(CollectingConsumer::<Logs>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                timeout: Duration::from_millis(200),
+                ..Config::default()
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let started = tokio::time::Instant::now();
+        b.consume(fake::logs(1, 3)).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(sink.item_count(), 3);
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_caller_gets_the_export_error() {
+        let failing = Arc::new(FailingConsumer::retryable());
+        let b = Arc::new(BatchProcessor::<Traces>::new(
+            Config {
+                send_batch_size: 4,
+                ..Config::default()
+            },
+            failing.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let b2 = b.clone();
+        let first = tokio::spawn(async move { b2.consume(fake::traces(1, 2)).await });
+        tokio::task::yield_now().await;
+        let second = b.consume(fake::traces(1, 2)).await;
+        assert!(second.unwrap_err().is_retryable());
+        assert!(first.await.unwrap().unwrap_err().is_retryable());
+        assert_eq!(failing.calls(), 1);
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_flushes_and_then_refuses() {
+        let sink = Arc::new(CollectingConsumer::<Metrics>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                timeout: Duration::from_secs(3600),
+                ..Config::default()
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let b2 = b.clone();
+        let waiting = tokio::spawn(async move { b2.consume(fake::metrics(1, 2, 3)).await });
+        tokio::task::yield_now().await;
+        b.shutdown().await.unwrap();
+        waiting.await.unwrap().unwrap();
+        assert_eq!(sink.item_count(), 6);
+        assert!(
+            b.consume(fake::metrics(1, 1, 1))
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+    }
+}
