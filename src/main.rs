@@ -1,1 +1,240 @@
-fn main() {}
+//! `strata`: the layered OpenTelemetry collector for DPUs/IPUs, BMCs and Kubernetes clusters.
+//!
+//! ```text
+//! strata                          run the embedded default profile (configs/dpu.yaml)
+//! strata --config a.yaml [--config b.yaml]   run merged config files
+//! strata --profile node           run an embedded profile
+//! strata validate --config a.yaml check a config, print every error, exit 1 if any
+//! strata components               list component types and their signals
+//! ```
+
+mod components;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use strata_pipelines::config::Source;
+use strata_pipelines::telemetry::init_logs;
+use strata_pipelines::{Config, Factories, Graph, Host, Telemetry};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+/// Deployment profiles embedded in the binary (`--profile NAME`).
+const PROFILES: &[(&str, &str)] = &[
+    ("dpu", include_str!("../configs/dpu.yaml")),
+    ("sidecar", include_str!("../configs/sidecar.yaml")),
+    ("node", include_str!("../configs/node.yaml")),
+    ("cluster", include_str!("../configs/cluster.yaml")),
+];
+
+/// Overlay merged onto the `dpu` profile when `STRATA_UPSTREAM` is set: adds the `otlp`
+/// exporter to the next tier.
+const DPU_UPSTREAM: &str = include_str!("../configs/dpu.upstream.yaml");
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "A layered OpenTelemetry collector for DPUs, BMCs and Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Args, Clone, Default)]
+struct SourceArgs {
+    /// Config file; repeat to merge several (later files win).
+    #[arg(long = "config", value_name = "FILE", global = true)]
+    configs: Vec<String>,
+    /// Embedded profile: dpu, sidecar, node, cluster.
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "configs")]
+    profile: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config and exit: 0 when valid, 1 with every error otherwise.
+    Validate,
+    /// List the component types and the signals they support.
+    Components,
+}
+
+fn sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
+    if !args.configs.is_empty() {
+        return args
+            .configs
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config {path}"))?;
+                Ok(Source {
+                    name: path.clone(),
+                    text,
+                })
+            })
+            .collect();
+    }
+    let name = args.profile.as_deref().unwrap_or("dpu");
+    let Some((_, text)) = PROFILES.iter().find(|(n, _)| *n == name) else {
+        let names: Vec<_> = PROFILES.iter().map(|(n, _)| *n).collect();
+        bail!("unknown profile {name:?} (available: {})", names.join(", "));
+    };
+    let mut out = vec![Source {
+        name: format!("profile {name}"),
+        text: (*text).to_owned(),
+    }];
+    if name == "dpu" && std::env::var_os("STRATA_UPSTREAM").is_some() {
+        out.push(Source {
+            name: "profile dpu (upstream)".into(),
+            text: DPU_UPSTREAM.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn load(args: &SourceArgs) -> anyhow::Result<Result<Config, strata_pipelines::ConfigErrors>> {
+    let srcs = sources(args)?;
+    Ok(strata_pipelines::config::load(&srcs))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let factories = match components::factories() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Components) => {
+            print_components(&factories);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Validate) => match validate(&cli.source, &factories) {
+            Ok(()) => {
+                println!("config is valid");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        None => match run(&cli.source, factories) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("{e:#}");
+                eprintln!("strata: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn print_components(f: &Factories) {
+    let sig = |s: &[strata_pipelines::Signal]| {
+        s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    println!("receivers:");
+    for (name, r) in &f.receivers {
+        println!("  {name:<12} {}", sig(r.signals()));
+    }
+    println!("processors:");
+    for (name, p) in &f.processors {
+        println!("  {name:<12} {}", sig(p.signals()));
+    }
+    println!("exporters:");
+    for (name, e) in &f.exporters {
+        println!("  {name:<12} {}", sig(e.signals()));
+    }
+}
+
+fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
+    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    strata_pipelines::graph::validate(&cfg, factories)
+        .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))
+}
+
+fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
+    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    init_logs(&cfg.service.telemetry.logs);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(cfg, factories))
+}
+
+async fn serve(cfg: Config, factories: Factories) -> anyhow::Result<()> {
+    let telemetry = Telemetry::default();
+    let graph = Graph::build(&cfg, &factories, &telemetry)
+        .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let stop_telemetry = CancellationToken::new();
+    let metrics_cfg = &cfg.service.telemetry.metrics;
+    let telemetry_server = if metrics_cfg.level != "none" {
+        let addr: SocketAddr = tokio::net::lookup_host(&metrics_cfg.address)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| {
+                format!(
+                    "service::telemetry::metrics::address: invalid address {:?}",
+                    metrics_cfg.address
+                )
+            })?;
+        let (bound, handle) = telemetry
+            .serve(addr, stop_telemetry.clone())
+            .await
+            .with_context(|| {
+                format!("service::telemetry::metrics::address: cannot listen on {addr}")
+            })?;
+        info!(address = %bound, "self-telemetry served at /metrics");
+        Some(handle)
+    } else {
+        None
+    };
+    let host = Host { telemetry };
+    graph
+        .start(&host)
+        .await
+        .context("pipelines failed to start")?;
+    info!("everything is ready; press Ctrl-C or send SIGTERM to stop");
+    wait_for_signal().await;
+    info!(deadline = ?cfg.service.shutdown_timeout, "shutting down");
+    let result = graph.shutdown(cfg.service.shutdown_timeout).await;
+    stop_telemetry.cancel();
+    if let Some(h) = telemetry_server {
+        let _ = h.await;
+    }
+    match result {
+        Ok(()) => {
+            info!("shutdown complete");
+            Ok(())
+        }
+        Err(errs) => {
+            let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            bail!("shutdown incomplete: {}", msgs.join("; "))
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("received SIGINT"),
+        _ = term.recv() => info!("received SIGTERM"),
+    }
+}

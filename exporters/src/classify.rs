@@ -11,7 +11,13 @@ pub fn grpc_retryable(code: tonic::Code) -> bool {
     use tonic::Code::*;
     matches!(
         code,
-        Cancelled | DeadlineExceeded | ResourceExhausted | Aborted | OutOfRange | Unavailable | DataLoss
+        Cancelled
+            | DeadlineExceeded
+            | ResourceExhausted
+            | Aborted
+            | OutOfRange
+            | Unavailable
+            | DataLoss
     )
 }
 

@@ -43,7 +43,10 @@ impl TlsClientConfig {
             if let Some(f) = f
                 && let Err(e) = std::fs::metadata(f)
             {
-                return Err(ConfigError::new(format!("{path}::{name}"), format!("{f}: {e}")));
+                return Err(ConfigError::new(
+                    format!("{path}::{name}"),
+                    format!("{f}: {e}"),
+                ));
             }
         }
         Ok(())
@@ -75,7 +78,8 @@ impl TlsClientConfig {
         match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => {
                 let certs = read_certs(cert)?;
-                let mut r = BufReader::new(std::fs::File::open(key).map_err(|e| format!("{key}: {e}"))?);
+                let mut r =
+                    BufReader::new(std::fs::File::open(key).map_err(|e| format!("{key}: {e}"))?);
                 let key_der = rustls_pemfile::private_key(&mut r)
                     .map_err(|e| format!("{key}: {e}"))?
                     .ok_or_else(|| format!("{key}: no private key found"))?;

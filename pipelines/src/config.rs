@@ -221,7 +221,10 @@ pub fn load_with(
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    if merged.as_mapping().is_some_and(|m| !m.contains_key("service")) {
+    if merged
+        .as_mapping()
+        .is_some_and(|m| !m.contains_key("service"))
+    {
         return Err(ConfigErrors(vec![ConfigError::new(
             "service",
             "missing section: a config needs service::pipelines",
@@ -440,9 +443,12 @@ service: {{}}
     #[test]
     fn unknown_top_level_field_is_rejected() {
         let err = load_str("recievers: {}\nservice: {}\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field `recievers`"), "{err}");
-        let err = load_str("service:\n  pipelines:\n    traces:\n      receiver: [otlp]\n")
-            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `recievers`"),
+            "{err}"
+        );
+        let err =
+            load_str("service:\n  pipelines:\n    traces:\n      receiver: [otlp]\n").unwrap_err();
         assert!(
             err.to_string().starts_with("service::pipelines::traces"),
             "{err}"

@@ -84,14 +84,20 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
     for id in cfg.extensions.keys() {
         errs.push(ConfigError::new(
             format!("extensions::{id}"),
-            format!("unknown extension type {:?} (no extensions are available yet)", id.ty()),
+            format!(
+                "unknown extension type {:?} (no extensions are available yet)",
+                id.ty()
+            ),
         ));
     }
     for (i, id) in cfg.service.extensions.iter().enumerate() {
         if !cfg.extensions.contains_key(id) {
             errs.push(ConfigError::new(
                 format!("service::extensions[{i}]"),
-                format!("references extension {:?} which is not configured", id.to_string()),
+                format!(
+                    "references extension {:?} which is not configured",
+                    id.to_string()
+                ),
             ));
         }
     }
@@ -110,27 +116,34 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
         if p.exporters.is_empty() {
             errs.push(ConfigError::new(&path, "must have at least one exporter"));
         }
-        let mut check = |kind: &str,
-                         ids: &[ComponentId],
-                         configured: &BTreeMap<ComponentId, serde_yaml_ng::Value>,
-                         signals: &dyn Fn(&str) -> Option<&'static [Signal]>| {
-            for (i, id) in ids.iter().enumerate() {
-                let at = format!("{path}::{kind}s[{i}]");
-                if !configured.contains_key(id) {
-                    errs.push(ConfigError::new(
-                        at,
-                        format!("references {kind} {:?} which is not configured", id.to_string()),
-                    ));
-                } else if let Some(s) = signals(id.ty())
-                    && !s.contains(&sig)
-                {
-                    errs.push(ConfigError::new(
-                        at,
-                        format!("{kind} {:?} does not support the {sig} signal", id.to_string()),
-                    ));
+        let mut check =
+            |kind: &str,
+             ids: &[ComponentId],
+             configured: &BTreeMap<ComponentId, serde_yaml_ng::Value>,
+             signals: &dyn Fn(&str) -> Option<&'static [Signal]>| {
+                for (i, id) in ids.iter().enumerate() {
+                    let at = format!("{path}::{kind}s[{i}]");
+                    if !configured.contains_key(id) {
+                        errs.push(ConfigError::new(
+                            at,
+                            format!(
+                                "references {kind} {:?} which is not configured",
+                                id.to_string()
+                            ),
+                        ));
+                    } else if let Some(s) = signals(id.ty())
+                        && !s.contains(&sig)
+                    {
+                        errs.push(ConfigError::new(
+                            at,
+                            format!(
+                                "{kind} {:?} does not support the {sig} signal",
+                                id.to_string()
+                            ),
+                        ));
+                    }
                 }
-            }
-        };
+            };
         check("receiver", &p.receivers, &cfg.receivers, &|t| {
             factories.receivers.get(t).map(|f| f.signals())
         });
@@ -212,13 +225,12 @@ impl Graph {
                 metrics: (!w.metrics.is_empty()).then(|| fanout(w.metrics)),
                 logs: (!w.logs.is_empty()).then(|| fanout(w.logs)),
             };
-            let f = factories
-                .receivers
-                .get(id.ty())
-                .ok_or_else(|| to_errs(BuildError::Other {
+            let f = factories.receivers.get(id.ty()).ok_or_else(|| {
+                to_errs(BuildError::Other {
                     id: id.clone(),
                     source: "unknown receiver type".into(),
-                }))?;
+                })
+            })?;
             let set = Settings {
                 kind: Kind::Receiver,
                 id: id.clone(),
@@ -384,7 +396,10 @@ impl<T: SignalFactories> ObservedExporter<T> {
         let item = T::SIGNAL.item_name();
         ObservedExporter {
             inner,
-            sent: telemetry.counter(&format!("otelcol_exporter_sent_{item}"), &[("exporter", &id)]),
+            sent: telemetry.counter(
+                &format!("otelcol_exporter_sent_{item}"),
+                &[("exporter", &id)],
+            ),
             failed: telemetry.counter(
                 &format!("otelcol_exporter_send_failed_{item}"),
                 &[("exporter", &id)],

@@ -24,7 +24,9 @@ pub struct ComponentId {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum IdError {
     /// The type part is empty or does not match `[a-zA-Z][0-9a-zA-Z_]{0,62}`.
-    #[error("invalid type {0:?}: must start with a letter and contain only letters, digits and '_'")]
+    #[error(
+        "invalid type {0:?}: must start with a letter and contain only letters, digits and '_'"
+    )]
     InvalidType(String),
     /// `type/` with nothing after the slash, or a name with whitespace.
     #[error("invalid name {0:?}: must be non-empty and contain no whitespace")]
@@ -105,7 +107,8 @@ impl FromStr for PipelineId {
 
     fn from_str(s: &str) -> Result<Self, IdError> {
         let id: ComponentId = s.parse()?;
-        let signal = Signal::parse(id.ty()).ok_or_else(|| IdError::UnknownSignal(id.ty().into()))?;
+        let signal =
+            Signal::parse(id.ty()).ok_or_else(|| IdError::UnknownSignal(id.ty().into()))?;
         Ok(PipelineId {
             signal,
             name: id.name,

@@ -10,7 +10,7 @@
 //! | `otelcol_receiver_refused_requests` | `receiver`, `transport`, `reason` (requests refused before their items could be counted: undecodable, too large, wrong content type, unknown path) |
 //! | `otelcol_exporter_sent_{spans,metric_points,log_records}` | `exporter` |
 //! | `otelcol_exporter_send_failed_{spans,metric_points,log_records}` | `exporter` |
-//! | `otelcol_scraper_errored_metric_points` | `receiver`, `scraper` |
+//! | `otelcol_scraper_errored_metric_points` | `receiver` (failed scraper parts) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -156,6 +156,19 @@ impl ReceiverObs {
         self.items("refused", signal, n);
     }
 
+    /// Counts `n` failed parts of a scrape (`otelcol_scraper_errored_metric_points`; the count is
+    /// of failed scraper parts, as the points that were not produced cannot be counted).
+    pub fn scrape_errors(&self, n: usize) {
+        if n > 0 {
+            self.telemetry
+                .counter(
+                    "otelcol_scraper_errored_metric_points",
+                    &[("receiver", &self.receiver)],
+                )
+                .add(n as u64);
+        }
+    }
+
     /// Counts one request refused before its items could be counted, by `reason`
     /// (`decode`, `too_large`, `content_type`, `not_found`, `method`).
     pub fn refused_request(&self, reason: &'static str) {
@@ -230,7 +243,9 @@ mod tests {
         let text = t.render();
         assert!(text.contains("# TYPE otelcol_receiver_accepted_spans counter\n"));
         assert!(
-            text.contains("otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 5\n"),
+            text.contains(
+                "otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"grpc\"} 5\n"
+            ),
             "{text}"
         );
         assert!(text.contains(

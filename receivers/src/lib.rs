@@ -1,1 +1,9 @@
+//! Strata receivers. One directory per component; each is registered in the binary's
+//! `src/components.rs`. [`scraper`] is the shared helper of scraping receivers.
 #![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod hostmetrics;
+pub mod otlp;
+pub mod scraper;

@@ -131,7 +131,12 @@ impl DebugRender for Metrics {
                     continue;
                 }
                 _ => {
-                    let _ = writeln!(out, "{} ({} data points)", m.name, strata_pipelines::signal::metric_point_count(&m.data));
+                    let _ = writeln!(
+                        out,
+                        "{} ({} data points)",
+                        m.name,
+                        strata_pipelines::signal::metric_point_count(&m.data)
+                    );
                     continue;
                 }
             };
@@ -162,7 +167,13 @@ impl DebugRender for Logs {
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
         {
-            let _ = writeln!(out, "{} {} {{{}}}", l.severity_text, value(&l.body), attrs(&l.attributes));
+            let _ = writeln!(
+                out,
+                "{} {} {{{}}}",
+                l.severity_text,
+                value(&l.body),
+                attrs(&l.attributes)
+            );
         }
     }
 }
@@ -295,7 +306,12 @@ mod tests {
             basic.render(&fake::metrics(1, 2, 3)),
             "resource metrics: 1, metrics: 2, data points: 6"
         );
-        let normal = DebugExporter::<Metrics>::new(id.clone(), Config { verbosity: Verbosity::Normal });
+        let normal = DebugExporter::<Metrics>::new(
+            id.clone(),
+            Config {
+                verbosity: Verbosity::Normal,
+            },
+        );
         let text = normal.render(&fake::metrics(1, 1, 2));
         assert!(text.contains("test.gauge.0{point=1} 1"), "{text}");
         let detailed = DebugExporter::<Traces>::new(id, c);

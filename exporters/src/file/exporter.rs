@@ -47,9 +47,9 @@ impl<T: SignalData + Serialize> Consumer<T> for FileExporter<T> {
         let mut line = serde_json::to_vec(&data).map_err(ConsumeError::permanent)?;
         line.push(b'\n');
         let mut guard = self.file.lock().await;
-        let file = guard
-            .as_mut()
-            .ok_or_else(|| ConsumeError::retryable(format!("exporter {} is not started", self.id)))?;
+        let file = guard.as_mut().ok_or_else(|| {
+            ConsumeError::retryable(format!("exporter {} is not started", self.id))
+        })?;
         file.write_all(&line)
             .and_then(|()| file.flush())
             .map_err(|e| ConsumeError::retryable(format!("write to {}: {e}", self.path)))
@@ -155,7 +155,10 @@ mod tests {
         let f = Factory;
         assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
         assert_eq!(f.config("e", yaml("{}")).unwrap_err().path, "e::path");
-        assert!(f.config("e", yaml(include_str!("testdata/config.yaml"))).is_ok());
+        assert!(
+            f.config("e", yaml(include_str!("testdata/config.yaml")))
+                .is_ok()
+        );
         assert!(f.config("e", yaml("path: x\nformat: csv")).is_err());
 
         let dir = tempfile::tempdir().unwrap();

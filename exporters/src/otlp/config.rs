@@ -76,7 +76,10 @@ impl Config {
             }
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new(format!("{path}::timeout"), "must be greater than 0"));
+            return Err(ConfigError::new(
+                format!("{path}::timeout"),
+                "must be greater than 0",
+            ));
         }
         self.tls.validate(&format!("{path}::tls"))
     }

@@ -81,7 +81,8 @@ impl<T: GrpcExport> OtlpExporter<T> {
         for (k, v) in &cfg.headers {
             let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
                 .map_err(|e| format!("header {k}: {e}"))?;
-            let val = MetadataValue::try_from(v.as_str()).map_err(|e| format!("header {k}: {e}"))?;
+            let val =
+                MetadataValue::try_from(v.as_str()).map_err(|e| format!("header {k}: {e}"))?;
             metadata.insert(key, val);
         }
         Ok(OtlpExporter {
@@ -126,7 +127,9 @@ impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or_else(|| ConsumeError::retryable(format!("exporter {} is not started", self.id)))?;
+            .ok_or_else(|| {
+                ConsumeError::retryable(format!("exporter {} is not started", self.id))
+            })?;
         let compression = match self.cfg.compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::Zstd => Some(CompressionEncoding::Zstd),
@@ -158,7 +161,10 @@ impl<T: GrpcExport> Component for OtlpExporter<T> {
     }
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
-        self.channel.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.channel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         Ok(())
     }
 }
@@ -263,13 +269,20 @@ mod tests {
             .unwrap();
         assert_eq!(c.compression, Compression::Zstd);
         assert_eq!(c.uri(), "http://collector.example:4317");
-        let e = f.config("e", yaml("endpoint: a:1\ncompresion: gzip")).unwrap_err();
+        let e = f
+            .config("e", yaml("endpoint: a:1\ncompresion: gzip"))
+            .unwrap_err();
         assert!(e.message.contains("unknown field `compresion`"), "{e}");
         let e = f
-            .config("e", yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"))
+            .config(
+                "e",
+                yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"),
+            )
             .unwrap_err();
         assert_eq!(e.path, "e::tls::ca_file");
-        let e = f.config("e", yaml("endpoint: a:1\ntimeout: 5 parsecs")).unwrap_err();
+        let e = f
+            .config("e", yaml("endpoint: a:1\ntimeout: 5 parsecs"))
+            .unwrap_err();
         assert_eq!(e.path, "e::timeout");
     }
 

@@ -69,7 +69,11 @@ impl Config {
             Signal::Logs => &self.logs_endpoint,
         };
         explicit.clone().unwrap_or_else(|| {
-            format!("{}/v1/{}", self.endpoint.trim_end_matches('/'), signal.as_str())
+            format!(
+                "{}/v1/{}",
+                self.endpoint.trim_end_matches('/'),
+                signal.as_str()
+            )
         })
     }
 
@@ -93,7 +97,9 @@ impl Config {
             ("metrics_endpoint", self.metrics_endpoint.as_ref()),
             ("logs_endpoint", self.logs_endpoint.as_ref()),
         ] {
-            let Some(url) = url.filter(|u| !u.is_empty()) else { continue };
+            let Some(url) = url.filter(|u| !u.is_empty()) else {
+                continue;
+            };
             if !(url.starts_with("http://") || url.starts_with("https://"))
                 || url.parse::<http::Uri>().is_err()
             {
@@ -105,11 +111,17 @@ impl Config {
         }
         for k in self.headers.keys() {
             if http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).is_err() {
-                return Err(ConfigError::new(format!("{path}::headers::{k}"), "invalid header name"));
+                return Err(ConfigError::new(
+                    format!("{path}::headers::{k}"),
+                    "invalid header name",
+                ));
             }
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new(format!("{path}::timeout"), "must be greater than 0"));
+            return Err(ConfigError::new(
+                format!("{path}::timeout"),
+                "must be greater than 0",
+            ));
         }
         self.tls.validate(&format!("{path}::tls"))
     }

@@ -117,9 +117,10 @@ impl<T: HttpExport> Consumer<T> for OtlpHttpExporter<T> {
             Compression::Zstd => req = req.header(http::header::CONTENT_ENCODING, "zstd"),
             Compression::None => {}
         }
-        let resp = req.send().await.map_err(|e| {
-            ConsumeError::retryable(format!("export to {} failed: {e}", self.url))
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ConsumeError::retryable(format!("export to {} failed: {e}", self.url)))?;
         let status = resp.status();
         let wait = retry_after(resp.headers().get(http::header::RETRY_AFTER));
         let is_json = resp
@@ -240,14 +241,19 @@ mod tests {
         let c = f
             .config("e", yaml(include_str!("testdata/config.yaml")))
             .unwrap();
-        assert_eq!(c.url(Signal::Traces), "http://collector.example:4318/v1/traces");
+        assert_eq!(
+            c.url(Signal::Traces),
+            "http://collector.example:4318/v1/traces"
+        );
         assert_eq!(c.url(Signal::Logs), "http://logs.example:4318/custom/logs");
         assert_eq!(c.encoding, Encoding::Json);
         let e = f.config("e", yaml("{}")).unwrap_err();
         assert_eq!(e.path, "e::endpoint");
         let e = f.config("e", yaml("endpoint: collector:4318")).unwrap_err();
         assert!(e.message.contains("invalid URL"), "{e}");
-        let e = f.config("e", yaml("endpoint: http://a:1\nencoding: xml")).unwrap_err();
+        let e = f
+            .config("e", yaml("endpoint: http://a:1\nencoding: xml"))
+            .unwrap_err();
         assert_eq!(e.path, "e::encoding");
     }
 }

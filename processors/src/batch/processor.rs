@@ -307,7 +307,9 @@ mod tests {
         let mut calls = Vec::new();
         for _ in 0..3 {
             let b = b.clone();
-            calls.push(tokio::spawn(async move { b.consume(fake::traces(1, 4)).await }));
+            calls.push(tokio::spawn(
+                async move { b.consume(fake::traces(1, 4)).await },
+            ));
         }
         for c in calls {
             c.await.unwrap().unwrap();

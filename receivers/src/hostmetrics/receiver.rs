@@ -1,0 +1,104 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use strata_pipelines::{
+    BuildError, Component, ComponentId, ConfigError, Host, NextConsumers, Receiver,
+    ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal, StartError, YamlValue,
+    config::parse,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Config, HostScraper, TYPE};
+use crate::scraper::{Schedule, spawn_loop};
+
+/// The `hostmetrics` receiver: one scrape loop over the enabled scrapers.
+pub struct HostMetricsReceiver {
+    id: ComponentId,
+    cfg: Config,
+    scraper: Arc<HostScraper>,
+    next: NextConsumers,
+    set: Settings,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+#[async_trait]
+impl Component for HostMetricsReceiver {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let Some(next) = self.next.metrics.clone() else {
+            return Ok(());
+        };
+        let scraper = self.scraper.clone();
+        spawn_loop(
+            &self.tasks,
+            self.cancel.clone(),
+            self.id.clone(),
+            Schedule {
+                collection_interval: self.cfg.collection_interval,
+                initial_delay: self.cfg.initial_delay,
+            },
+            Arc::new(move || scraper.scrape()),
+            next,
+            ReceiverObs::new(&self.set.telemetry, &self.id, ""),
+        );
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        Ok(())
+    }
+}
+
+impl Receiver for HostMetricsReceiver {}
+
+/// Factory of the `hostmetrics` receiver.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+}
+
+impl ReceiverFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: NextConsumers,
+    ) -> Result<Arc<dyn Receiver>, BuildError> {
+        let path = set.path();
+        let c = self.config(&path, cfg)?;
+        let filters = c.filters(&path)?;
+        let scraper = Arc::new(HostScraper::new(
+            c.root_path.clone(),
+            c.scrapers.clone(),
+            filters,
+        ));
+        Ok(Arc::new(HostMetricsReceiver {
+            id: set.id.clone(),
+            cfg: c,
+            scraper,
+            next,
+            set,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+}

@@ -1,0 +1,132 @@
+use serde::{Deserialize, Deserializer};
+use strata_pipelines::ConfigError;
+
+/// Config of the `otlp` receiver.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Enabled protocols.
+    pub protocols: Protocols,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            protocols: Protocols {
+                grpc: Some(GrpcConfig::default()),
+                http: Some(HttpConfig::default()),
+            },
+        }
+    }
+}
+
+/// `protocols:`: a key that is present enables the protocol.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP/gRPC server, when present.
+    #[serde(default, deserialize_with = "present")]
+    pub grpc: Option<GrpcConfig>,
+    /// OTLP/HTTP server, when present.
+    #[serde(default, deserialize_with = "present")]
+    pub http: Option<HttpConfig>,
+}
+
+/// A key that is present is `Some`, even when its value is null (`grpc:`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// `protocols.grpc`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// `host:port` to listen on. Default `0.0.0.0:4317`.
+    pub endpoint: String,
+    /// Largest accepted message in MiB (after decompression). Default 4.
+    pub max_recv_msg_size_mib: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            endpoint: "0.0.0.0:4317".into(),
+            max_recv_msg_size_mib: 4,
+        }
+    }
+}
+
+/// `protocols.http`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to listen on. Default `0.0.0.0:4318`.
+    pub endpoint: String,
+    /// Largest accepted body in MiB, checked on the wire and again after decompression.
+    /// Default 4.
+    #[serde(alias = "max_request_body_size_mib")]
+    pub max_recv_msg_size_mib: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            endpoint: "0.0.0.0:4318".into(),
+            max_recv_msg_size_mib: 4,
+        }
+    }
+}
+
+fn check_endpoint(path: String, endpoint: &str) -> Result<(), ConfigError> {
+    let ok = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("invalid endpoint {endpoint:?}: expected host:port"),
+        ))
+    }
+}
+
+impl Config {
+    /// Checks that at least one protocol is enabled, endpoints are `host:port` and limits
+    /// are positive.
+    ///
+    /// # Errors
+    /// The first problem, with its path.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let p = &self.protocols;
+        if p.grpc.is_none() && p.http.is_none() {
+            return Err(ConfigError::new(
+                format!("{path}::protocols"),
+                "must specify at least one protocol (grpc or http)",
+            ));
+        }
+        if let Some(g) = &p.grpc {
+            check_endpoint(format!("{path}::protocols::grpc::endpoint"), &g.endpoint)?;
+            if g.max_recv_msg_size_mib == 0 {
+                return Err(ConfigError::new(
+                    format!("{path}::protocols::grpc::max_recv_msg_size_mib"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        if let Some(h) = &p.http {
+            check_endpoint(format!("{path}::protocols::http::endpoint"), &h.endpoint)?;
+            if h.max_recv_msg_size_mib == 0 {
+                return Err(ConfigError::new(
+                    format!("{path}::protocols::http::max_recv_msg_size_mib"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

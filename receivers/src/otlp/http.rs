@@ -1,0 +1,288 @@
+//! OTLP/HTTP server (axum): `POST /v1/{traces,metrics,logs}`.
+
+use std::io::Read as _;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces};
+
+use super::receiver::{Refusal, deliver};
+
+/// Seconds clients are asked to wait after a retryable refusal.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// `google.rpc.Status`, the error body the OTLP/HTTP spec prescribes.
+#[derive(Clone, PartialEq, prost::Message, Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// What the HTTP server shares between requests.
+pub(super) struct HttpState {
+    pub traces: Option<BoxConsumer<Traces>>,
+    pub metrics: Option<BoxConsumer<Metrics>>,
+    pub logs: Option<BoxConsumer<Logs>>,
+    pub obs: ReceiverObs,
+    pub max_bytes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Encoding {
+    Proto,
+    Json,
+}
+
+fn error(enc: Encoding, status: StatusCode, grpc_code: i32, message: String) -> Response {
+    let body = RpcStatus {
+        code: grpc_code,
+        message,
+    };
+    let (ct, bytes) = match enc {
+        Encoding::Proto => ("application/x-protobuf", body.encode_to_vec()),
+        Encoding::Json => (
+            "application/json",
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ),
+    };
+    let mut resp = (status, [(header::CONTENT_TYPE, ct)], bytes).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    resp
+}
+
+fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = ct.split(';').next()?.trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Encoding::Proto),
+        "application/json" => Some(Encoding::Json),
+        _ => None,
+    }
+}
+
+/// Decompresses `body` per `Content-Encoding`, refusing output over `max` bytes.
+fn decompress(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, (StatusCode, String)> {
+    let ce = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let mut out = Vec::new();
+    let limit = max as u64 + 1;
+    let res = match ce.as_str() {
+        "" | "identity" => return Ok(body),
+        "gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        "zstd" => zstd::stream::read::Decoder::new(&body[..])
+            .and_then(|d| d.take(limit).read_to_end(&mut out)),
+        other => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("unsupported Content-Encoding {other:?} (supported: gzip, zstd, identity)"),
+            ));
+        }
+    };
+    match res {
+        Err(e) => Err((StatusCode::BAD_REQUEST, format!("invalid {ce} body: {e}"))),
+        Ok(_) if out.len() > max => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("decompressed body exceeds the limit of {max} bytes"),
+        )),
+        Ok(_) => Ok(Bytes::from(out)),
+    }
+}
+
+/// A signal the HTTP server handles: decodable from protobuf or OTLP/JSON, with its response.
+pub(super) trait HttpSignal: SignalData + DeserializeOwned {
+    /// The success response (empty: no partial success).
+    fn response(enc: Encoding) -> (&'static str, Vec<u8>);
+    /// The consumer for this signal.
+    fn next(state: &HttpState) -> &Option<BoxConsumer<Self>>;
+}
+
+macro_rules! http_signal {
+    ($t:ty, $resp:ty, $field:ident) => {
+        impl HttpSignal for $t {
+            fn response(enc: Encoding) -> (&'static str, Vec<u8>) {
+                let r = <$resp>::default();
+                match enc {
+                    Encoding::Proto => ("application/x-protobuf", r.encode_to_vec()),
+                    Encoding::Json => ("application/json", b"{}".to_vec()),
+                }
+            }
+            fn next(state: &HttpState) -> &Option<BoxConsumer<Self>> {
+                &state.$field
+            }
+        }
+    };
+}
+http_signal!(Traces, ExportTraceServiceResponse, traces);
+http_signal!(Metrics, ExportMetricsServiceResponse, metrics);
+http_signal!(Logs, ExportLogsServiceResponse, logs);
+
+async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response {
+    let obs = &state.obs;
+    let (parts, body) = req.into_parts();
+    let Some(enc) = encoding_of(&parts.headers) else {
+        obs.refused_request("content_type");
+        let got = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        return error(
+            Encoding::Json,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            3,
+            format!(
+                "unsupported content type {got:?}: use application/x-protobuf or application/json"
+            ),
+        );
+    };
+    let raw = match axum::body::to_bytes(body, state.max_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            if too_large {
+                obs.refused_request("too_large");
+                return error(
+                    enc,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    8,
+                    format!(
+                        "request body exceeds the limit of {} bytes",
+                        state.max_bytes
+                    ),
+                );
+            }
+            obs.refused_request("decode");
+            return error(
+                enc,
+                StatusCode::BAD_REQUEST,
+                3,
+                format!("cannot read body: {e}"),
+            );
+        }
+    };
+    let body = match decompress(&parts.headers, raw, state.max_bytes) {
+        Ok(b) => b,
+        Err((status, msg)) => {
+            obs.refused_request(if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "decode"
+            });
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                8
+            } else {
+                3
+            };
+            return error(enc, status, code, msg);
+        }
+    };
+    let decoded: Result<T, String> = match enc {
+        Encoding::Proto => T::decode(body).map_err(|e| format!("invalid protobuf payload: {e}")),
+        Encoding::Json => {
+            serde_json::from_slice(&body).map_err(|e| format!("invalid OTLP/JSON payload: {e}"))
+        }
+    };
+    let data = match decoded {
+        Ok(d) => d,
+        Err(msg) => {
+            obs.refused_request("decode");
+            return error(enc, StatusCode::BAD_REQUEST, 3, msg);
+        }
+    };
+    match deliver(T::next(&state), obs, data).await {
+        Ok(()) => {
+            let (ct, bytes) = T::response(enc);
+            (StatusCode::OK, [(header::CONTENT_TYPE, ct)], bytes).into_response()
+        }
+        Err(Refusal::NoPipeline(signal)) => error(
+            enc,
+            StatusCode::NOT_FOUND,
+            12,
+            format!("this receiver is not in a {signal} pipeline"),
+        ),
+        Err(Refusal::Consume(ConsumeError::Permanent(e))) => {
+            error(enc, StatusCode::BAD_REQUEST, 3, e.to_string())
+        }
+        Err(Refusal::Consume(ConsumeError::Retryable { error: e, .. })) => {
+            error(enc, StatusCode::SERVICE_UNAVAILABLE, 14, e.to_string())
+        }
+    }
+}
+
+async fn not_found(State(state): State<Arc<HttpState>>, req: Request<Body>) -> Response {
+    state.obs.refused_request("not_found");
+    error(
+        Encoding::Json,
+        StatusCode::NOT_FOUND,
+        5,
+        format!(
+            "unknown path {:?}: OTLP/HTTP paths are /v1/traces, /v1/metrics, /v1/logs",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(State(state): State<Arc<HttpState>>, req: Request<Body>) -> Response {
+    state.obs.refused_request("method");
+    let mut r = error(
+        Encoding::Json,
+        StatusCode::METHOD_NOT_ALLOWED,
+        12,
+        format!("method {} not allowed: use POST", req.method()),
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+/// The router for the three OTLP/HTTP paths.
+pub(super) fn router(state: Arc<HttpState>) -> axum::Router {
+    use axum::routing::post;
+    let s = state.clone();
+    let t = state.clone();
+    let m = state.clone();
+    let l = state.clone();
+    axum::Router::new()
+        .route(
+            "/v1/traces",
+            post(move |req: Request| handle::<Traces>(t.clone(), req)).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/metrics",
+            post(move |req: Request| handle::<Metrics>(m.clone(), req))
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/logs",
+            post(move |req: Request| handle::<Logs>(l.clone(), req)).fallback(method_not_allowed),
+        )
+        .fallback(not_found)
+        // Bodies are limited by `to_bytes` above; lift axum's default 2 MiB limit.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(s)
+}

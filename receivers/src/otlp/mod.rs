@@ -1,0 +1,47 @@
+//! `otlp` receiver: OTLP over gRPC and HTTP, for traces, metrics and logs.
+//!
+//! ```yaml
+//! receivers:
+//!   otlp:
+//!     protocols:
+//!       grpc:
+//!         endpoint: 0.0.0.0:4317
+//!         max_recv_msg_size_mib: 4
+//!       http:
+//!         endpoint: 0.0.0.0:4318
+//!         max_request_body_size_mib: 4   # alias of max_recv_msg_size_mib for HTTP
+//! ```
+//!
+//! A protocol key that is present (even empty, as in `grpc:`) enables it; `otlp:` with no
+//! `protocols` enables both on their default endpoints.
+//!
+//! HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with `application/x-protobuf` or
+//! `application/json` (OTLP/JSON: hex ids, lowerCamelCase, 64-bit integers as strings or
+//! numbers), `Content-Encoding: gzip | zstd | identity`. The response uses the request's
+//! encoding.
+//!
+//! Errors (OTLP spec, "Failures"):
+//!
+//! | cause | gRPC | HTTP |
+//! |---|---|---|
+//! | undecodable payload | `INVALID_ARGUMENT` | 400 + `google.rpc.Status` |
+//! | payload over the limit (before or after decompression) | `RESOURCE_EXHAUSTED` | 413 |
+//! | wrong content type | — | 415 |
+//! | unknown path / wrong method | `UNIMPLEMENTED` | 404 / 405 |
+//! | pipeline refused permanently | `INVALID_ARGUMENT` | 400 |
+//! | pipeline refused retryably (exporter down, shutting down) | `UNAVAILABLE` | 503 + `Retry-After` |
+//!
+//! Self-metrics: `otelcol_receiver_accepted_*`, `otelcol_receiver_refused_*` with
+//! `transport=grpc|http`, and `otelcol_receiver_refused_requests{reason}` for requests refused
+//! before their items could be counted.
+
+mod config;
+mod grpc;
+mod http;
+mod receiver;
+
+pub use config::{Config, GrpcConfig, HttpConfig, Protocols};
+pub use receiver::{Factory, OtlpReceiver};
+
+/// The type name in configs.
+pub const TYPE: &str = "otlp";

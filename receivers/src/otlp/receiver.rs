@@ -1,0 +1,235 @@
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use strata_pipelines::{
+    BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
+    NextConsumers, Receiver, ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal,
+    SignalData, StartError, YamlValue, config::parse,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use super::grpc::{Svc, rewrite_decode_errors, services};
+use super::http::{HttpState, router};
+use super::{Config, TYPE};
+
+/// Why a request's data was not accepted.
+pub(super) enum Refusal {
+    /// The receiver is in no pipeline of this signal.
+    NoPipeline(Signal),
+    /// The pipeline refused it.
+    Consume(ConsumeError),
+}
+
+/// Hands `data` to the pipeline and counts the outcome.
+pub(super) async fn deliver<T: SignalData>(
+    next: &Option<BoxConsumer<T>>,
+    obs: &ReceiverObs,
+    data: T,
+) -> Result<(), Refusal> {
+    let n = data.item_count();
+    let Some(next) = next else {
+        obs.refused(T::SIGNAL, n);
+        return Err(Refusal::NoPipeline(T::SIGNAL));
+    };
+    match next.consume(data).await {
+        Ok(()) => {
+            obs.accepted(T::SIGNAL, n);
+            Ok(())
+        }
+        Err(e) => {
+            obs.refused(T::SIGNAL, n);
+            debug!(signal = %T::SIGNAL, items = n, error = %e, "pipeline refused data");
+            Err(Refusal::Consume(e))
+        }
+    }
+}
+
+/// The `otlp` receiver: one gRPC and/or one HTTP server, shared by every pipeline it feeds.
+pub struct OtlpReceiver {
+    id: ComponentId,
+    cfg: Config,
+    next: NextConsumers,
+    set: Settings,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    grpc_addr: Mutex<Option<SocketAddr>>,
+    http_addr: Mutex<Option<SocketAddr>>,
+}
+
+impl OtlpReceiver {
+    /// A receiver for `cfg` (validated) feeding `next`.
+    pub fn new(set: Settings, cfg: Config, next: NextConsumers) -> Self {
+        OtlpReceiver {
+            id: set.id.clone(),
+            cfg,
+            next,
+            set,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            grpc_addr: Mutex::new(None),
+            http_addr: Mutex::new(None),
+        }
+    }
+
+    /// Address the gRPC server is bound to, once started.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        *self.grpc_addr.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Address the HTTP server is bound to, once started.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        *self.http_addr.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn start_error(&self, e: impl std::fmt::Display, what: &str) -> StartError {
+        StartError {
+            id: self.id.clone(),
+            source: format!("{what}: {e}").into(),
+        }
+    }
+
+    async fn start_grpc(&self, endpoint: &str, max_bytes: usize) -> Result<(), StartError> {
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .map_err(|e| self.start_error(e, &format!("grpc: cannot listen on {endpoint}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| self.start_error(e, "grpc"))?;
+        *self.grpc_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+        let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "grpc");
+        let (t, m, l) = services(
+            Svc {
+                next: self.next.traces.clone(),
+                obs: obs.clone(),
+            },
+            Svc {
+                next: self.next.metrics.clone(),
+                obs: obs.clone(),
+            },
+            Svc {
+                next: self.next.logs.clone(),
+                obs: obs.clone(),
+            },
+            max_bytes,
+        );
+        let router = tonic::transport::Server::builder()
+            .layer(tower::util::MapResponseLayer::new(rewrite_decode_errors(
+                obs,
+            )))
+            .add_service(t)
+            .add_service(m)
+            .add_service(l);
+        let cancel = self.cancel.clone();
+        let id = self.id.clone();
+        self.tasks.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            if let Err(e) = router
+                .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
+                .await
+            {
+                warn!(receiver = %id, error = %e, "grpc server stopped");
+            }
+        });
+        info!(receiver = %self.id, %addr, "OTLP/gRPC listening");
+        Ok(())
+    }
+
+    async fn start_http(&self, endpoint: &str, max_bytes: usize) -> Result<(), StartError> {
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .map_err(|e| self.start_error(e, &format!("http: cannot listen on {endpoint}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| self.start_error(e, "http"))?;
+        *self.http_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+        let state = Arc::new(HttpState {
+            traces: self.next.traces.clone(),
+            metrics: self.next.metrics.clone(),
+            logs: self.next.logs.clone(),
+            obs: ReceiverObs::new(&self.set.telemetry, &self.id, "http"),
+            max_bytes,
+        });
+        let app = router(state);
+        let cancel = self.cancel.clone();
+        let id = self.id.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+            {
+                warn!(receiver = %id, error = %e, "http server stopped");
+            }
+        });
+        info!(receiver = %self.id, %addr, "OTLP/HTTP listening");
+        Ok(())
+    }
+}
+
+fn mib(n: u64) -> usize {
+    usize::try_from(n.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+}
+
+#[async_trait]
+impl Component for OtlpReceiver {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        if let Some(g) = &self.cfg.protocols.grpc {
+            self.start_grpc(&g.endpoint, mib(g.max_recv_msg_size_mib))
+                .await?;
+        }
+        if let Some(h) = &self.cfg.protocols.http
+            && let Err(e) = self
+                .start_http(&h.endpoint, mib(h.max_recv_msg_size_mib))
+                .await
+        {
+            self.cancel.cancel();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        // Stop accepting; servers finish in-flight requests before their tasks end.
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        Ok(())
+    }
+}
+
+impl Receiver for OtlpReceiver {}
+
+/// Factory of the `otlp` receiver.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
+        let c: Config = parse(path, cfg)?;
+        c.validate(path)?;
+        Ok(c)
+    }
+}
+
+impl ReceiverFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        self.config(path, cfg.clone()).map(|_| ())
+    }
+    fn create(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: NextConsumers,
+    ) -> Result<Arc<dyn Receiver>, BuildError> {
+        let c = self.config(&set.path(), cfg)?;
+        Ok(Arc::new(OtlpReceiver::new(set, c, next)))
+    }
+}

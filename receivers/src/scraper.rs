@@ -1,0 +1,77 @@
+//! The scrape loop shared by scraping receivers (hostmetrics now; spdk and redfish next): wait
+//! `initial_delay`, then every `collection_interval` run the scrape off the async runtime, hand
+//! the result to the pipeline and count it. A failed scrape or a refused batch is logged and
+//! counted; the next interval tries again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_pipelines::{BoxConsumer, ComponentId, Metrics, ReceiverObs, Signal, SignalData};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+/// Timing of a scrape loop (`collection_interval`, `initial_delay` in configs).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Time between scrapes.
+    pub collection_interval: Duration,
+    /// Time before the first scrape.
+    pub initial_delay: Duration,
+}
+
+/// A blocking scrape: returns the metrics gathered and the errors of parts that failed (a
+/// partial result is still sent).
+pub type ScrapeFn = Arc<dyn Fn() -> (Metrics, Vec<String>) + Send + Sync>;
+
+/// Spawns the loop on `tasks`; it ends when `cancel` fires.
+pub fn spawn_loop(
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+    id: ComponentId,
+    schedule: Schedule,
+    scrape: ScrapeFn,
+    next: BoxConsumer<Metrics>,
+    obs: ReceiverObs,
+) {
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(schedule.initial_delay) => {}
+        }
+        let mut ticker = tokio::time::interval(schedule.collection_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let s = scrape.clone();
+            let (metrics, errors) = match tokio::task::spawn_blocking(move || s()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(receiver = %id, error = %e, "scrape task failed");
+                    continue;
+                }
+            };
+            for e in &errors {
+                warn!(receiver = %id, error = %e, "scrape error");
+            }
+            obs.scrape_errors(errors.len());
+            let n = metrics.item_count();
+            if n == 0 {
+                continue;
+            }
+            match next.consume(metrics).await {
+                Ok(()) => {
+                    debug!(receiver = %id, points = n, "scraped");
+                    obs.accepted(Signal::Metrics, n);
+                }
+                Err(e) => {
+                    warn!(receiver = %id, points = n, error = %e, "pipeline refused scraped metrics");
+                    obs.refused(Signal::Metrics, n);
+                }
+            }
+        }
+    });
+}

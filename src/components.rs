@@ -1,0 +1,24 @@
+//! THE registry: every receiver, processor and exporter factory Strata ships, one line each.
+//! Adding a component = one directory in its crate, one `mod` line, one line here.
+
+use strata_pipelines::Factories;
+use strata_pipelines::factory::DuplicateType;
+
+/// All factories. A type registered twice is an error at startup.
+///
+/// # Errors
+/// [`DuplicateType`] when two factories share a type name.
+pub fn factories() -> Result<Factories, DuplicateType> {
+    Factories::default()
+        // Receivers
+        .receiver(strata_receivers::otlp::Factory)?
+        .receiver(strata_receivers::hostmetrics::Factory)?
+        // Processors
+        .processor(strata_processors::batch::Factory)?
+        // Exporters
+        .exporter(strata_exporters::otlp::Factory::default())?
+        .exporter(strata_exporters::otlp::Factory::alias())?
+        .exporter(strata_exporters::otlp_http::Factory)?
+        .exporter(strata_exporters::debug::Factory)?
+        .exporter(strata_exporters::file::Factory)
+}
