@@ -1,0 +1,177 @@
+//! Helpers for end-to-end tests: start the real `strata` binary on loopback ports, wait for
+//! it, read what its `file` exporter wrote, scrape its self-metrics.
+#![allow(dead_code)] // Each test binary uses a different subset of these helpers.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound, read back, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `strata` process; killed when dropped.
+pub struct Strata {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub stderr: Arc<Mutex<String>>,
+    pub telemetry_port: u16,
+}
+
+impl Strata {
+    /// Starts `strata --config <config>` where `config` may use `{dir}` for the temp dir and
+    /// `{telemetry}` for the self-metrics port. Waits until each of `ports` accepts connections.
+    pub fn start(config: &str, ports: &[u16]) -> Strata {
+        Self::start_with_env(config, ports, &[])
+    }
+
+    /// [`Strata::start`] with extra environment variables.
+    pub fn start_with_env(config: &str, ports: &[u16], env: &[(&str, &str)]) -> Strata {
+        let dir = tempfile::tempdir().unwrap();
+        let telemetry_port = free_port();
+        let text = config
+            .replace("{dir}", &dir.path().display().to_string())
+            .replace("{telemetry}", &telemetry_port.to_string());
+        let text = if text.contains("telemetry:") {
+            text
+        } else {
+            format!("{text}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry_port}\n")
+        };
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.arg("--config").arg(&cfg).stderr(Stdio::piped()).stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut s = Strata {
+            child,
+            dir,
+            stderr: Arc::new(Mutex::new(String::new())),
+            telemetry_port,
+        };
+        s.capture_stderr();
+        for p in ports {
+            s.wait_port(*p);
+        }
+        s
+    }
+
+    fn capture_stderr(&mut self) {
+        let err = self.child.stderr.take().unwrap();
+        let buf = self.stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                buf.lock().unwrap().push_str(&line);
+                buf.lock().unwrap().push('\n');
+            }
+        });
+    }
+
+    /// Waits until `port` on loopback accepts connections (panics after 20 s with the log).
+    pub fn wait_port(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("strata exited with {status}:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "port {port} never opened:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Path inside the temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sends SIGINT and waits for the exit status (at most `within`).
+    pub fn interrupt(&mut self, within: Duration) -> std::process::ExitStatus {
+        signal(&self.child, "INT");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "strata did not exit within {within:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The self-metrics page.
+    pub fn self_metrics(&self) -> String {
+        http_get(self.telemetry_port, "/metrics")
+    }
+
+    /// The value of one self-metric series (0 when absent).
+    pub fn counter(&self, series: &str) -> u64 {
+        self.self_metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Strata {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name to `child` with the `kill` command.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+/// A plain HTTP/1.1 GET on loopback, returning the body.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+}
+
+/// Reads a file exporter's output: one OTLP/JSON request per line, parsed as `T`.
+pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}

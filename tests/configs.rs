@@ -1,0 +1,123 @@
+//! Every shipped deployment profile (`configs/*.yaml`) loads and validates, and
+//! `strata validate` reports each class of config error with its YAML path and a non-zero exit.
+
+use std::process::Command;
+
+fn strata(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn every_profile_validates() {
+    for entry in std::fs::read_dir("configs").unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".upstream.yaml") {
+            continue; // An overlay, validated with its base below.
+        }
+        let (ok, out) = strata(&["validate", "--config", path.to_str().unwrap()], &[]);
+        assert!(ok, "{name}: {out}");
+        let profile = name.trim_end_matches(".yaml");
+        let (ok, out) = strata(&["validate", "--profile", profile], &[]);
+        assert!(ok, "profile {profile}: {out}");
+    }
+    // The dpu profile with its upstream overlay.
+    let (ok, out) = strata(&["validate"], &[("STRATA_UPSTREAM", "collector:4317")]);
+    assert!(ok, "{out}");
+    let (ok, out) = strata(&["validate", "--config", "configs/dpu.yaml", "--config", "configs/dpu.upstream.yaml"], &[("STRATA_UPSTREAM", "collector:4317")]);
+    assert!(ok, "{out}");
+}
+
+/// Validates `BASE` merged with `extra` (two `--config` files, as users layer them).
+fn validate_text(extra: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.yaml");
+    let over = dir.path().join("extra.yaml");
+    std::fs::write(&base, BASE).unwrap();
+    std::fs::write(&over, extra).unwrap();
+    strata(
+        &["validate", "--config", base.to_str().unwrap(), "--config", over.to_str().unwrap()],
+        &[],
+    )
+}
+
+const BASE: &str = r#"
+receivers:
+  otlp:
+    protocols: { grpc: { endpoint: "127.0.0.1:0" } }
+  hostmetrics:
+    scrapers: { cpu: }
+processors:
+  batch:
+exporters:
+  debug:
+"#;
+
+#[test]
+fn validate_reports_each_error_with_its_path() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "exporters:\n  kafka: {}\nservice:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [kafka]}\n",
+            "exporters::kafka: unknown exporter type \"kafka\"",
+        ),
+        (
+            "processors:\n  batch:\n    send_batch_sise: 10\nservice:\n  pipelines:\n    traces: {receivers: [otlp], processors: [batch], exporters: [debug]}\n",
+            "processors::batch::send_batch_sise: unknown field `send_batch_sise`",
+        ),
+        (
+            "service:\n  pipelines:\n    traces: {receivers: [otlp], processors: [memory_limiter], exporters: [debug]}\n",
+            "service::pipelines::traces::processors[0]: references processor \"memory_limiter\" which is not configured",
+        ),
+        (
+            "service:\n  pipelines:\n    traces: {receivers: [hostmetrics], exporters: [debug]}\n",
+            "service::pipelines::traces::receivers[0]: receiver \"hostmetrics\" does not support the traces signal",
+        ),
+        (
+            "processors:\n  batch:\n    timeout: 5 fortnights\nservice:\n  pipelines:\n    traces: {receivers: [otlp], processors: [batch], exporters: [debug]}\n",
+            "processors::batch::timeout:",
+        ),
+        (
+            "exporters:\n  otlp:\n    endpoint: ${env:STRATA_TEST_SURELY_UNSET}\nservice:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp]}\n",
+            "exporters::otlp::endpoint: environment variable STRATA_TEST_SURELY_UNSET is not set",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let (ok, out) = validate_text(extra);
+        assert!(!ok, "expected failure for:\n{extra}\ngot: {out}");
+        assert!(out.contains(expected), "expected {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn validate_reports_all_errors_at_once() {
+    let (ok, out) = validate_text(
+        "exporters:\n  nope: {}\nservice:\n  pipelines:\n    traces: {receivers: [hostmetrics], exporters: [missing]}\n",
+    );
+    assert!(!ok);
+    assert!(out.contains("exporters::nope"), "{out}");
+    assert!(out.contains("receivers[0]"), "{out}");
+    assert!(out.contains("exporters[0]: references exporter \"missing\""), "{out}");
+}
+
+#[test]
+fn components_lists_types_and_signals() {
+    let (ok, out) = strata(&["components"], &[]);
+    assert!(ok);
+    for t in ["otlp", "hostmetrics", "batch", "otlp_http", "otlp_grpc", "debug", "file"] {
+        assert!(out.contains(t), "{t} missing from:\n{out}");
+    }
+    assert!(out.contains("hostmetrics  metrics\n"), "{out}");
+    let (ok, out) = strata(&["--version"], &[]);
+    assert!(ok && out.starts_with("strata "), "{out}");
+}
