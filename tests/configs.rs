@@ -35,7 +35,16 @@ fn every_profile_validates() {
     // The dpu profile with its upstream overlay.
     let (ok, out) = strata(&["validate"], &[("STRATA_UPSTREAM", "collector:4317")]);
     assert!(ok, "{out}");
-    let (ok, out) = strata(&["validate", "--config", "configs/dpu.yaml", "--config", "configs/dpu.upstream.yaml"], &[("STRATA_UPSTREAM", "collector:4317")]);
+    let (ok, out) = strata(
+        &[
+            "validate",
+            "--config",
+            "configs/dpu.yaml",
+            "--config",
+            "configs/dpu.upstream.yaml",
+        ],
+        &[("STRATA_UPSTREAM", "collector:4317")],
+    );
     assert!(ok, "{out}");
 }
 
@@ -47,7 +56,13 @@ fn validate_text(extra: &str) -> (bool, String) {
     std::fs::write(&base, BASE).unwrap();
     std::fs::write(&over, extra).unwrap();
     strata(
-        &["validate", "--config", base.to_str().unwrap(), "--config", over.to_str().unwrap()],
+        &[
+            "validate",
+            "--config",
+            base.to_str().unwrap(),
+            "--config",
+            over.to_str().unwrap(),
+        ],
         &[],
     )
 }
@@ -107,14 +122,25 @@ fn validate_reports_all_errors_at_once() {
     assert!(!ok);
     assert!(out.contains("exporters::nope"), "{out}");
     assert!(out.contains("receivers[0]"), "{out}");
-    assert!(out.contains("exporters[0]: references exporter \"missing\""), "{out}");
+    assert!(
+        out.contains("exporters[0]: references exporter \"missing\""),
+        "{out}"
+    );
 }
 
 #[test]
 fn components_lists_types_and_signals() {
     let (ok, out) = strata(&["components"], &[]);
     assert!(ok);
-    for t in ["otlp", "hostmetrics", "batch", "otlp_http", "otlp_grpc", "debug", "file"] {
+    for t in [
+        "otlp",
+        "hostmetrics",
+        "batch",
+        "otlp_http",
+        "otlp_grpc",
+        "debug",
+        "file",
+    ] {
         assert!(out.contains(t), "{t} missing from:\n{out}");
     }
     assert!(out.contains("hostmetrics  metrics\n"), "{out}");

@@ -43,12 +43,17 @@ impl Strata {
         let text = if text.contains("telemetry:") {
             text
         } else {
-            format!("{text}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry_port}\n")
+            format!(
+                "{text}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry_port}\n"
+            )
         };
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, text).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
-        cmd.arg("--config").arg(&cfg).stderr(Stdio::piped()).stdout(Stdio::null());
+        cmd.arg("--config")
+            .arg(&cfg)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -84,7 +89,11 @@ impl Strata {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("strata exited with {status}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "port {port} never opened:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "port {port} never opened:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -107,7 +116,11 @@ impl Strata {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "strata did not exit within {within:?}:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "strata did not exit within {within:?}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -148,10 +161,16 @@ pub fn signal(child: &Child, sig: &str) {
 pub fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 /// Reads a file exporter's output: one OTLP/JSON request per line, parsed as `T`.
@@ -175,3 +194,4 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+pub mod otlp;
