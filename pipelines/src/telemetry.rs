@@ -214,13 +214,15 @@ pub enum LogEncoding {
     Json,
 }
 
-/// Installs the global `tracing` subscriber for `cfg`, writing to stderr. `RUST_LOG`, when set,
+/// Installs the global `tracing` subscriber for `cfg`, writing to stderr (colours only on a
+/// terminal). `RUST_LOG`, when set,
 /// overrides the level. Calling it twice is harmless (the second call does nothing).
 pub fn init_logs(cfg: &LogsConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match cfg.encoding {
         LogEncoding::Json => builder.json().try_init(),
