@@ -30,7 +30,10 @@ fn python() -> Option<PathBuf> {
         "interop peer missing: {} cannot import the OpenTelemetry SDK (run scripts/test)",
         py.display()
     );
-    eprintln!("SKIPPED: interop peer missing ({}); run scripts/test", py.display());
+    eprintln!(
+        "SKIPPED: interop peer missing ({}); run scripts/test",
+        py.display()
+    );
     None
 }
 
@@ -52,14 +55,23 @@ fn plain(v: &Value) -> Value {
         return d.clone();
     }
     if let Some(a) = v.get("arrayValue") {
-        return Value::Array(a["values"].as_array().map(|vs| vs.iter().map(plain).collect()).unwrap_or_default());
+        return Value::Array(
+            a["values"]
+                .as_array()
+                .map(|vs| vs.iter().map(plain).collect())
+                .unwrap_or_default(),
+        );
     }
     panic!("unexpected AnyValue {v}")
 }
 
 fn attrs(kvs: &Value) -> BTreeMap<String, Value> {
     kvs.as_array()
-        .map(|a| a.iter().map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"]))).collect())
+        .map(|a| {
+            a.iter()
+                .map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"])))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -95,14 +107,30 @@ service:
     let port = if protocol == "grpc" { grpc } else { http };
     let manifest_path = s.path("manifest.json");
     let out = Command::new(&py)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/otel_client.py"))
-        .args(["--protocol", protocol, "--endpoint", &format!("http://127.0.0.1:{port}"), "--spans", "1000"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/otel_client.py"
+        ))
+        .args([
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--spans",
+            "1000",
+        ])
         .arg("--manifest")
         .arg(&manifest_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "python client failed:\n{}\nstrata log:\n{}", String::from_utf8_lossy(&out.stderr), s.log());
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed:\n{}\nstrata log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+    );
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
 
     // Every export was acknowledged after the file exporter wrote it: the file is complete.
     let lines: Vec<Value> = read_lines(&s.path("out.jsonl"));
@@ -111,7 +139,10 @@ service:
     let mut logs: Vec<(String, BTreeMap<String, Value>, Value)> = Vec::new();
     for line in &lines {
         for rs in line["resourceSpans"].as_array().into_iter().flatten() {
-            assert_eq!(attrs(&rs["resource"]["attributes"])["service.name"], json!(format!("interop-{protocol}")));
+            assert_eq!(
+                attrs(&rs["resource"]["attributes"])["service.name"],
+                json!(format!("interop-{protocol}"))
+            );
             for ss in rs["scopeSpans"].as_array().unwrap() {
                 assert_eq!(ss["scope"]["name"], "strata.interop");
                 for sp in ss["spans"].as_array().unwrap() {
@@ -130,7 +161,14 @@ service:
         for rl in line["resourceLogs"].as_array().into_iter().flatten() {
             for sl in rl["scopeLogs"].as_array().unwrap() {
                 for l in sl["logRecords"].as_array().unwrap() {
-                    logs.push((l["body"]["stringValue"].as_str().unwrap_or_default().to_owned(), attrs(&l["attributes"]), l.clone()));
+                    logs.push((
+                        l["body"]["stringValue"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        attrs(&l["attributes"]),
+                        l.clone(),
+                    ));
                 }
             }
         }
@@ -144,13 +182,25 @@ service:
     for want in sent {
         let got = &spans[want["span_id"].as_str().unwrap()];
         assert_eq!(got["traceId"], want["trace_id"]);
-        assert_eq!(got["parentSpanId"].as_str().unwrap_or(""), want["parent_span_id"]);
+        assert_eq!(
+            got["parentSpanId"].as_str().unwrap_or(""),
+            want["parent_span_id"]
+        );
         assert_eq!(got["name"], want["name"]);
         // SDK SpanKind values are 0-based (INTERNAL = 0); OTLP's are 1-based.
-        assert_eq!(got["kind"].as_u64().unwrap(), want["kind"].as_u64().unwrap() + 1, "{}", want["name"]);
-        assert_eq!(num(&got["startTimeUnixNano"]), want["start"].as_u64().unwrap());
+        assert_eq!(
+            got["kind"].as_u64().unwrap(),
+            want["kind"].as_u64().unwrap() + 1,
+            "{}",
+            want["name"]
+        );
+        assert_eq!(
+            num(&got["startTimeUnixNano"]),
+            want["start"].as_u64().unwrap()
+        );
         assert_eq!(num(&got["endTimeUnixNano"]), want["end"].as_u64().unwrap());
-        let want_attrs: BTreeMap<String, Value> = serde_json::from_value(want["attributes"].clone()).unwrap();
+        let want_attrs: BTreeMap<String, Value> =
+            serde_json::from_value(want["attributes"].clone()).unwrap();
         assert_eq!(attrs(&got["attributes"]), want_attrs, "{}", want["name"]);
         let events = got["events"].as_array().cloned().unwrap_or_default();
         let want_events = want["events"].as_array().unwrap();
@@ -158,7 +208,8 @@ service:
         for (e, w) in events.iter().zip(want_events) {
             assert_eq!(e["name"], w["name"]);
             assert_eq!(num(&e["timeUnixNano"]), w["time"].as_u64().unwrap());
-            let wa: BTreeMap<String, Value> = serde_json::from_value(w["attributes"].clone()).unwrap();
+            let wa: BTreeMap<String, Value> =
+                serde_json::from_value(w["attributes"].clone()).unwrap();
             assert_eq!(attrs(&e["attributes"]), wa);
         }
         let links = got["links"].as_array().cloned().unwrap_or_default();
@@ -168,7 +219,10 @@ service:
             assert_eq!(l["traceId"], w["trace_id"]);
             assert_eq!(l["spanId"], w["span_id"]);
         }
-        assert_eq!(got["status"]["code"].as_u64().unwrap_or(0), want["status"].as_u64().unwrap());
+        assert_eq!(
+            got["status"]["code"].as_u64().unwrap_or(0),
+            want["status"].as_u64().unwrap()
+        );
     }
 
     // Metrics: the last cumulative point of each instrument carries what the SDK recorded.
@@ -188,7 +242,8 @@ service:
     // Logs: every record once, with its attribute and severity.
     let want_logs = manifest["logs"].as_array().unwrap();
     assert_eq!(logs.len(), want_logs.len());
-    let bodies: std::collections::BTreeSet<&str> = logs.iter().map(|(b, _, _)| b.as_str()).collect();
+    let bodies: std::collections::BTreeSet<&str> =
+        logs.iter().map(|(b, _, _)| b.as_str()).collect();
     assert_eq!(bodies.len(), want_logs.len(), "duplicate log records");
     for w in want_logs {
         assert!(bodies.contains(w.as_str().unwrap()), "log {w} missing");
@@ -198,7 +253,12 @@ service:
         assert_eq!(a["log.index"], json!(i));
         assert_eq!(rec["severityText"], "WARN");
     }
-    eprintln!("interop {protocol}: {} spans, {} metrics, {} log records verified", spans.len(), metrics.len(), logs.len());
+    eprintln!(
+        "interop {protocol}: {} spans, {} metrics, {} log records verified",
+        spans.len(),
+        metrics.len(),
+        logs.len()
+    );
 }
 
 #[test]

@@ -22,11 +22,13 @@ use crate::id::ComponentId;
 use crate::signal::Signal;
 
 type Labels = Vec<(&'static str, String)>;
+/// Series key: metric name and its labels in order.
+type SeriesKey = (String, Labels);
 
 /// Process-wide registry of monotonic counters. Cloning shares the registry.
 #[derive(Clone, Default)]
 pub struct Telemetry {
-    counters: Arc<Mutex<BTreeMap<(String, Labels), Arc<AtomicU64>>>>,
+    counters: Arc<Mutex<BTreeMap<SeriesKey, Arc<AtomicU64>>>>,
 }
 
 /// A handle to one counter time series; cheap to increment from any task.

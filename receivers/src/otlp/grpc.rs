@@ -113,17 +113,20 @@ pub(super) fn rewrite_decode_errors(
     }
 }
 
+/// The gRPC servers of the three signals.
+pub(super) type Services = (
+    TraceServiceServer<Svc<Traces>>,
+    MetricsServiceServer<Svc<Metrics>>,
+    LogsServiceServer<Svc<Logs>>,
+);
+
 /// The three services with compression and the message limit applied.
 pub(super) fn services(
     traces: Svc<Traces>,
     metrics: Svc<Metrics>,
     logs: Svc<Logs>,
     max_bytes: usize,
-) -> (
-    TraceServiceServer<Svc<Traces>>,
-    MetricsServiceServer<Svc<Metrics>>,
-    LogsServiceServer<Svc<Logs>>,
-) {
+) -> Services {
     (
         TraceServiceServer::new(traces)
             .accept_compressed(CompressionEncoding::Gzip)
