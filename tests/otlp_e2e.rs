@@ -292,3 +292,63 @@ service:
         a.counter("otelcol_exporter_sent_spans{exporter=\"otlp\"}") == 1200
     }));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_http_exporter_chain_with_json_zstd_and_json_logs() {
+    let (b_grpc, b_http) = (free_port(), free_port());
+    let b = Strata::start(&file_config(b_grpc, b_http, 4), &[b_grpc, b_http]);
+    let (a_grpc, a_http) = (free_port(), free_port());
+    let a_cfg = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:{a_grpc}" }}
+      http: {{ endpoint: "127.0.0.1:{a_http}" }}
+exporters:
+  otlp_http/json:
+    endpoint: "http://127.0.0.1:{b_http}"
+    encoding: json
+    compression: zstd
+  otlp_http/proto:
+    endpoint: "http://127.0.0.1:{b_http}"
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp_http/json] }}
+    logs: {{ receivers: [otlp], exporters: [otlp_http/proto] }}
+  telemetry:
+    logs: {{ level: info, encoding: json }}
+    metrics: {{ address: "127.0.0.1:{{telemetry}}" }}
+"#
+    );
+    let a = Strata::start(&a_cfg, &[a_grpc, a_http]);
+    // A zstd-compressed protobuf body into A.
+    let traces = fake::traces(2, 25);
+    let body = zstd::encode_all(&traces.encode_to_vec()[..], 3).unwrap();
+    let r = http_post(
+        a_http,
+        "/v1/traces",
+        &[PROTO, ("Content-Encoding", "zstd")],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), a.log());
+    let logs = fake::logs(1, 4);
+    let r = http_post(a_http, "/v1/logs", &[PROTO], &logs.encode_to_vec());
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let lines: Vec<serde_json::Value> = read_lines(&b.path("out.jsonl"));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let got: Traces = serde_json::from_value(lines[0].clone()).unwrap();
+    assert_eq!(got, traces);
+    let got: Logs = serde_json::from_value(lines[1].clone()).unwrap();
+    assert_eq!(got, logs);
+    assert_eq!(
+        b.counter("otelcol_receiver_accepted_spans{receiver=\"otlp\",transport=\"http\"}"),
+        50
+    );
+    // service.telemetry.logs.encoding: json gives one JSON object per log line.
+    let log = a.log();
+    let first = log.lines().next().expect("no log lines");
+    let parsed: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!(parsed["level"], "INFO", "{first}");
+}
