@@ -297,3 +297,66 @@ impl Factories {
         Ok(self)
     }
 }
+
+/// Implements `create_traces`, `create_metrics` and `create_logs` of an [`ExporterFactory`]
+/// for a component that supports all three signals, each calling the factory's own generic
+/// `fn build<T>(&self, set: Settings, cfg: YamlValue) -> Result<Arc<dyn Exporter<T>>, BuildError>`.
+/// Use inside the `impl ExporterFactory for Factory` block.
+#[macro_export]
+macro_rules! exporter_for_all_signals {
+    () => {
+        fn create_traces(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+        ) -> Result<::std::sync::Arc<dyn $crate::Exporter<$crate::Traces>>, $crate::BuildError> {
+            self.build(set, cfg)
+        }
+        fn create_metrics(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+        ) -> Result<::std::sync::Arc<dyn $crate::Exporter<$crate::Metrics>>, $crate::BuildError> {
+            self.build(set, cfg)
+        }
+        fn create_logs(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+        ) -> Result<::std::sync::Arc<dyn $crate::Exporter<$crate::Logs>>, $crate::BuildError> {
+            self.build(set, cfg)
+        }
+    };
+}
+
+/// The [`ProcessorFactory`] counterpart of [`exporter_for_all_signals`]: each `create_*` calls
+/// `fn build<T>(&self, set: Settings, cfg: YamlValue, next: BoxConsumer<T>)`.
+#[macro_export]
+macro_rules! processor_for_all_signals {
+    () => {
+        fn create_traces(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+            next: $crate::BoxConsumer<$crate::Traces>,
+        ) -> Result<::std::sync::Arc<dyn $crate::Processor<$crate::Traces>>, $crate::BuildError> {
+            self.build(set, cfg, next)
+        }
+        fn create_metrics(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+            next: $crate::BoxConsumer<$crate::Metrics>,
+        ) -> Result<::std::sync::Arc<dyn $crate::Processor<$crate::Metrics>>, $crate::BuildError> {
+            self.build(set, cfg, next)
+        }
+        fn create_logs(
+            &self,
+            set: $crate::Settings,
+            cfg: $crate::YamlValue,
+            next: $crate::BoxConsumer<$crate::Logs>,
+        ) -> Result<::std::sync::Arc<dyn $crate::Processor<$crate::Logs>>, $crate::BuildError> {
+            self.build(set, cfg, next)
+        }
+    };
+}

@@ -259,27 +259,7 @@ impl ExporterFactory for Factory {
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         parse::<Config>(path, cfg.clone()).map(|_| ())
     }
-    fn create_traces(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
-        self.build(set, cfg)
-    }
-    fn create_metrics(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
-        self.build(set, cfg)
-    }
-    fn create_logs(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
-        self.build(set, cfg)
-    }
+    strata_pipelines::exporter_for_all_signals!();
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use strata_pipelines::{
     BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
-    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
-    Traces, YamlValue, config::parse,
+    ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData, StartError, YamlValue,
+    config::parse,
 };
 use tokio::sync::Mutex;
 
@@ -117,31 +117,12 @@ impl ExporterFactory for Factory {
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         self.config(path, cfg.clone()).map(|_| ())
     }
-    fn create_traces(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Traces>>, BuildError> {
-        self.build(set, cfg)
-    }
-    fn create_metrics(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Metrics>>, BuildError> {
-        self.build(set, cfg)
-    }
-    fn create_logs(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-    ) -> Result<Arc<dyn Exporter<Logs>>, BuildError> {
-        self.build(set, cfg)
-    }
+    strata_pipelines::exporter_for_all_signals!();
 }
 
 #[cfg(test)]
 mod tests {
+    use strata_pipelines::Traces;
     use strata_pipelines::testing::fake;
 
     use super::*;

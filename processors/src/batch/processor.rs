@@ -2,9 +2,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use strata_pipelines::{
-    BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Logs, Metrics,
-    Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Traces,
-    YamlValue, config::parse,
+    BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Processor,
+    ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, YamlValue,
+    config::parse,
 };
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -214,7 +214,7 @@ impl Factory {
 
     fn build<T: SignalData>(
         &self,
-        set: &Settings,
+        set: Settings,
         cfg: YamlValue,
         next: BoxConsumer<T>,
     ) -> Result<Arc<dyn Processor<T>>, BuildError> {
@@ -233,30 +233,7 @@ impl ProcessorFactory for Factory {
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         self.config(path, cfg.clone()).map(|_| ())
     }
-    fn create_traces(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-        next: BoxConsumer<Traces>,
-    ) -> Result<Arc<dyn Processor<Traces>>, BuildError> {
-        self.build(&set, cfg, next)
-    }
-    fn create_metrics(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-        next: BoxConsumer<Metrics>,
-    ) -> Result<Arc<dyn Processor<Metrics>>, BuildError> {
-        self.build(&set, cfg, next)
-    }
-    fn create_logs(
-        &self,
-        set: Settings,
-        cfg: YamlValue,
-        next: BoxConsumer<Logs>,
-    ) -> Result<Arc<dyn Processor<Logs>>, BuildError> {
-        self.build(&set, cfg, next)
-    }
+    strata_pipelines::processor_for_all_signals!();
 }
 
 #[cfg(test)]
@@ -264,6 +241,7 @@ mod tests {
     use std::time::Duration;
 
     use strata_pipelines::testing::{CollectingConsumer, FailingConsumer, fake};
+    use strata_pipelines::{Logs, Metrics, Traces};
 
     use super::*;
 
