@@ -251,6 +251,51 @@ pub fn parse<T: DeserializeOwned>(prefix: &str, value: Value) -> Result<T, Confi
     })
 }
 
+/// A component's config: deserialized with [`parse`], then checked as a whole. `{}` must give
+/// `Default::default()` (the Collector's `CreateDefaultConfig`).
+pub trait ComponentConfig: DeserializeOwned {
+    /// Checks relations between fields and anything serde cannot (files exist, patterns
+    /// compile). `path` is the component's YAML path, to prefix error paths with.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    fn validate(&self, _path: &str) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+/// [`parse`] then [`ComponentConfig::validate`]: what every factory does with its YAML.
+///
+/// # Errors
+/// The first deserialization or validation error, with its path.
+pub fn parse_component<C: ComponentConfig>(path: &str, value: Value) -> Result<C, ConfigError> {
+    let c: C = parse(path, value)?;
+    c.validate(path)?;
+    Ok(c)
+}
+
+/// Checks that every key of `headers` is a valid HTTP header name (and so gRPC metadata key).
+///
+/// # Errors
+/// The first invalid name, at `{path}::headers::{name}`.
+pub fn validate_header_names<'a>(
+    path: &str,
+    headers: impl IntoIterator<Item = &'a String>,
+) -> Result<(), ConfigError> {
+    for k in headers {
+        let ok = !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !ok {
+            return Err(ConfigError::new(
+                format!("{path}::headers::{k}"),
+                "invalid header name",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn merge(base: &mut Value, over: Value) {
     match (base, over) {
         (Value::Mapping(b), Value::Mapping(o)) => {

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
 
 use crate::tls::TlsClientConfig;
 
@@ -50,40 +51,6 @@ pub enum Compression {
 }
 
 impl Config {
-    /// Checks the endpoint, headers and TLS files.
-    ///
-    /// # Errors
-    /// An empty or unparsable endpoint, an invalid header, an unusable TLS setting.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        if self.endpoint.trim().is_empty() {
-            return Err(ConfigError::new(
-                format!("{path}::endpoint"),
-                "must be set (host:port or http(s)://host:port)",
-            ));
-        }
-        if let Err(e) = self.uri().parse::<http::Uri>() {
-            return Err(ConfigError::new(
-                format!("{path}::endpoint"),
-                format!("invalid endpoint {:?}: {e}", self.endpoint),
-            ));
-        }
-        for k in self.headers.keys() {
-            if http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).is_err() {
-                return Err(ConfigError::new(
-                    format!("{path}::headers::{k}"),
-                    "invalid header name",
-                ));
-            }
-        }
-        if self.timeout.is_zero() {
-            return Err(ConfigError::new(
-                format!("{path}::timeout"),
-                "must be greater than 0",
-            ));
-        }
-        self.tls.validate(&format!("{path}::tls"))
-    }
-
     /// Whether requests go in plaintext: `tls.insecure`, or an `http://` endpoint.
     pub fn plaintext(&self) -> bool {
         self.tls.insecure || self.endpoint.starts_with("http://")
@@ -99,5 +66,34 @@ impl Config {
         } else {
             format!("https://{e}")
         }
+    }
+}
+
+impl ComponentConfig for Config {
+    /// Checks the endpoint, headers and TLS files.
+    ///
+    /// # Errors
+    /// An empty or unparsable endpoint, an invalid header, an unusable TLS setting.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.endpoint.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                "must be set (host:port or http(s)://host:port)",
+            ));
+        }
+        if let Err(e) = self.uri().parse::<http::Uri>() {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                format!("invalid endpoint {:?}: {e}", self.endpoint),
+            ));
+        }
+        strata_pipelines::config::validate_header_names(path, self.headers.keys())?;
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}::timeout"),
+                "must be greater than 0",
+            ));
+        }
+        self.tls.validate(&format!("{path}::tls"))
     }
 }

@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use strata_pipelines::{
     BuildError, Component, ConfigError, ConsumeError, Consumer, Exporter, ExporterFactory, Host,
     Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError, Traces, YamlValue,
-    config::parse,
+    config::parse_component,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -191,18 +191,12 @@ impl Factory {
         }
     }
 
-    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
-        let c: Config = parse(path, cfg)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-
     fn build<T: GrpcExport>(
         &self,
         set: Settings,
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
-        let c = self.config(&set.path(), cfg)?;
+        let c = parse_component::<Config>(&set.path(), cfg)?;
         let e = OtlpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
             id: set.id.clone(),
             source: e.into(),
@@ -219,7 +213,7 @@ impl ExporterFactory for Factory {
         &Signal::ALL
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
-        self.config(path, cfg.clone()).map(|_| ())
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     strata_pipelines::exporter_for_all_signals!();
 }
@@ -230,6 +224,8 @@ mod tests {
 
     use strata_pipelines::testing::fake;
 
+    use strata_pipelines::config::parse;
+
     use super::*;
 
     fn yaml(s: &str) -> YamlValue {
@@ -238,31 +234,25 @@ mod tests {
 
     #[test]
     fn config_defaults_testdata_and_errors() {
-        let f = Factory::default();
         let c: Config = parse("e", yaml("{}")).unwrap();
         assert_eq!(c, Config::default());
         // The default config has no endpoint, which validation reports.
-        let e = f.config("exporters::otlp", yaml("{}")).unwrap_err();
+        let e = parse_component::<Config>("exporters::otlp", yaml("{}")).unwrap_err();
         assert_eq!(e.path, "exporters::otlp::endpoint");
-        let c = f
-            .config("e", yaml(include_str!("testdata/config.yaml")))
-            .unwrap();
+        let c = parse_component::<Config>("e", yaml(include_str!("testdata/config.yaml"))).unwrap();
         assert_eq!(c.compression, Compression::Zstd);
         assert_eq!(c.uri(), "http://collector.example:4317");
-        let e = f
-            .config("e", yaml("endpoint: a:1\ncompresion: gzip"))
-            .unwrap_err();
+        let e =
+            parse_component::<Config>("e", yaml("endpoint: a:1\ncompresion: gzip")).unwrap_err();
         assert!(e.message.contains("unknown field `compresion`"), "{e}");
-        let e = f
-            .config(
-                "e",
-                yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"),
-            )
-            .unwrap_err();
+        let e = parse_component::<Config>(
+            "e",
+            yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"),
+        )
+        .unwrap_err();
         assert_eq!(e.path, "e::tls::ca_file");
-        let e = f
-            .config("e", yaml("endpoint: a:1\ntimeout: 5 parsecs"))
-            .unwrap_err();
+        let e =
+            parse_component::<Config>("e", yaml("endpoint: a:1\ntimeout: 5 parsecs")).unwrap_err();
         assert_eq!(e.path, "e::timeout");
     }
 

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
+use strata_pipelines::config::ComponentConfig;
 use strata_pipelines::{ConfigError, Signal};
 
 pub use crate::otlp::Compression;
@@ -76,12 +77,14 @@ impl Config {
             )
         })
     }
+}
 
+impl ComponentConfig for Config {
     /// Checks URLs, headers and TLS files.
     ///
     /// # Errors
     /// A missing or invalid URL, invalid header name, unusable TLS setting.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let explicit_all = self.traces_endpoint.is_some()
             && self.metrics_endpoint.is_some()
             && self.logs_endpoint.is_some();
@@ -109,14 +112,7 @@ impl Config {
                 ));
             }
         }
-        for k in self.headers.keys() {
-            if http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).is_err() {
-                return Err(ConfigError::new(
-                    format!("{path}::headers::{k}"),
-                    "invalid header name",
-                ));
-            }
-        }
+        strata_pipelines::config::validate_header_names(path, self.headers.keys())?;
         if self.timeout.is_zero() {
             return Err(ConfigError::new(
                 format!("{path}::timeout"),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use strata_pipelines::{
     BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
-    Traces, YamlValue, config::parse,
+    Traces, YamlValue, config::parse_component,
 };
 use tracing::warn;
 
@@ -173,18 +173,12 @@ impl<T: HttpExport> Exporter<T> for OtlpHttpExporter<T> {}
 pub struct Factory;
 
 impl Factory {
-    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
-        let c: Config = parse(path, cfg)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-
     fn build<T: HttpExport>(
         &self,
         set: Settings,
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
-        let c = self.config(&set.path(), cfg)?;
+        let c = parse_component::<Config>(&set.path(), cfg)?;
         let e = OtlpHttpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
             id: set.id.clone(),
             source: e.into(),
@@ -201,13 +195,15 @@ impl ExporterFactory for Factory {
         &Signal::ALL
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
-        self.config(path, cfg.clone()).map(|_| ())
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     strata_pipelines::exporter_for_all_signals!();
 }
 
 #[cfg(test)]
 mod tests {
+    use strata_pipelines::config::parse;
+
     use super::*;
 
     fn yaml(s: &str) -> YamlValue {
@@ -216,23 +212,19 @@ mod tests {
 
     #[test]
     fn config_defaults_testdata_and_errors() {
-        let f = Factory;
         assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
-        let c = f
-            .config("e", yaml(include_str!("testdata/config.yaml")))
-            .unwrap();
+        let c = parse_component::<Config>("e", yaml(include_str!("testdata/config.yaml"))).unwrap();
         assert_eq!(
             c.url(Signal::Traces),
             "http://collector.example:4318/v1/traces"
         );
         assert_eq!(c.url(Signal::Logs), "http://logs.example:4318/custom/logs");
         assert_eq!(c.encoding, Encoding::Json);
-        let e = f.config("e", yaml("{}")).unwrap_err();
+        let e = parse_component::<Config>("e", yaml("{}")).unwrap_err();
         assert_eq!(e.path, "e::endpoint");
-        let e = f.config("e", yaml("endpoint: collector:4318")).unwrap_err();
+        let e = parse_component::<Config>("e", yaml("endpoint: collector:4318")).unwrap_err();
         assert!(e.message.contains("invalid URL"), "{e}");
-        let e = f
-            .config("e", yaml("endpoint: http://a:1\nencoding: xml"))
+        let e = parse_component::<Config>("e", yaml("endpoint: http://a:1\nencoding: xml"))
             .unwrap_err();
         assert_eq!(e.path, "e::encoding");
     }

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
 
 /// Config of the `batch` processor (field names and defaults as in the Collector).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -29,12 +30,12 @@ impl Default for Config {
     }
 }
 
-impl Config {
+impl ComponentConfig for Config {
     /// Checks the relations between fields.
     ///
     /// # Errors
     /// A zero `send_batch_size` or timeout, or a `send_batch_max_size` below `send_batch_size`.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if self.send_batch_size == 0 {
             return Err(ConfigError::new(
                 format!("{path}::send_batch_size"),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use strata_pipelines::{
     BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Processor,
     ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, YamlValue,
-    config::parse,
+    config::parse_component,
 };
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -206,19 +206,13 @@ impl<T: SignalData> Processor<T> for BatchProcessor<T> {}
 pub struct Factory;
 
 impl Factory {
-    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
-        let c: Config = parse(path, cfg)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-
     fn build<T: SignalData>(
         &self,
         set: Settings,
         cfg: YamlValue,
         next: BoxConsumer<T>,
     ) -> Result<Arc<dyn Processor<T>>, BuildError> {
-        let c = self.config(&set.path(), cfg)?;
+        let c = parse_component::<Config>(&set.path(), cfg)?;
         Ok(Arc::new(BatchProcessor::new(c, next)))
     }
 }
@@ -231,7 +225,7 @@ impl ProcessorFactory for Factory {
         &Signal::ALL
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
-        self.config(path, cfg.clone()).map(|_| ())
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     strata_pipelines::processor_for_all_signals!();
 }
@@ -251,22 +245,21 @@ mod tests {
 
     #[test]
     fn config_defaults_testdata_and_errors() {
-        let f = Factory;
-        assert_eq!(f.config("p", yaml("{}")).unwrap(), Config::default());
-        let c = f
-            .config("p", yaml(include_str!("testdata/config.yaml")))
-            .unwrap();
+        assert_eq!(
+            parse_component::<Config>("p", yaml("{}")).unwrap(),
+            Config::default()
+        );
+        let c = parse_component::<Config>("p", yaml(include_str!("testdata/config.yaml"))).unwrap();
         assert_eq!(c.send_batch_max_size, 2000);
         assert_eq!(c.timeout, Duration::from_secs(1));
-        let e = f.config("p", yaml("send_batch_sise: 1")).unwrap_err();
+        let e = parse_component::<Config>("p", yaml("send_batch_sise: 1")).unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
-        let e = f.config("p", yaml("send_batch_size: 0")).unwrap_err();
+        let e = parse_component::<Config>("p", yaml("send_batch_size: 0")).unwrap_err();
         assert_eq!(e.path, "p::send_batch_size");
-        let e = f
-            .config("p", yaml("send_batch_size: 10\nsend_batch_max_size: 5"))
+        let e = parse_component::<Config>("p", yaml("send_batch_size: 10\nsend_batch_max_size: 5"))
             .unwrap_err();
         assert_eq!(e.path, "p::send_batch_max_size");
-        let e = f.config("p", yaml("timeout: soon")).unwrap_err();
+        let e = parse_component::<Config>("p", yaml("timeout: soon")).unwrap_err();
         assert_eq!(e.path, "p::timeout");
     }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
 
 /// Config of the `hostmetrics` receiver (the Collector's shape).
 #[derive(Debug, Clone, Deserialize)]
@@ -234,36 +235,6 @@ impl Filter {
 }
 
 impl Config {
-    /// Checks intervals, scrapers and patterns.
-    ///
-    /// # Errors
-    /// A zero interval, no scraper, an invalid pattern.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        if self.collection_interval.is_zero() {
-            return Err(ConfigError::new(
-                format!("{path}::collection_interval"),
-                "must be greater than 0",
-            ));
-        }
-        let s = &self.scrapers;
-        let any = s.cpu.is_some()
-            || s.memory.is_some()
-            || s.load.is_some()
-            || s.disk.is_some()
-            || s.filesystem.is_some()
-            || s.network.is_some()
-            || s.paging.is_some()
-            || s.processes.is_some()
-            || s.system.is_some();
-        if !any {
-            return Err(ConfigError::new(
-                format!("{path}::scrapers"),
-                "must specify at least one scraper (cpu, memory, load, disk, filesystem, network, paging, processes, system)",
-            ));
-        }
-        self.filters(path).map(|_| ())
-    }
-
     /// Compiles the include/exclude filters: (disk, network, fs devices, fs types, mount points).
     ///
     /// # Errors
@@ -312,4 +283,36 @@ pub struct Filters {
     pub mount_points: Filter,
     /// See [`FilesystemConfig::include_virtual_filesystems`].
     pub include_virtual_filesystems: bool,
+}
+
+impl ComponentConfig for Config {
+    /// Checks intervals, scrapers and patterns.
+    ///
+    /// # Errors
+    /// A zero interval, no scraper, an invalid pattern.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.collection_interval.is_zero() {
+            return Err(ConfigError::new(
+                format!("{path}::collection_interval"),
+                "must be greater than 0",
+            ));
+        }
+        let s = &self.scrapers;
+        let any = s.cpu.is_some()
+            || s.memory.is_some()
+            || s.load.is_some()
+            || s.disk.is_some()
+            || s.filesystem.is_some()
+            || s.network.is_some()
+            || s.paging.is_some()
+            || s.processes.is_some()
+            || s.system.is_some();
+        if !any {
+            return Err(ConfigError::new(
+                format!("{path}::scrapers"),
+                "must specify at least one scraper (cpu, memory, load, disk, filesystem, network, paging, processes, system)",
+            ));
+        }
+        self.filters(path).map(|_| ())
+    }
 }

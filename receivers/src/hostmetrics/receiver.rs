@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use strata_pipelines::{
     BuildError, Component, ComponentId, ConfigError, Host, NextConsumers, Receiver,
     ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal, StartError, YamlValue,
-    config::parse,
+    config::parse_component,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -59,13 +59,7 @@ impl Receiver for HostMetricsReceiver {}
 #[derive(Debug, Default)]
 pub struct Factory;
 
-impl Factory {
-    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
-        let c: Config = parse(path, cfg)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-}
+impl Factory {}
 
 impl ReceiverFactory for Factory {
     fn type_name(&self) -> &'static str {
@@ -75,7 +69,7 @@ impl ReceiverFactory for Factory {
         &[Signal::Metrics]
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
-        self.config(path, cfg.clone()).map(|_| ())
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     fn create(
         &self,
@@ -84,7 +78,7 @@ impl ReceiverFactory for Factory {
         next: NextConsumers,
     ) -> Result<Arc<dyn Receiver>, BuildError> {
         let path = set.path();
-        let c = self.config(&path, cfg)?;
+        let c = parse_component::<Config>(&path, cfg)?;
         let filters = c.filters(&path)?;
         let scraper = Arc::new(HostScraper::new(
             c.root_path.clone(),

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Deserializer};
 use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
 
 /// Config of the `otlp` receiver.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -95,13 +96,13 @@ fn check_endpoint(path: String, endpoint: &str) -> Result<(), ConfigError> {
     }
 }
 
-impl Config {
+impl ComponentConfig for Config {
     /// Checks that at least one protocol is enabled, endpoints are `host:port` and limits
     /// are positive.
     ///
     /// # Errors
     /// The first problem, with its path.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let p = &self.protocols;
         if p.grpc.is_none() && p.http.is_none() {
             return Err(ConfigError::new(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use strata_pipelines::{
     BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
     NextConsumers, Receiver, ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal,
-    SignalData, StartError, YamlValue, config::parse,
+    SignalData, StartError, YamlValue, config::parse_component,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -205,13 +205,7 @@ impl Receiver for OtlpReceiver {}
 #[derive(Debug, Default)]
 pub struct Factory;
 
-impl Factory {
-    fn config(&self, path: &str, cfg: YamlValue) -> Result<Config, ConfigError> {
-        let c: Config = parse(path, cfg)?;
-        c.validate(path)?;
-        Ok(c)
-    }
-}
+impl Factory {}
 
 impl ReceiverFactory for Factory {
     fn type_name(&self) -> &'static str {
@@ -221,7 +215,7 @@ impl ReceiverFactory for Factory {
         &Signal::ALL
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
-        self.config(path, cfg.clone()).map(|_| ())
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     fn create(
         &self,
@@ -229,7 +223,7 @@ impl ReceiverFactory for Factory {
         cfg: YamlValue,
         next: NextConsumers,
     ) -> Result<Arc<dyn Receiver>, BuildError> {
-        let c = self.config(&set.path(), cfg)?;
+        let c = parse_component::<Config>(&set.path(), cfg)?;
         Ok(Arc::new(OtlpReceiver::new(set, c, next)))
     }
 }
