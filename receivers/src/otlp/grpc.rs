@@ -75,39 +75,50 @@ impl LogsService for Svc<Logs> {
     }
 }
 
-/// Rewrites tonic's own decode failures to the codes the OTLP spec asks for, and counts them:
-/// a message over the limit (tonic: `OUT_OF_RANGE`) → `RESOURCE_EXHAUSTED`; an undecodable
-/// protobuf (tonic: `INTERNAL` "failed to decode") → `INVALID_ARGUMENT`.
+/// Which of tonic's own decode failures to rewrite, and how: returns the new `grpc-status` and
+/// the refusal reason to count, or `None` to leave the response alone.
+///
+/// - tonic answers a message over `max_decoding_message_size` with `OUT_OF_RANGE` ("decoded
+///   message length too large"), and one too large after decompression with
+///   `RESOURCE_EXHAUSTED` ("size limit ... exceeded"): the OTLP spec wants `RESOURCE_EXHAUSTED`.
+/// - tonic answers an undecodable protobuf or body with `INTERNAL` ("failed to decode",
+///   "Error decompressing"): the OTLP spec wants `INVALID_ARGUMENT`.
+///
+/// Only these codes are looked at, so a refusal from the pipeline (`UNAVAILABLE`,
+/// `INVALID_ARGUMENT`) is never rewritten, whatever its message says. `message` is the
+/// percent-encoded `grpc-message` header.
+fn decode_error_rewrite(code: &str, message: &str) -> Option<(&'static str, &'static str)> {
+    let msg = message.to_ascii_lowercase().replace("%20", " ");
+    match code {
+        "11" if msg.contains("too large") => Some(("8", "too_large")),
+        "8" if msg.contains("size limit") => Some(("8", "too_large")),
+        "13" if msg.contains("failed to decode") || msg.contains("decompress") => {
+            Some(("3", "decode"))
+        }
+        _ => None,
+    }
+}
+
+/// Applies [`decode_error_rewrite`] to every gRPC response and counts the refusals in
+/// `otelcol_receiver_refused_requests{reason}`.
 pub(super) fn rewrite_decode_errors(
     obs: ReceiverObs,
 ) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone {
     move |mut resp: http::Response<tonic::body::Body>| {
         let h = resp.headers();
-        let code = h
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("0");
-        let msg = h
-            .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let new_code = if (code == "11" || code == "8") && msg.contains("too%20large")
-            || msg.contains("too large")
-            || msg.contains("size%20limit")
-            || msg.contains("size limit")
-        {
-            obs.refused_request("too_large");
-            Some("8")
-        } else if code == "13" && (msg.contains("decode") || msg.contains("decompress")) {
-            obs.refused_request("decode");
-            Some("3")
-        } else {
-            None
+        let header = |name| {
+            h.get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
         };
-        if let Some(c) = new_code {
+        let Some(code) = header("grpc-status") else {
+            return resp; // Success: the status comes in the trailers.
+        };
+        if let Some((new_code, reason)) =
+            decode_error_rewrite(code, header("grpc-message").unwrap_or(""))
+        {
+            obs.refused_request(reason);
             resp.headers_mut()
-                .insert("grpc-status", http::HeaderValue::from_static(c));
+                .insert("grpc-status", http::HeaderValue::from_static(new_code));
         }
         resp
     }
@@ -144,4 +155,43 @@ pub(super) fn services(
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max_bytes),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_error_rewrite;
+
+    #[test]
+    fn rewrites_only_tonic_decode_failures() {
+        let too_large =
+            "Error,%20decoded%20message%20length%20too%20large:%20found%202097152%20bytes";
+        assert_eq!(
+            decode_error_rewrite("11", too_large),
+            Some(("8", "too_large"))
+        );
+        assert_eq!(
+            decode_error_rewrite(
+                "8",
+                "Error%20decompressing:%20size%20limit,%20of%204194304%20bytes,%20exceeded"
+            ),
+            Some(("8", "too_large"))
+        );
+        assert_eq!(
+            decode_error_rewrite("13", "failed%20to%20decode%20Protobuf%20message"),
+            Some(("3", "decode"))
+        );
+        // Pipeline refusals keep their code even when the message mentions a size.
+        assert_eq!(
+            decode_error_rewrite("14", "export failed: message too large"),
+            None
+        );
+        assert_eq!(
+            decode_error_rewrite("3", "request too large for peer"),
+            None
+        );
+        assert_eq!(
+            decode_error_rewrite("13", "internal error in exporter"),
+            None
+        );
+    }
 }

@@ -161,9 +161,13 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
     let raw = match axum::body::to_bytes(body, state.max_bytes).await {
         Ok(b) => b,
         Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit");
+            let cause = e.into_inner();
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+            let mut too_large = false;
+            while let Some(err) = source {
+                too_large |= err.is::<http_body_util::LengthLimitError>();
+                source = err.source();
+            }
             if too_large {
                 obs.refused_request("too_large");
                 return error(
@@ -181,7 +185,7 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
                 enc,
                 StatusCode::BAD_REQUEST,
                 3,
-                format!("cannot read body: {e}"),
+                format!("cannot read body: {cause}"),
             );
         }
     };
