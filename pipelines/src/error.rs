@@ -43,6 +43,18 @@ impl ConsumeError {
         }
     }
 
+    /// The same kind of error with the same message and retry delay, for another caller whose
+    /// data was in the same failed request (errors are not `Clone`: causes are boxed).
+    pub fn share(&self) -> ConsumeError {
+        match self {
+            ConsumeError::Permanent(e) => ConsumeError::permanent(e.to_string()),
+            ConsumeError::Retryable { error, retry_after } => ConsumeError::Retryable {
+                error: error.to_string().into(),
+                retry_after: *retry_after,
+            },
+        }
+    }
+
     /// True for [`ConsumeError::Retryable`].
     pub fn is_retryable(&self) -> bool {
         matches!(self, ConsumeError::Retryable { .. })

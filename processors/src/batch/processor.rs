@@ -84,24 +84,27 @@ impl<T: SignalData> Inner<T> {
         let mut current_callers = Vec::new();
         let mut waiters = Vec::with_capacity(batch.parts.len());
         for (i, (mut data, waiter)) in batch.parts.into_iter().enumerate() {
-            waiters.push(Some(waiter));
+            waiters.push(waiter);
             loop {
+                if current_items == max {
+                    // Full: close it before this caller's data starts a new request, so the
+                    // caller is not tied to a request that carries none of its data.
+                    requests.push((
+                        std::mem::take(&mut current),
+                        std::mem::take(&mut current_callers),
+                    ));
+                    current_items = 0;
+                }
                 let n = data.item_count();
                 let room = max - current_items;
+                current_callers.push(i);
                 if n <= room {
                     current.append(data);
                     current_items += n;
-                    current_callers.push(i);
                     break;
                 }
-                let head = data.split_front(room);
-                current.append(head);
-                current_callers.push(i);
-                requests.push((
-                    std::mem::take(&mut current),
-                    std::mem::take(&mut current_callers),
-                ));
-                current_items = 0;
+                current.append(data.split_front(room));
+                current_items = max;
             }
         }
         if !current_callers.is_empty() {
@@ -111,24 +114,14 @@ impl<T: SignalData> Inner<T> {
         for (req, callers) in requests {
             debug!(items = req.item_count(), signal = %T::SIGNAL, "batch: sending");
             if let Err(e) = self.next.consume(req).await {
-                let retryable = e.is_retryable();
-                let msg = e.cause().to_string();
                 for c in callers {
-                    // Keep the first error a caller saw; each caller gets its own copy.
-                    results[c].get_or_insert_with(|| {
-                        if retryable {
-                            ConsumeError::retryable(msg.clone())
-                        } else {
-                            ConsumeError::permanent(msg.clone())
-                        }
-                    });
+                    // Each caller keeps the first error among the requests carrying its data.
+                    results[c].get_or_insert_with(|| e.share());
                 }
             }
         }
         for (w, r) in waiters.into_iter().zip(results) {
-            if let Some(w) = w {
-                let _ = w.send(r.map_or(Ok(()), Err));
-            }
+            let _ = w.send(r.map_or(Ok(()), Err));
         }
     }
 }
@@ -327,6 +320,58 @@ mod tests {
         assert!(second.unwrap_err().is_retryable());
         assert!(first.await.unwrap().unwrap_err().is_retryable());
         assert_eq!(failing.calls(), 1);
+        b.shutdown().await.unwrap();
+    }
+
+    /// Fails only its first call.
+    struct FailFirst(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Consumer<Traces> for FailFirst {
+        async fn consume(&self, _data: Traces) -> Result<(), ConsumeError> {
+            if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Err(ConsumeError::Retryable {
+                    error: "first request refused".into(),
+                    retry_after: Some(Duration::from_secs(7)),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_gets_only_the_results_of_requests_carrying_its_data() {
+        // Three callers of 5 spans with send_batch_max_size 5: one request each. Only the
+        // first request fails, so only the first caller may see an error.
+        let b = Arc::new(BatchProcessor::<Traces>::new(
+            Config {
+                send_batch_size: 15,
+                send_batch_max_size: 5,
+                timeout: Duration::from_secs(60),
+            },
+            Arc::new(FailFirst(Default::default())),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let b = b.clone();
+            calls.push(tokio::spawn(
+                async move { b.consume(fake::traces(1, 5)).await },
+            ));
+            tokio::task::yield_now().await;
+        }
+        let mut results = Vec::new();
+        for c in calls {
+            results.push(c.await.unwrap());
+        }
+        match &results[0] {
+            Err(ConsumeError::Retryable { retry_after, .. }) => {
+                assert_eq!(*retry_after, Some(Duration::from_secs(7)));
+            }
+            other => panic!("first caller: {other:?}"),
+        }
+        assert!(results[1].is_ok(), "{:?}", results[1]);
+        assert!(results[2].is_ok(), "{:?}", results[2]);
         b.shutdown().await.unwrap();
     }
 
