@@ -2,7 +2,11 @@
 
 use std::sync::Arc;
 
+use std::future::Future;
+
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::consumer::{BoxConsumer, Consumer};
 use crate::error::{ConsumeError, ShutdownError, StartError};
@@ -92,3 +96,33 @@ impl<T: SignalData, P: Process<T>> Component for FnProcessor<T, P> {
 }
 
 impl<T: SignalData, P: Process<T>> Processor<T> for FnProcessor<T, P> {}
+
+/// A component's background tasks (servers, scrape loops, flush timers): spawned on one
+/// tracker, told to stop by one token, and awaited together at shutdown — never detached.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Tasks {
+    /// The token the tasks watch; cancelled by [`Tasks::stop`].
+    pub fn token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Spawns `task` on the tracker.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Cancels the token and waits until every task has ended. Idempotent.
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}

@@ -20,7 +20,7 @@ pub mod telemetry;
 pub mod testing;
 
 pub use component::{
-    Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, processor_fn,
+    Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,
 };
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use consumer::{BoxConsumer, Consumer};

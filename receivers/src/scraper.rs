@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use strata_pipelines::{BoxConsumer, ComponentId, Metrics, ReceiverObs, Signal, SignalData};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use strata_pipelines::{BoxConsumer, ComponentId, Metrics, ReceiverObs, Signal, SignalData, Tasks};
 use tracing::{debug, warn};
 
 /// Timing of a scrape loop (`collection_interval`, `initial_delay` in configs).
@@ -24,16 +22,16 @@ pub struct Schedule {
 /// partial result is still sent).
 pub type ScrapeFn = Arc<dyn Fn() -> (Metrics, Vec<String>) + Send + Sync>;
 
-/// Spawns the loop on `tasks`; it ends when `cancel` fires.
+/// Spawns the loop on `tasks`; it ends when they are stopped.
 pub fn spawn_loop(
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
+    tasks: &Tasks,
     id: ComponentId,
     schedule: Schedule,
     scrape: ScrapeFn,
     next: BoxConsumer<Metrics>,
     obs: ReceiverObs,
 ) {
+    let cancel = tasks.token();
     tasks.spawn(async move {
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -3,12 +3,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use strata_pipelines::{
     BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Processor,
-    ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, YamlValue,
+    ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Tasks, YamlValue,
     config::parse_component,
 };
 use tokio::sync::{Notify, oneshot};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::{Config, TYPE};
@@ -33,8 +31,7 @@ impl<T> Default for Pending<T> {
 /// The `batch` processor for one signal. See the module docs.
 pub struct BatchProcessor<T: SignalData> {
     inner: Arc<Inner<T>>,
-    tasks: TaskTracker,
-    cancel: CancellationToken,
+    tasks: Tasks,
 }
 
 struct Inner<T: SignalData> {
@@ -56,8 +53,7 @@ impl<T: SignalData> BatchProcessor<T> {
                 first_item: Notify::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
-            tasks: TaskTracker::new(),
-            cancel: CancellationToken::new(),
+            tasks: Tasks::default(),
         }
     }
 }
@@ -161,7 +157,7 @@ impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
 impl<T: SignalData> Component for BatchProcessor<T> {
     async fn start(&self, _host: &Host) -> Result<(), StartError> {
         let inner = self.inner.clone();
-        let cancel = self.cancel.clone();
+        let cancel = self.tasks.token();
         self.tasks.spawn(async move {
             loop {
                 tokio::select! {
@@ -183,9 +179,7 @@ impl<T: SignalData> Component for BatchProcessor<T> {
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.tasks.stop().await;
         let batch = self.inner.take();
         self.inner.flush(batch).await;
         Ok(())

@@ -3,11 +3,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use strata_pipelines::{
     BuildError, Component, ComponentId, ConfigError, Host, NextConsumers, Receiver,
-    ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal, StartError, YamlValue,
+    ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal, StartError, Tasks, YamlValue,
     config::parse_component,
 };
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::{Config, HostScraper, TYPE};
 use crate::scraper::{Schedule, spawn_loop};
@@ -19,8 +17,7 @@ pub struct HostMetricsReceiver {
     scraper: Arc<HostScraper>,
     next: NextConsumers,
     set: Settings,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    tasks: Tasks,
 }
 
 #[async_trait]
@@ -32,7 +29,6 @@ impl Component for HostMetricsReceiver {
         let scraper = self.scraper.clone();
         spawn_loop(
             &self.tasks,
-            self.cancel.clone(),
             self.id.clone(),
             Schedule {
                 collection_interval: self.cfg.collection_interval,
@@ -46,9 +42,7 @@ impl Component for HostMetricsReceiver {
     }
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.tasks.stop().await;
         Ok(())
     }
 }
@@ -91,8 +85,7 @@ impl ReceiverFactory for Factory {
             scraper,
             next,
             set,
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            tasks: Tasks::default(),
         }))
     }
 }

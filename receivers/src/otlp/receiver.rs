@@ -5,10 +5,8 @@ use async_trait::async_trait;
 use strata_pipelines::{
     BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
     NextConsumers, Receiver, ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal,
-    SignalData, StartError, YamlValue, config::parse_component,
+    SignalData, StartError, Tasks, YamlValue, config::parse_component,
 };
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::grpc::{Svc, rewrite_decode_errors, services};
@@ -53,8 +51,7 @@ pub struct OtlpReceiver {
     cfg: Config,
     next: NextConsumers,
     set: Settings,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    tasks: Tasks,
     grpc_addr: Mutex<Option<SocketAddr>>,
     http_addr: Mutex<Option<SocketAddr>>,
 }
@@ -67,8 +64,7 @@ impl OtlpReceiver {
             cfg,
             next,
             set,
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            tasks: Tasks::default(),
             grpc_addr: Mutex::new(None),
             http_addr: Mutex::new(None),
         }
@@ -122,7 +118,7 @@ impl OtlpReceiver {
             .add_service(t)
             .add_service(m)
             .add_service(l);
-        let cancel = self.cancel.clone();
+        let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -153,7 +149,7 @@ impl OtlpReceiver {
             max_bytes,
         });
         let app = router(state);
-        let cancel = self.cancel.clone();
+        let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, app)
@@ -184,7 +180,7 @@ impl Component for OtlpReceiver {
                 .start_http(&h.endpoint, mib(h.max_recv_msg_size_mib))
                 .await
         {
-            self.cancel.cancel();
+            self.tasks.stop().await;
             return Err(e);
         }
         Ok(())
@@ -192,9 +188,7 @@ impl Component for OtlpReceiver {
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
         // Stop accepting; servers finish in-flight requests before their tasks end.
-        self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.tasks.stop().await;
         Ok(())
     }
 }
