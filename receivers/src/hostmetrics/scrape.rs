@@ -36,6 +36,27 @@ fn kv(k: &str, v: &str) -> KeyValue {
     }
 }
 
+/// A data point value as read: counters stay integers (no detour through `f64`, which is exact
+/// only up to 2^53), times and ratios are doubles. The metric's definition decides what is
+/// emitted.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Int(u64),
+    Float(f64),
+}
+
+impl From<u64> for Num {
+    fn from(v: u64) -> Self {
+        Num::Int(v)
+    }
+}
+
+impl From<f64> for Num {
+    fn from(v: f64) -> Self {
+        Num::Float(v)
+    }
+}
+
 /// Data points of one metric being recorded.
 struct Rec {
     def: Def,
@@ -55,12 +76,15 @@ impl Rec {
     }
 
     /// Records `v` with attribute values in the order of `def.attributes`.
-    fn add(&mut self, attrs: &[&str], v: f64) {
+    fn add(&mut self, attrs: &[&str], v: impl Into<Num>) {
         debug_assert_eq!(attrs.len(), self.def.attributes.len());
-        let value = if self.def.int {
-            number_data_point::Value::AsInt(v as i64)
-        } else {
-            number_data_point::Value::AsDouble(v)
+        let value = match (self.def.int, v.into()) {
+            (true, Num::Int(i)) => {
+                number_data_point::Value::AsInt(i64::try_from(i).unwrap_or(i64::MAX))
+            }
+            (true, Num::Float(f)) => number_data_point::Value::AsInt(f as i64),
+            (false, Num::Int(i)) => number_data_point::Value::AsDouble(i as f64),
+            (false, Num::Float(f)) => number_data_point::Value::AsDouble(f),
         };
         self.points.push(NumberDataPoint {
             attributes: self
@@ -100,6 +124,9 @@ impl Rec {
         }
     }
 }
+
+/// `/proc/stat` as parsed once per scrape, or why it could not be.
+type KernelStatsResult = Result<KernelStats, String>;
 
 /// Reads host metrics under a root path.
 pub struct HostScraper {
@@ -150,7 +177,7 @@ impl HostScraper {
         self.root.join("proc").join(rel)
     }
 
-    fn kernel_stats(&self) -> Result<KernelStats, String> {
+    fn kernel_stats(&self) -> KernelStatsResult {
         let si = ExplicitSystemInfo {
             boot_time_secs: 0,
             ticks_per_second: self.ticks_per_second,
@@ -160,17 +187,17 @@ impl HostScraper {
         KernelStats::from_file(self.proc("stat"), &si).map_err(|e| format!("read /proc/stat: {e}"))
     }
 
-    /// Boot time in Unix nanoseconds: the start time of every cumulative sum.
-    fn boot_time(&self) -> u64 {
-        self.kernel_stats()
-            .map(|k| k.btime * 1_000_000_000)
-            .unwrap_or_default()
-    }
-
     /// Runs every enabled scraper. Returns one resource with one scope per scraper, and the
     /// errors of scrapers that failed (their metrics are missing from the result).
     pub fn scrape(&self) -> (Metrics, Vec<String>) {
-        let start = self.boot_time();
+        // /proc/stat feeds cpu, load (cpu_average), processes and every start time: read once.
+        let stat = self.kernel_stats();
+        // Boot time in Unix nanoseconds: the start time of every cumulative sum.
+        let start = stat
+            .as_ref()
+            .map(|k| k.btime * 1_000_000_000)
+            .unwrap_or_default();
+        let stat = &stat;
         let now = now_nanos();
         let mut scopes = Vec::new();
         let mut errors = Vec::new();
@@ -193,9 +220,9 @@ impl HostScraper {
                     Err(e) => errors.push(format!("{name} scraper: {e}")),
                 }
             };
-        run("cpu", s.cpu.is_some(), &|st, n| self.cpu(st, n));
+        run("cpu", s.cpu.is_some(), &|st, n| self.cpu(stat, st, n));
         run("memory", s.memory.is_some(), &|st, n| self.memory(st, n));
-        run("load", s.load.is_some(), &|st, n| self.load(st, n));
+        run("load", s.load.is_some(), &|st, n| self.load(stat, st, n));
         run("disk", s.disk.is_some(), &|st, n| self.disk(st, n));
         run("filesystem", s.filesystem.is_some(), &|st, n| {
             self.filesystem(st, n)
@@ -203,7 +230,7 @@ impl HostScraper {
         run("network", s.network.is_some(), &|st, n| self.network(st, n));
         run("paging", s.paging.is_some(), &|st, n| self.paging(st, n));
         run("processes", s.processes.is_some(), &|st, n| {
-            self.processes(st, n)
+            self.processes(stat, st, n)
         });
         run("system", s.system.is_some(), &|st, n| self.system(st, n));
         let metrics = Metrics {
@@ -217,8 +244,8 @@ impl HostScraper {
     }
 
     /// `system.cpu.time{cpu,state}` from `/proc/stat`, ticks → seconds.
-    fn cpu(&self, start: u64, now: u64) -> Result<Vec<Metric>, String> {
-        let ks = self.kernel_stats()?;
+    fn cpu(&self, stat: &KernelStatsResult, start: u64, now: u64) -> Result<Vec<Metric>, String> {
+        let ks = stat.as_ref().map_err(Clone::clone)?;
         let tps = self.ticks_per_second as f64;
         let mut r = Rec::new(md::CPU_TIME, start, now);
         for (i, c) in ks.cpu_time.iter().enumerate() {
@@ -260,17 +287,17 @@ impl HostScraper {
             ("slab_reclaimable", sreclaimable),
             ("slab_unreclaimable", m.s_unreclaim.unwrap_or(0)),
         ] {
-            r.add(&[state], v as f64);
+            r.add(&[state], v);
         }
         Ok(vec![r.finish()])
     }
 
     /// `system.cpu.load_average.*` from `/proc/loadavg`.
-    fn load(&self, start: u64, now: u64) -> Result<Vec<Metric>, String> {
+    fn load(&self, stat: &KernelStatsResult, start: u64, now: u64) -> Result<Vec<Metric>, String> {
         let l = LoadAverage::from_file(self.proc("loadavg"))
             .map_err(|e| format!("read /proc/loadavg: {e}"))?;
         let div = if self.scrapers.load.as_ref().is_some_and(|c| c.cpu_average) {
-            self.kernel_stats()?.cpu_time.len().max(1) as f64
+            stat.as_ref().map_err(Clone::clone)?.cpu_time.len().max(1) as f64
         } else {
             1.0
         };
@@ -301,17 +328,17 @@ impl HostScraper {
         let mut merged = Rec::new(md::DISK_MERGED, start, now);
         for d in stats.0.iter().filter(|d| self.filters.disk.allows(&d.name)) {
             let dev = d.name.as_str();
-            io.add(&[dev, "read"], (d.sectors_read * SECTOR_BYTES) as f64);
-            io.add(&[dev, "write"], (d.sectors_written * SECTOR_BYTES) as f64);
-            ops.add(&[dev, "read"], d.reads as f64);
-            ops.add(&[dev, "write"], d.writes as f64);
+            io.add(&[dev, "read"], d.sectors_read * SECTOR_BYTES);
+            io.add(&[dev, "write"], d.sectors_written * SECTOR_BYTES);
+            ops.add(&[dev, "read"], d.reads);
+            ops.add(&[dev, "write"], d.writes);
             io_time.add(&[dev], d.time_in_progress as f64 / 1000.0);
             op_time.add(&[dev, "read"], d.time_reading as f64 / 1000.0);
             op_time.add(&[dev, "write"], d.time_writing as f64 / 1000.0);
             weighted.add(&[dev], d.weighted_time_in_progress as f64 / 1000.0);
-            pending.add(&[dev], d.in_progress as f64);
-            merged.add(&[dev, "read"], d.merged as f64);
-            merged.add(&[dev, "write"], d.writes_merged as f64);
+            pending.add(&[dev], d.in_progress);
+            merged.add(&[dev, "read"], d.merged);
+            merged.add(&[dev, "write"], d.writes_merged);
         }
         Ok([io, ops, io_time, op_time, weighted, pending, merged]
             .into_iter()
@@ -373,11 +400,11 @@ impl HostScraper {
             let used = (st.f_blocks - st.f_bfree) * frsize;
             let reserved = total.saturating_sub(used).saturating_sub(free);
             let a = |state| [device, mode, mountpoint.as_str(), fstype, state];
-            usage.add(&a("used"), used as f64);
-            usage.add(&a("free"), free as f64);
-            usage.add(&a("reserved"), reserved as f64);
-            inodes.add(&a("used"), st.f_files.saturating_sub(st.f_ffree) as f64);
-            inodes.add(&a("free"), st.f_ffree as f64);
+            usage.add(&a("used"), used);
+            usage.add(&a("free"), free);
+            usage.add(&a("reserved"), reserved);
+            inodes.add(&a("used"), st.f_files.saturating_sub(st.f_ffree));
+            inodes.add(&a("free"), st.f_ffree);
         }
         Ok(vec![usage.finish(), inodes.finish()])
     }
@@ -396,14 +423,14 @@ impl HostScraper {
             .filter(|(n, _)| self.filters.network.allows(n))
         {
             let n = name.as_str();
-            packets.add(&[n, "transmit"], d.sent_packets as f64);
-            packets.add(&[n, "receive"], d.recv_packets as f64);
-            dropped.add(&[n, "transmit"], d.sent_drop as f64);
-            dropped.add(&[n, "receive"], d.recv_drop as f64);
-            errors.add(&[n, "transmit"], d.sent_errs as f64);
-            errors.add(&[n, "receive"], d.recv_errs as f64);
-            io.add(&[n, "transmit"], d.sent_bytes as f64);
-            io.add(&[n, "receive"], d.recv_bytes as f64);
+            packets.add(&[n, "transmit"], d.sent_packets);
+            packets.add(&[n, "receive"], d.recv_packets);
+            dropped.add(&[n, "transmit"], d.sent_drop);
+            dropped.add(&[n, "receive"], d.recv_drop);
+            errors.add(&[n, "transmit"], d.sent_errs);
+            errors.add(&[n, "receive"], d.recv_errs);
+            io.add(&[n, "transmit"], d.sent_bytes);
+            io.add(&[n, "receive"], d.recv_bytes);
         }
         let si = ExplicitSystemInfo {
             boot_time_secs: 0,
@@ -423,7 +450,7 @@ impl HostScraper {
         }
         let mut conns = Rec::new(md::NET_CONNECTIONS, start, now);
         for (state, n) in by_state {
-            conns.add(&["tcp", state], n as f64);
+            conns.add(&["tcp", state], n);
         }
         Ok(vec![
             packets.finish(),
@@ -450,12 +477,12 @@ impl HostScraper {
             let (Ok(size), Ok(used)) = (f[2].parse::<u64>(), f[3].parse::<u64>()) else {
                 continue;
             };
-            usage.add(&[f[0], "used"], (used * 1024) as f64);
-            usage.add(&[f[0], "free"], (size.saturating_sub(used) * 1024) as f64);
+            usage.add(&[f[0], "used"], used * 1024);
+            usage.add(&[f[0], "free"], size.saturating_sub(used) * 1024);
         }
         let vm = VmStat::from_file(self.proc("vmstat"))
             .map_err(|e| format!("read /proc/vmstat: {e}"))?;
-        let get = |k: &str| vm.0.get(k).copied().unwrap_or(0).max(0) as f64;
+        let get = |k: &str| u64::try_from(vm.0.get(k).copied().unwrap_or(0)).unwrap_or(0);
         let mut ops = Rec::new(md::PAGING_OPERATIONS, start, now);
         ops.add(&["page_in", "major"], get("pswpin"));
         ops.add(&["page_out", "major"], get("pswpout"));
@@ -463,14 +490,19 @@ impl HostScraper {
         ops.add(&["page_out", "minor"], get("pgpgout"));
         let mut faults = Rec::new(md::PAGING_FAULTS, start, now);
         faults.add(&["major"], get("pgmajfault"));
-        faults.add(&["minor"], (get("pgfault") - get("pgmajfault")).max(0.0));
+        faults.add(&["minor"], get("pgfault").saturating_sub(get("pgmajfault")));
         Ok(vec![usage.finish(), ops.finish(), faults.finish()])
     }
 
     /// `system.processes.*`: states of `/proc/<pid>/stat`, with `running` and `blocked` taken
     /// from `/proc/stat` (one read, more accurate), and `processes` from `/proc/stat` as created.
-    fn processes(&self, start: u64, now: u64) -> Result<Vec<Metric>, String> {
-        let ks = self.kernel_stats()?;
+    fn processes(
+        &self,
+        stat: &KernelStatsResult,
+        start: u64,
+        now: u64,
+    ) -> Result<Vec<Metric>, String> {
+        let ks = stat.as_ref().map_err(Clone::clone)?;
         let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
         let dir =
             std::fs::read_dir(self.root.join("proc")).map_err(|e| format!("read /proc: {e}"))?;
@@ -508,10 +540,10 @@ impl HostScraper {
         }
         let mut count = Rec::new(md::PROCESSES_COUNT, start, now);
         for (status, n) in counts {
-            count.add(&[status], n as f64);
+            count.add(&[status], n);
         }
         let mut created = Rec::new(md::PROCESSES_CREATED, start, now);
-        created.add(&[], ks.processes as f64);
+        created.add(&[], ks.processes);
         Ok(vec![count.finish(), created.finish()])
     }
 
