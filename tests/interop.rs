@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Strata, free_port, read_lines};
+use common::{Strata, free_port, otlp_receiver, read_lines};
 use serde_json::{Value, json};
 
 fn python() -> Option<PathBuf> {
@@ -87,12 +87,7 @@ fn run(protocol: &str) {
     let (grpc, http) = (free_port(), free_port());
     let cfg = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:{grpc}" }}
-      http: {{ endpoint: "127.0.0.1:{http}" }}
-processors:
+{receivers}processors:
   batch: {{ send_batch_size: 300, timeout: 100ms }}
 exporters:
   file: {{ path: "{{dir}}/out.jsonl" }}
@@ -101,7 +96,8 @@ service:
     traces: {{ receivers: [otlp], processors: [batch], exporters: [file] }}
     metrics: {{ receivers: [otlp], processors: [batch], exporters: [file] }}
     logs: {{ receivers: [otlp], processors: [batch], exporters: [file] }}
-"#
+"#,
+        receivers = otlp_receiver(grpc, http)
     );
     let s = Strata::start(&cfg, &[grpc, http]);
     let port = if protocol == "grpc" { grpc } else { http };

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use common::otlp::{grpc_raw_traces, http_post};
-use common::{Strata, eventually, free_port, read_lines};
+use common::{Strata, eventually, free_port, otlp_receiver, read_lines};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -140,19 +140,15 @@ async fn exporter_down_gives_the_client_a_retryable_error() {
     let (grpc, http, dead) = (free_port(), free_port(), free_port());
     let cfg = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:{grpc}" }}
-      http: {{ endpoint: "127.0.0.1:{http}" }}
-processors:
+{receivers}processors:
   batch: {{ timeout: 50ms }}
 exporters:
   otlp: {{ endpoint: "127.0.0.1:{dead}", tls: {{ insecure: true }}, timeout: 2s }}
 service:
   pipelines:
     traces: {{ receivers: [otlp], processors: [batch], exporters: [otlp] }}
-"#
+"#,
+        receivers = otlp_receiver(grpc, http)
     );
     let s = Strata::start(&cfg, &[grpc, http]);
     let mut client = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
@@ -203,12 +199,7 @@ async fn two_tier_chain_delivers_exactly_what_was_sent() {
     let (a_grpc, a_http) = (free_port(), free_port());
     let a_cfg = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:{a_grpc}" }}
-      http: {{ endpoint: "127.0.0.1:{a_http}" }}
-processors:
+{receivers}processors:
   batch: {{ send_batch_size: 500, send_batch_max_size: 700, timeout: 100ms }}
 exporters:
   otlp: {{ endpoint: "127.0.0.1:{b_grpc}", tls: {{ insecure: true }} }}
@@ -217,7 +208,8 @@ service:
     traces: {{ receivers: [otlp], processors: [batch], exporters: [otlp] }}
     metrics: {{ receivers: [otlp], processors: [batch], exporters: [otlp] }}
     logs: {{ receivers: [otlp], processors: [batch], exporters: [otlp] }}
-"#
+"#,
+        receivers = otlp_receiver(a_grpc, a_http)
     );
     let a = Strata::start(&a_cfg, &[a_grpc, a_http]);
 
@@ -300,12 +292,7 @@ async fn otlp_http_exporter_chain_with_json_zstd_and_json_logs() {
     let (a_grpc, a_http) = (free_port(), free_port());
     let a_cfg = format!(
         r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:{a_grpc}" }}
-      http: {{ endpoint: "127.0.0.1:{a_http}" }}
-exporters:
+{receivers}exporters:
   otlp_http/json:
     endpoint: "http://127.0.0.1:{b_http}"
     encoding: json
@@ -319,7 +306,8 @@ service:
   telemetry:
     logs: {{ level: info, encoding: json }}
     metrics: {{ address: "127.0.0.1:{{telemetry}}" }}
-"#
+"#,
+        receivers = otlp_receiver(a_grpc, a_http)
     );
     let a = Strata::start(&a_cfg, &[a_grpc, a_http]);
     // A zstd-compressed protobuf body into A.

@@ -9,6 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The `receivers:` section of an `otlp` receiver on loopback `grpc` and `http` ports.
+pub fn otlp_receiver(grpc: u16, http: u16) -> String {
+    format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc: {{ endpoint: \"127.0.0.1:{grpc}\" }}\n      http: {{ endpoint: \"127.0.0.1:{http}\" }}\n"
+    )
+}
+
 /// A free loopback port (bound, read back, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
