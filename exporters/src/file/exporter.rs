@@ -163,4 +163,19 @@ mod tests {
         assert_eq!(lines[0], fake::traces(1, 2));
         assert!(text.contains("\"traceId\":\"01010101010101010101010101010101\""));
     }
+
+    #[tokio::test]
+    async fn unwritable_path_fails_start_and_unstarted_refuses_retryably() {
+        let e = FileExporter::<Traces>::new(
+            "file".parse().unwrap(),
+            Config {
+                path: "/nonexistent-dir/strata/out.jsonl".into(),
+            },
+        );
+        let err = e.start(&Host::default()).await.unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir/strata/out.jsonl"), "{err}");
+        // Data offered to an exporter that never started is refused retryably, not lost.
+        let refused = e.consume(fake::traces(1, 1)).await.unwrap_err();
+        assert!(refused.is_retryable(), "{refused}");
+    }
 }
