@@ -173,7 +173,11 @@ mod tests {
             },
         );
         let err = e.start(&Host::default()).await.unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir/strata/out.jsonl"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("/nonexistent-dir/strata/out.jsonl"),
+            "{err}"
+        );
         // Data offered to an exporter that never started is refused retryably, not lost.
         let refused = e.consume(fake::traces(1, 1)).await.unwrap_err();
         assert!(refused.is_retryable(), "{refused}");
