@@ -7,7 +7,7 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use strata_pipelines::testing::fake;
-use strata_pipelines::{Component, ConsumeError, Consumer, Host, SignalData, Traces};
+use strata_pipelines::{Accepted, Component, ConsumeResult, Consumer, Host, SignalData, Traces};
 use strata_processors::batch::{BatchProcessor, Config};
 
 fn decode(c: &mut Criterion) {
@@ -46,9 +46,9 @@ struct Noop;
 
 #[async_trait::async_trait]
 impl Consumer<Traces> for Noop {
-    async fn consume(&self, data: Traces) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: Traces) -> ConsumeResult {
         std::hint::black_box(data);
-        Ok(())
+        Ok(Accepted::all())
     }
 }
 

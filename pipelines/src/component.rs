@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::consumer::{BoxConsumer, Consumer};
+use crate::consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 use crate::error::{ConsumeError, ShutdownError, StartError};
+use crate::factory::Settings;
 use crate::id::ComponentId;
 use crate::signal::{Logs, Metrics, SignalData, Traces};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Counter, Telemetry};
 
 /// What a component may reach while starting: self-telemetry now; extensions (storage, auth)
 /// will be looked up here by id.
@@ -56,31 +57,77 @@ pub struct NextConsumers {
 /// [`processor_fn`] to get a [`Processor`].
 pub trait Process<T: SignalData>: Send + Sync + 'static {
     /// Transforms `data`. `Ok(None)` means everything was filtered out; the next consumer is then
-    /// not called.
+    /// not called. Items (spans, data points, log records) missing from the result count as
+    /// dropped on purpose and are reported to the sender as a partial success.
     fn process(&self, data: T) -> Result<Option<T>, ConsumeError>;
 }
 
 /// Adapts a [`Process`] into a full [`Processor`] that calls `next` with the result.
+///
+/// It counts `otelcol_processor_incoming_items` and `otelcol_processor_outgoing_items`
+/// (labels `processor`, `otel_signal`; the Collector's processorhelper names), and answers
+/// with an [`Accepted`] whose `rejected` is the number of items `p` dropped plus what `next`
+/// reported, so the receiver can tell its client (OTLP partial success).
 pub fn processor_fn<T: SignalData, P: Process<T>>(
-    id: ComponentId,
+    set: &Settings,
     p: P,
     next: BoxConsumer<T>,
 ) -> Arc<dyn Processor<T>> {
-    Arc::new(FnProcessor { _id: id, p, next })
+    let id = set.id.to_string();
+    let labels = [
+        ("processor", id.as_str()),
+        ("otel_signal", T::SIGNAL.as_str()),
+    ];
+    Arc::new(FnProcessor {
+        incoming: set
+            .telemetry
+            .counter("otelcol_processor_incoming_items", &labels),
+        outgoing: set
+            .telemetry
+            .counter("otelcol_processor_outgoing_items", &labels),
+        id: set.id.clone(),
+        p,
+        next,
+    })
 }
 
 struct FnProcessor<T: SignalData, P> {
-    _id: ComponentId,
+    id: ComponentId,
+    incoming: Counter,
+    outgoing: Counter,
     p: P,
     next: BoxConsumer<T>,
+}
+
+impl<T: SignalData, P> FnProcessor<T, P> {
+    fn dropped(&self, n: usize) -> Accepted {
+        Accepted::rejecting(
+            n as u64,
+            format!(
+                "{n} {} dropped by processor {}",
+                T::SIGNAL.item_name(),
+                self.id
+            ),
+        )
+    }
 }
 
 #[async_trait]
 impl<T: SignalData, P: Process<T>> Consumer<T> for FnProcessor<T, P> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        let n_in = data.item_count();
+        self.incoming.add(n_in as u64);
         match self.p.process(data)? {
-            Some(d) => self.next.consume(d).await,
-            None => Ok(()),
+            Some(d) => {
+                let n_out = d.item_count();
+                self.outgoing.add(n_out as u64);
+                let here = self.dropped(n_in.saturating_sub(n_out));
+                if n_out == 0 {
+                    return Ok(here);
+                }
+                Ok(here.and(self.next.consume(d).await?))
+            }
+            None => Ok(self.dropped(n_in)),
         }
     }
 }

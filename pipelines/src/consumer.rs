@@ -1,4 +1,4 @@
-//! The consumer trait: the one call every hop of a pipeline makes.
+//! The consumer trait: the one call every hop of a pipeline makes, and what it answers.
 
 use std::sync::Arc;
 
@@ -6,6 +6,62 @@ use async_trait::async_trait;
 
 use crate::error::ConsumeError;
 use crate::signal::SignalData;
+
+/// What a consumer answers when it took data without error: how many items (spans, metric data
+/// points, log records) were dropped on purpose on the way — by a `filter` processor, for
+/// instance — and why. Receivers report it to their client as the OTLP partial success
+/// (`ExportTracePartialSuccess.rejected_spans` and `error_message`, OTLP spec "Partial Success").
+///
+/// `rejected == 0` means everything was accepted; `message` is then empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Items dropped on purpose, in the signal's item unit.
+    pub rejected: u64,
+    /// Why they were dropped, human-readable; empty when nothing was.
+    pub message: String,
+}
+
+impl Accepted {
+    /// Everything accepted.
+    pub fn all() -> Self {
+        Accepted::default()
+    }
+
+    /// `rejected` items dropped for `message`.
+    pub fn rejecting(rejected: u64, message: impl Into<String>) -> Self {
+        if rejected == 0 {
+            return Accepted::all();
+        }
+        Accepted {
+            rejected,
+            message: message.into(),
+        }
+    }
+
+    /// True when nothing was rejected.
+    pub fn is_full(&self) -> bool {
+        self.rejected == 0
+    }
+
+    /// Both outcomes of two hops the same items went through in sequence: the counts add up
+    /// (each hop only sees what the previous one kept) and the messages are joined with `"; "`.
+    pub fn and(mut self, later: Accepted) -> Accepted {
+        if later.rejected == 0 {
+            return self;
+        }
+        self.rejected += later.rejected;
+        if self.message.is_empty() {
+            self.message = later.message;
+        } else {
+            self.message.push_str("; ");
+            self.message.push_str(&later.message);
+        }
+        self
+    }
+}
+
+/// The answer of [`Consumer::consume`].
+pub type ConsumeResult = Result<Accepted, ConsumeError>;
 
 /// Something that takes a batch of one signal: a processor, a fanout or an exporter.
 ///
@@ -15,10 +71,30 @@ use crate::signal::SignalData;
 /// its client per the OTLP spec.
 #[async_trait]
 pub trait Consumer<T: SignalData>: Send + Sync {
-    /// Takes `data`. `Err(Retryable)` means the caller may try again later; `Err(Permanent)` means
-    /// never.
-    async fn consume(&self, data: T) -> Result<(), ConsumeError>;
+    /// Takes `data`. `Ok` carries how many items were dropped on purpose (usually none);
+    /// `Err(Retryable)` means the caller may try again later; `Err(Permanent)` means never.
+    async fn consume(&self, data: T) -> ConsumeResult;
 }
 
 /// A shared, type-erased consumer, as wired by the graph.
 pub type BoxConsumer<T> = Arc<dyn Consumer<T>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_in_sequence_add_up() {
+        let a = Accepted::rejecting(2, "filter/a: 2 spans matched");
+        let b = Accepted::rejecting(3, "filter/b: 3 spans matched");
+        let both = a.clone().and(b);
+        assert_eq!(both.rejected, 5);
+        assert_eq!(
+            both.message,
+            "filter/a: 2 spans matched; filter/b: 3 spans matched"
+        );
+        assert_eq!(a.clone().and(Accepted::all()), a);
+        assert_eq!(Accepted::all().and(a.clone()), a);
+        assert!(Accepted::rejecting(0, "nothing").is_full());
+    }
+}

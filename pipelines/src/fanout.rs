@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use futures::future::join_all;
 
-use crate::consumer::{BoxConsumer, Consumer};
+use crate::consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 use crate::error::ConsumeError;
 use crate::signal::SignalData;
 
@@ -11,6 +11,10 @@ use crate::signal::SignalData;
 /// original. The result is `Ok` only when every consumer accepted; otherwise the first permanent
 /// error, else the first retryable one (a sender retrying then re-delivers to all consumers —
 /// duplicates are preferred over loss).
+///
+/// The partial success is the smallest `rejected` among the consumers (an item one pipeline kept
+/// was not rejected; the minimum is the count every pipeline dropped at least), with every
+/// consumer's message.
 pub struct Fanout<T: SignalData> {
     consumers: Vec<BoxConsumer<T>>,
 }
@@ -24,7 +28,7 @@ impl<T: SignalData> Fanout<T> {
 
 #[async_trait]
 impl<T: SignalData> Consumer<T> for Fanout<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         let n = self.consumers.len();
         let mut futs = Vec::with_capacity(n);
         let mut data = Some(data);
@@ -37,16 +41,27 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
             futs.push(c.consume(d));
         }
         let mut retryable = None;
+        let mut accepted: Vec<Accepted> = Vec::with_capacity(n);
         for r in join_all(futs).await {
             match r {
-                Ok(()) => {}
+                Ok(a) => accepted.push(a),
                 Err(e @ ConsumeError::Permanent(_)) => return Err(e),
                 Err(e) => {
                     retryable.get_or_insert(e);
                 }
             }
         }
-        retryable.map_or(Ok(()), Err)
+        if let Some(e) = retryable {
+            return Err(e);
+        }
+        let rejected = accepted.iter().map(|a| a.rejected).min().unwrap_or(0);
+        let message = accepted
+            .iter()
+            .filter(|a| !a.message.is_empty())
+            .map(|a| a.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok(Accepted::rejecting(rejected, message))
     }
 }
 
@@ -84,5 +99,28 @@ mod tests {
         let err = f.consume(fake::traces(1, 5)).await.unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(a.item_count(), 5);
+    }
+
+    /// Accepts, reporting a fixed number of dropped items.
+    struct Dropping(u64);
+
+    #[async_trait]
+    impl Consumer<Traces> for Dropping {
+        async fn consume(&self, _data: Traces) -> ConsumeResult {
+            Ok(Accepted::rejecting(self.0, format!("dropped {}", self.0)))
+        }
+    }
+
+    #[tokio::test]
+    async fn partial_success_is_what_every_pipeline_dropped() {
+        let f = fanout::<Traces>(vec![Arc::new(Dropping(3)), Arc::new(Dropping(2))]);
+        let a = f.consume(fake::traces(1, 5)).await.unwrap();
+        assert_eq!(a.rejected, 2);
+        assert_eq!(a.message, "dropped 3; dropped 2");
+        let f = fanout::<Traces>(vec![
+            Arc::new(Dropping(3)),
+            Arc::new(CollectingConsumer::<Traces>::default()),
+        ]);
+        assert!(f.consume(fake::traces(1, 5)).await.unwrap().is_full());
     }
 }

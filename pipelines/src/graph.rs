@@ -16,8 +16,8 @@ use tracing::{info, warn};
 
 use crate::component::{Component, Exporter, Host, NextConsumers, Receiver};
 use crate::config::{Config, ConfigError, ConfigErrors};
-use crate::consumer::{BoxConsumer, Consumer};
-use crate::error::{BuildError, ConsumeError, ShutdownError, StartError};
+use crate::consumer::{BoxConsumer, ConsumeResult, Consumer};
+use crate::error::{BuildError, ShutdownError, StartError};
 use crate::factory::{Factories, Kind, Settings, SignalFactories};
 use crate::fanout::fanout;
 use crate::id::ComponentId;
@@ -410,11 +410,11 @@ impl<T: SignalFactories> ObservedExporter<T> {
 
 #[async_trait]
 impl<T: SignalFactories> Consumer<T> for ObservedExporter<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         let n = data.item_count() as u64;
         let r = self.inner.consume(data).await;
         match &r {
-            Ok(()) => self.sent.add(n),
+            Ok(_) => self.sent.add(n),
             Err(_) => self.failed.add(n),
         }
         r

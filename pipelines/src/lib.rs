@@ -23,7 +23,7 @@ pub use component::{
     Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,
 };
 pub use config::{Config, ConfigError, ConfigErrors};
-pub use consumer::{BoxConsumer, Consumer};
+pub use consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 pub use error::{BoxError, BuildError, ConsumeError, ShutdownError, StartError};
 pub use factory::{
     ExporterFactory, Factories, Kind, ProcessorFactory, ReceiverFactory, Settings, SignalFactories,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 
-use crate::consumer::Consumer;
+use crate::consumer::{Accepted, ConsumeResult, Consumer};
 use crate::error::ConsumeError;
 use crate::signal::SignalData;
 
@@ -173,12 +173,12 @@ impl<T: SignalData> CollectingConsumer<T> {
 
 #[async_trait]
 impl<T: SignalData> Consumer<T> for CollectingConsumer<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         self.batches
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(data);
-        Ok(())
+        Ok(Accepted::all())
     }
 }
 
@@ -213,7 +213,7 @@ impl FailingConsumer {
 
 #[async_trait]
 impl<T: SignalData> Consumer<T> for FailingConsumer {
-    async fn consume(&self, _data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, _data: T) -> ConsumeResult {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.retryable {
             Err(ConsumeError::retryable("test consumer is down"))

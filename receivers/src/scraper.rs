@@ -61,7 +61,7 @@ pub fn spawn_loop(
                 continue;
             }
             match next.consume(metrics).await {
-                Ok(()) => {
+                Ok(_) => {
                     debug!(receiver = %id, points = n, "scraped");
                     obs.accepted(Signal::Metrics, n);
                 }

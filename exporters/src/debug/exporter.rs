@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use serde::{Deserialize, Serialize};
 use strata_pipelines::{
-    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
+    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeResult, Consumer, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
     Traces, YamlValue, config::parse,
 };
@@ -216,9 +216,9 @@ impl<T: DebugRender> DebugExporter<T> {
 
 #[async_trait]
 impl<T: DebugRender> Consumer<T> for DebugExporter<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         info!(exporter = %self.id, signal = %T::SIGNAL, "{}", self.render(&data));
-        Ok(())
+        Ok(Accepted::all())
     }
 }
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use strata_pipelines::{
-    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
-    ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData, StartError, YamlValue,
-    config::parse,
+    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
+    Consumer, Exporter, ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData,
+    StartError, YamlValue, config::parse,
 };
 use tokio::sync::Mutex;
 
@@ -43,7 +43,7 @@ impl<T: SignalData + Serialize> FileExporter<T> {
 
 #[async_trait]
 impl<T: SignalData + Serialize> Consumer<T> for FileExporter<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         let mut line = serde_json::to_vec(&data).map_err(ConsumeError::permanent)?;
         line.push(b'\n');
         let mut guard = self.file.lock().await;
@@ -52,7 +52,8 @@ impl<T: SignalData + Serialize> Consumer<T> for FileExporter<T> {
         })?;
         file.write_all(&line)
             .and_then(|()| file.flush())
-            .map_err(|e| ConsumeError::retryable(format!("write to {}: {e}", self.path)))
+            .map_err(|e| ConsumeError::retryable(format!("write to {}: {e}", self.path)))?;
+        Ok(Accepted::all())
     }
 }
 

@@ -6,9 +6,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsSe
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use strata_pipelines::{
-    BuildError, Component, ConfigError, ConsumeError, Consumer, Exporter, ExporterFactory, Host,
-    Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError, Traces, YamlValue,
-    config::parse_component,
+    Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Consumer, Exporter,
+    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
+    Traces, YamlValue, config::parse_component,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -121,7 +121,7 @@ impl<T: GrpcExport> OtlpExporter<T> {
 
 #[async_trait]
 impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         let channel = self
             .channel
             .lock()
@@ -139,10 +139,13 @@ impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
         *req.metadata_mut() = self.metadata.clone();
         req.set_timeout(self.cfg.timeout);
         match T::export(channel, compression, req).await {
-            Ok((0, _)) => Ok(()),
+            Ok((0, _)) => Ok(Accepted::all()),
             Ok((rejected, message)) => {
                 warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
-                Ok(())
+                Ok(Accepted::rejecting(
+                    u64::try_from(rejected).unwrap_or(0),
+                    format!("{}: {message}", self.cfg.endpoint),
+                ))
             }
             Err(status) => Err(from_grpc_status(&self.cfg.endpoint, &status)),
         }

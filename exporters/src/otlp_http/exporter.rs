@@ -8,9 +8,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 use serde::Serialize;
 use strata_pipelines::{
-    BuildError, Component, ComponentId, ConfigError, ConsumeError, Consumer, Exporter,
-    ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
-    Traces, YamlValue, config::parse_component,
+    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
+    Consumer, Exporter, ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal,
+    SignalData, StartError, Traces, YamlValue, config::parse_component,
 };
 use tracing::warn;
 
@@ -105,7 +105,7 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
 
 #[async_trait]
 impl<T: HttpExport> Consumer<T> for OtlpHttpExporter<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         let (body, content_type) = self.body(&data)?;
         let mut req = self
             .client
@@ -135,9 +135,13 @@ impl<T: HttpExport> Consumer<T> for OtlpHttpExporter<T> {
                 let (rejected, message) = T::partial_success(body);
                 if rejected > 0 || !message.is_empty() {
                     warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
+                    return Ok(Accepted::rejecting(
+                        u64::try_from(rejected).unwrap_or(0),
+                        format!("{}: {message}", self.url),
+                    ));
                 }
             }
-            return Ok(());
+            return Ok(Accepted::all());
         }
         let msg = format!(
             "export to {} failed: HTTP {}: {}",

@@ -13,6 +13,12 @@
 //! carried its data. A failed export therefore reaches the receiver, which answers its client
 //! with a retryable error instead of losing the data. On shutdown whatever is buffered is sent.
 //!
+//! Items dropped on purpose *after* the batch (a `filter` placed behind it, a peer's partial
+//! success) cannot be attributed to the callers whose data was merged; they are logged at debug
+//! level and counted by the dropping component, and the callers are told everything was
+//! accepted. Put `filter` before `batch` (the Collector's recommended order) so senders learn
+//! what was dropped.
+//!
 //! Self-metrics: the exporters' `otelcol_exporter_sent_*` / `send_failed_*` count the results.
 
 mod config;

@@ -2,16 +2,16 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use strata_pipelines::{
-    BoxConsumer, BuildError, Component, ConfigError, ConsumeError, Consumer, Host, Processor,
-    ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Tasks, YamlValue,
-    config::parse_component,
+    Accepted, BoxConsumer, BuildError, Component, ConfigError, ConsumeError, ConsumeResult,
+    Consumer, Host, Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData,
+    StartError, Tasks, YamlValue, config::parse_component,
 };
 use tokio::sync::{Notify, oneshot};
 use tracing::debug;
 
 use super::{Config, TYPE};
 
-type Waiter = oneshot::Sender<Result<(), ConsumeError>>;
+type Waiter = oneshot::Sender<ConsumeResult>;
 
 /// The buffered batch: data in arrival order, and who waits for it.
 struct Pending<T> {
@@ -109,22 +109,29 @@ impl<T: SignalData> Inner<T> {
         let mut results: Vec<Option<ConsumeError>> = (0..waiters.len()).map(|_| None).collect();
         for (req, callers) in requests {
             debug!(items = req.item_count(), signal = %T::SIGNAL, "batch: sending");
-            if let Err(e) = self.next.consume(req).await {
-                for c in callers {
-                    // Each caller keeps the first error among the requests carrying its data.
-                    results[c].get_or_insert_with(|| e.share());
+            match self.next.consume(req).await {
+                Err(e) => {
+                    for c in callers {
+                        // Each caller keeps the first error among the requests carrying its data.
+                        results[c].get_or_insert_with(|| e.share());
+                    }
                 }
+                Ok(a) if !a.is_full() => {
+                    // Which caller's items were dropped is no longer known after merging.
+                    debug!(rejected = a.rejected, message = %a.message, "batch: downstream dropped items");
+                }
+                Ok(_) => {}
             }
         }
         for (w, r) in waiters.into_iter().zip(results) {
-            let _ = w.send(r.map_or(Ok(()), Err));
+            let _ = w.send(r.map_or(Ok(Accepted::all()), Err));
         }
     }
 }
 
 #[async_trait]
 impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
-    async fn consume(&self, data: T) -> Result<(), ConsumeError> {
+    async fn consume(&self, data: T) -> ConsumeResult {
         if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(ConsumeError::retryable("batch processor is shutting down"));
         }
@@ -322,14 +329,14 @@ mod tests {
 
     #[async_trait]
     impl Consumer<Traces> for FailFirst {
-        async fn consume(&self, _data: Traces) -> Result<(), ConsumeError> {
+        async fn consume(&self, _data: Traces) -> ConsumeResult {
             if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                 return Err(ConsumeError::Retryable {
                     error: "first request refused".into(),
                     retry_after: Some(Duration::from_secs(7)),
                 });
             }
-            Ok(())
+            Ok(Accepted::all())
         }
     }
 

@@ -16,7 +16,7 @@ use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, Tr
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-use super::receiver::{Refusal, deliver};
+use super::receiver::{OtlpResponse, Refusal, deliver};
 
 /// One signal's service state: where data goes and what is counted.
 pub(super) struct Svc<T> {
@@ -42,10 +42,12 @@ impl TraceService for Svc<Traces> {
         &self,
         request: Request<Traces>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        deliver(&self.next, &self.obs, request.into_inner())
+        let accepted = deliver(&self.next, &self.obs, request.into_inner())
             .await
             .map_err(to_status)?;
-        Ok(Response::new(ExportTraceServiceResponse::default()))
+        Ok(Response::new(
+            <ExportTraceServiceResponse as OtlpResponse>::from_accepted(&accepted),
+        ))
     }
 }
 
@@ -55,10 +57,12 @@ impl MetricsService for Svc<Metrics> {
         &self,
         request: Request<Metrics>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        deliver(&self.next, &self.obs, request.into_inner())
+        let accepted = deliver(&self.next, &self.obs, request.into_inner())
             .await
             .map_err(to_status)?;
-        Ok(Response::new(ExportMetricsServiceResponse::default()))
+        Ok(Response::new(
+            <ExportMetricsServiceResponse as OtlpResponse>::from_accepted(&accepted),
+        ))
     }
 }
 
@@ -68,10 +72,12 @@ impl LogsService for Svc<Logs> {
         &self,
         request: Request<Logs>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        deliver(&self.next, &self.obs, request.into_inner())
+        let accepted = deliver(&self.next, &self.obs, request.into_inner())
             .await
             .map_err(to_status)?;
-        Ok(Response::new(ExportLogsServiceResponse::default()))
+        Ok(Response::new(
+            <ExportLogsServiceResponse as OtlpResponse>::from_accepted(&accepted),
+        ))
     }
 }
 

@@ -13,9 +13,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces};
+use strata_pipelines::{
+    Accepted, BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces,
+};
 
-use super::receiver::{Refusal, deliver};
+use super::receiver::{OtlpResponse, Refusal, deliver, json_response};
 
 /// Seconds clients are asked to wait after a retryable refusal.
 const RETRY_AFTER_SECS: &str = "5";
@@ -112,8 +114,8 @@ fn decompress(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, (St
 
 /// A signal the HTTP server handles: decodable from protobuf or OTLP/JSON, with its response.
 pub(super) trait HttpSignal: SignalData + DeserializeOwned {
-    /// The success response (empty: no partial success).
-    fn response(enc: Encoding) -> (&'static str, Vec<u8>);
+    /// The success response, with the partial success when items were dropped.
+    fn response(enc: Encoding, accepted: &Accepted) -> (&'static str, Vec<u8>);
     /// The consumer for this signal.
     fn next(state: &HttpState) -> &Option<BoxConsumer<Self>>;
 }
@@ -121,11 +123,13 @@ pub(super) trait HttpSignal: SignalData + DeserializeOwned {
 macro_rules! http_signal {
     ($t:ty, $resp:ty, $field:ident) => {
         impl HttpSignal for $t {
-            fn response(enc: Encoding) -> (&'static str, Vec<u8>) {
-                let r = <$resp>::default();
+            fn response(enc: Encoding, accepted: &Accepted) -> (&'static str, Vec<u8>) {
                 match enc {
-                    Encoding::Proto => ("application/x-protobuf", r.encode_to_vec()),
-                    Encoding::Json => ("application/json", b"{}".to_vec()),
+                    Encoding::Proto => (
+                        "application/x-protobuf",
+                        <$resp as OtlpResponse>::from_accepted(accepted).encode_to_vec(),
+                    ),
+                    Encoding::Json => ("application/json", json_response::<$resp>(accepted)),
                 }
             }
             fn next(state: &HttpState) -> &Option<BoxConsumer<Self>> {
@@ -219,8 +223,8 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
         }
     };
     match deliver(T::next(&state), obs, data).await {
-        Ok(()) => {
-            let (ct, bytes) = T::response(enc);
+        Ok(accepted) => {
+            let (ct, bytes) = T::response(enc, &accepted);
             (StatusCode::OK, [(header::CONTENT_TYPE, ct)], bytes).into_response()
         }
         Err(Refusal::NoPipeline(signal)) => error(

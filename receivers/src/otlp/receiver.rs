@@ -3,11 +3,18 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use strata_pipelines::{
-    BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
+    Accepted, BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
     NextConsumers, Receiver, ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal,
     SignalData, StartError, Tasks, YamlValue, config::parse_component,
 };
 use tracing::{debug, info, warn};
+
+use logs_v1::ExportLogsPartialSuccess;
+use metrics_v1::ExportMetricsPartialSuccess;
+use opentelemetry_proto::tonic::collector::logs::v1 as logs_v1;
+use opentelemetry_proto::tonic::collector::metrics::v1 as metrics_v1;
+use opentelemetry_proto::tonic::collector::trace::v1 as trace_v1;
+use trace_v1::ExportTracePartialSuccess;
 
 use super::grpc::{Svc, rewrite_decode_errors, services};
 use super::http::{HttpState, router};
@@ -21,21 +28,25 @@ pub(super) enum Refusal {
     Consume(ConsumeError),
 }
 
-/// Hands `data` to the pipeline and counts the outcome.
+/// Hands `data` to the pipeline and counts the outcome. `Ok` carries what the pipeline dropped
+/// on purpose, for the partial success in the response.
 pub(super) async fn deliver<T: SignalData>(
     next: &Option<BoxConsumer<T>>,
     obs: &ReceiverObs,
     data: T,
-) -> Result<(), Refusal> {
+) -> Result<Accepted, Refusal> {
     let n = data.item_count();
     let Some(next) = next else {
         obs.refused(T::SIGNAL, n);
         return Err(Refusal::NoPipeline(T::SIGNAL));
     };
     match next.consume(data).await {
-        Ok(()) => {
+        Ok(a) => {
             obs.accepted(T::SIGNAL, n);
-            Ok(())
+            if !a.is_full() {
+                debug!(signal = %T::SIGNAL, rejected = a.rejected, message = %a.message, "partial success");
+            }
+            Ok(a)
         }
         Err(e) => {
             obs.refused(T::SIGNAL, n);
@@ -43,6 +54,63 @@ pub(super) async fn deliver<T: SignalData>(
             Err(Refusal::Consume(e))
         }
     }
+}
+
+/// An OTLP export response that carries a partial success (OTLP spec, "Partial Success").
+pub(super) trait OtlpResponse: prost::Message + Default {
+    /// Name of the rejected-count field in OTLP/JSON (`rejectedSpans`, ...).
+    const JSON_FIELD: &'static str;
+    /// The response for `a`: no `partial_success` field when everything was accepted.
+    fn from_accepted(a: &Accepted) -> Self;
+}
+
+macro_rules! otlp_response {
+    ($resp:ty, $partial:ident, $field:ident, $json:literal) => {
+        impl OtlpResponse for $resp {
+            const JSON_FIELD: &'static str = $json;
+            fn from_accepted(a: &Accepted) -> Self {
+                Self {
+                    partial_success: (!a.is_full()).then(|| $partial {
+                        $field: i64::try_from(a.rejected).unwrap_or(i64::MAX),
+                        error_message: a.message.clone(),
+                    }),
+                }
+            }
+        }
+    };
+}
+otlp_response!(
+    trace_v1::ExportTraceServiceResponse,
+    ExportTracePartialSuccess,
+    rejected_spans,
+    "rejectedSpans"
+);
+otlp_response!(
+    metrics_v1::ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess,
+    rejected_data_points,
+    "rejectedDataPoints"
+);
+otlp_response!(
+    logs_v1::ExportLogsServiceResponse,
+    ExportLogsPartialSuccess,
+    rejected_log_records,
+    "rejectedLogRecords"
+);
+
+/// The OTLP/JSON encoding of a response carrying `a`: `{}` when everything was accepted,
+/// else `{"partialSuccess":{"<field>":"<n>","errorMessage":"..."}}` (int64 as a string, per
+/// the protobuf JSON mapping).
+pub(super) fn json_response<R: OtlpResponse>(a: &Accepted) -> Vec<u8> {
+    if a.is_full() {
+        return b"{}".to_vec();
+    }
+    let mut partial = serde_json::Map::new();
+    partial.insert(R::JSON_FIELD.into(), a.rejected.to_string().into());
+    partial.insert("errorMessage".into(), a.message.clone().into());
+    serde_json::json!({ "partialSuccess": partial })
+        .to_string()
+        .into_bytes()
 }
 
 /// The `otlp` receiver: one gRPC and/or one HTTP server, shared by every pipeline it feeds.
