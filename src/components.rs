@@ -15,6 +15,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .receiver(strata_receivers::hostmetrics::Factory)?
         // Processors
         .processor(strata_processors::batch::Factory)?
+        .processor(strata_processors::filter::Factory)?
         // Exporters
         .exporter(strata_exporters::otlp::Factory::default())?
         .exporter(strata_exporters::otlp::Factory::alias())?

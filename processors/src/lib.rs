@@ -1,7 +1,11 @@
 //! Strata processors. One directory per component; each is registered in the binary's
-//! `src/components.rs`.
+//! `src/components.rs`. `ottl` (conditions) and `matching` (include/exclude rules) are shared
+//! by the processors that select items.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod filter;
+pub mod matching;
+pub mod ottl;
