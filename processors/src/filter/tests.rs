@@ -10,8 +10,8 @@ use strata_pipelines::proto::tonic::trace::v1::span::Event;
 use strata_pipelines::proto::tonic::trace::v1::{Span, Status};
 use strata_pipelines::testing::{CollectingConsumer, fake};
 use strata_pipelines::{
-    ComponentId, Consumer, Kind, Logs, Metrics, Process, Settings, SignalData, Telemetry, Traces,
-    YamlValue, config::parse_component, processor_fn,
+    ComponentId, Kind, Logs, Metrics, Process, Settings, SignalData, Telemetry, Traces, YamlValue,
+    config::parse_component, processor_fn,
 };
 
 use super::processor::Compiled;
