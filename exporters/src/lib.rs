@@ -10,4 +10,3 @@ pub mod debug;
 pub mod file;
 pub mod otlp;
 pub mod otlp_http;
-pub mod tls;

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod id;
 pub mod signal;
 pub mod telemetry;
+pub mod tls;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

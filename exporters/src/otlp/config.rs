@@ -5,7 +5,7 @@ use serde::Deserialize;
 use strata_pipelines::ConfigError;
 use strata_pipelines::config::ComponentConfig;
 
-use crate::tls::TlsClientConfig;
+use strata_pipelines::tls::TlsClientConfig;
 
 /// Config of the `otlp` (gRPC) exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -269,7 +269,7 @@ mod tests {
             .port();
         let cfg = Config {
             endpoint: format!("127.0.0.1:{port}"),
-            tls: crate::tls::TlsClientConfig {
+            tls: strata_pipelines::tls::TlsClientConfig {
                 insecure: true,
                 ..Default::default()
             },

@@ -6,7 +6,7 @@ use strata_pipelines::config::ComponentConfig;
 use strata_pipelines::{ConfigError, Signal};
 
 pub use crate::otlp::Compression;
-use crate::tls::TlsClientConfig;
+use strata_pipelines::tls::TlsClientConfig;
 
 /// Config of the `otlp_http` exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -1,11 +1,11 @@
-//! Client TLS settings shared by exporters (`tls:` in the Collector's configtls shape), built on
+//! Client TLS settings shared by exporters and scraping receivers (`tls:` in the Collector's configtls shape), built on
 //! rustls with the `ring` provider.
 
 use std::io::BufReader;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use strata_pipelines::ConfigError;
+use crate::config::ConfigError;
 
 /// `tls:` of a client. Plaintext only when `insecure: true` says so (or an `http://` endpoint).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -21,6 +21,9 @@ pub struct TlsClientConfig {
     pub key_file: Option<String>,
     /// Server name to verify instead of the endpoint's host.
     pub server_name_override: Option<String>,
+    /// Accept any server certificate (the connection is still encrypted). For BMCs and test
+    /// rigs with self-signed certificates only; logged as a warning by the components.
+    pub insecure_skip_verify: bool,
 }
 
 impl TlsClientConfig {
@@ -71,10 +74,16 @@ impl TlsClientConfig {
                 }
             }
         }
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
+            .map_err(|e| e.to_string())?;
+        let builder = if self.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+        } else {
+            builder.with_root_certificates(roots)
+        };
         match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => {
                 let certs = read_certs(cert)?;
@@ -100,4 +109,54 @@ fn read_certs(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'stati
         return Err(format!("{path}: no PEM certificate found"));
     }
     Ok(certs)
+}
+
+/// The verifier behind `insecure_skip_verify`: any certificate chain is accepted, but the
+/// handshake signatures are still checked, so the session keys are the peer's.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
