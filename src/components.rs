@@ -13,6 +13,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         // Receivers
         .receiver(strata_receivers::otlp::Factory)?
         .receiver(strata_receivers::hostmetrics::Factory)?
+        .receiver(strata_receivers::spdk::Factory)?
         // Processors
         .processor(strata_processors::batch::Factory)?
         .processor(strata_processors::filter::Factory)?

@@ -16,9 +16,9 @@ pub mod graph;
 pub mod id;
 pub mod signal;
 pub mod telemetry;
-pub mod tls;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tls;
 
 pub use component::{
     Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,

@@ -4,8 +4,8 @@
 use std::io::BufReader;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use crate::config::ConfigError;
+use serde::Deserialize;
 
 /// `tls:` of a client. Plaintext only when `insecure: true` says so (or an `http://` endpoint).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -7,3 +7,4 @@
 pub mod hostmetrics;
 pub mod otlp;
 pub mod scraper;
+pub mod spdk;

@@ -1,11 +1,13 @@
-//! The scrape loop shared by scraping receivers (hostmetrics now; spdk and redfish next): wait
-//! `initial_delay`, then every `collection_interval` run the scrape off the async runtime, hand
-//! the result to the pipeline and count it. A failed scrape or a refused batch is logged and
-//! counted; the next interval tries again.
+//! The scrape loop shared by scraping receivers (hostmetrics, spdk; redfish next): wait
+//! `initial_delay`, then every `collection_interval` run the scrape, hand the result to the
+//! pipeline and count it. A failed scrape or a refused batch is logged and counted; the next
+//! interval tries again. Blocking scrapes (reading `/proc`) run off the async runtime through
+//! [`blocking`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use strata_pipelines::{BoxConsumer, ComponentId, Metrics, ReceiverObs, Signal, SignalData, Tasks};
 use tracing::{debug, warn};
 
@@ -18,9 +20,25 @@ pub struct Schedule {
     pub initial_delay: Duration,
 }
 
-/// A blocking scrape: returns the metrics gathered and the errors of parts that failed (a
-/// partial result is still sent).
-pub type ScrapeFn = Arc<dyn Fn() -> (Metrics, Vec<String>) + Send + Sync>;
+/// A scrape: resolves to the metrics gathered and the errors of parts that failed (a partial
+/// result is still sent).
+pub type ScrapeFn = Arc<dyn Fn() -> BoxFuture<'static, (Metrics, Vec<String>)> + Send + Sync>;
+
+/// A [`ScrapeFn`] running the blocking `scrape` on tokio's blocking pool.
+pub fn blocking<F>(scrape: F) -> ScrapeFn
+where
+    F: Fn() -> (Metrics, Vec<String>) + Send + Sync + 'static,
+{
+    let scrape = Arc::new(scrape);
+    Arc::new(move || {
+        let s = scrape.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || s())
+                .await
+                .unwrap_or_else(|e| (Metrics::default(), vec![format!("scrape task failed: {e}")]))
+        })
+    })
+}
 
 /// Spawns the loop on `tasks`; it ends when they are stopped.
 pub fn spawn_loop(
@@ -44,14 +62,7 @@ pub fn spawn_loop(
                 _ = cancel.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let s = scrape.clone();
-            let (metrics, errors) = match tokio::task::spawn_blocking(move || s()).await {
-                Ok(r) => r,
-                Err(e) => {
-                    warn!(receiver = %id, error = %e, "scrape task failed");
-                    continue;
-                }
-            };
+            let (metrics, errors) = scrape().await;
             for e in &errors {
                 warn!(receiver = %id, error = %e, "scrape error");
             }

@@ -8,7 +8,7 @@ use strata_pipelines::{
 };
 
 use super::{Config, HostScraper, TYPE};
-use crate::scraper::{Schedule, spawn_loop};
+use crate::scraper::{Schedule, blocking, spawn_loop};
 
 /// The `hostmetrics` receiver: one scrape loop over the enabled scrapers.
 pub struct HostMetricsReceiver {
@@ -34,7 +34,7 @@ impl Component for HostMetricsReceiver {
                 collection_interval: self.cfg.collection_interval,
                 initial_delay: self.cfg.initial_delay,
             },
-            Arc::new(move || scraper.scrape()),
+            blocking(move || scraper.scrape()),
             next,
             ReceiverObs::new(&self.set.telemetry, &self.id, ""),
         );
