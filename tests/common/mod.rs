@@ -47,12 +47,13 @@ impl Strata {
         let text = config
             .replace("{dir}", &dir.path().display().to_string())
             .replace("{telemetry}", &telemetry_port.to_string());
-        let text = if text.contains("telemetry:") {
-            text
-        } else {
+        let own_telemetry = !text.contains("telemetry:");
+        let text = if own_telemetry {
             format!(
                 "{text}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{telemetry_port}\n"
             )
+        } else {
+            text
         };
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, text).unwrap();
@@ -74,6 +75,9 @@ impl Strata {
         s.capture_stderr();
         for p in ports {
             s.wait_port(*p);
+        }
+        if own_telemetry {
+            s.wait_port(telemetry_port);
         }
         s
     }
@@ -130,6 +134,11 @@ impl Strata {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// True while the process runs.
+    pub fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The self-metrics page.
@@ -201,4 +210,5 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+pub mod fake_spdk;
 pub mod otlp;

@@ -43,6 +43,10 @@ pub enum CallError {
     /// Connecting, sending or receiving failed, or the response was not JSON-RPC.
     #[error("{0}")]
     Transport(String),
+    /// The target cannot be reached at all (no socket, connection refused, HTTP 401/403):
+    /// the other methods of this scrape would fail the same way.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 impl CallError {
@@ -54,8 +58,20 @@ impl CallError {
 
 /// A transport failure, as jsonrpsee's transports report it.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(String);
+#[error("{message}")]
+pub struct TransportError {
+    message: String,
+    /// The target refused us as a whole (authentication).
+    unreachable: bool,
+}
+
+#[allow(non_snake_case)]
+fn TransportError(message: String) -> TransportError {
+    TransportError {
+        message,
+        unreachable: false,
+    }
+}
 
 /// Sends over a byte stream (unix socket or TCP).
 struct StreamSender<W>(W);
@@ -106,7 +122,7 @@ struct HttpSender {
     client: reqwest::Client,
     url: String,
     auth: Option<(String, String)>,
-    responses: mpsc::UnboundedSender<Result<String, String>>,
+    responses: mpsc::UnboundedSender<Result<String, (String, bool)>>,
 }
 
 impl TransportSenderT for HttpSender {
@@ -122,18 +138,28 @@ impl TransportSenderT for HttpSender {
             req = req.basic_auth(u, Some(p));
         }
         let outcome = match req.send().await {
-            Err(e) => Err(format!("POST {}: {e}", self.url)),
-            Ok(resp) if resp.status() == reqwest::StatusCode::UNAUTHORIZED => Err(format!(
-                "POST {}: HTTP 401 Unauthorized: check username and password",
-                self.url
-            )),
+            Err(e) if e.is_connect() => Err((format!("POST {}: {e}", self.url), true)),
+            Err(e) => Err((format!("POST {}: {e}", self.url), false)),
+            Ok(resp)
+                if resp.status() == reqwest::StatusCode::UNAUTHORIZED
+                    || resp.status() == reqwest::StatusCode::FORBIDDEN =>
+            {
+                Err((
+                    format!(
+                        "POST {}: HTTP {}: check username and password",
+                        self.url,
+                        resp.status()
+                    ),
+                    true,
+                ))
+            }
             Ok(resp) if !resp.status().is_success() => {
-                Err(format!("POST {}: HTTP {}", self.url, resp.status()))
+                Err((format!("POST {}: HTTP {}", self.url, resp.status()), false))
             }
             Ok(resp) => resp
                 .text()
                 .await
-                .map_err(|e| format!("POST {}: reading the body: {e}", self.url)),
+                .map_err(|e| (format!("POST {}: reading the body: {e}", self.url), false)),
         };
         self.responses
             .send(outcome)
@@ -141,7 +167,7 @@ impl TransportSenderT for HttpSender {
     }
 }
 
-struct HttpReceiver(mpsc::UnboundedReceiver<Result<String, String>>);
+struct HttpReceiver(mpsc::UnboundedReceiver<Result<String, (String, bool)>>);
 
 impl TransportReceiverT for HttpReceiver {
     type Error = TransportError;
@@ -149,7 +175,10 @@ impl TransportReceiverT for HttpReceiver {
     async fn receive(&mut self) -> Result<ReceivedMessage, TransportError> {
         match self.0.recv().await {
             Some(Ok(body)) => Ok(ReceivedMessage::Text(body)),
-            Some(Err(e)) => Err(TransportError(e)),
+            Some(Err((message, unreachable))) => Err(TransportError {
+                message,
+                unreachable,
+            }),
             None => Err(TransportError("client closed".into())),
         }
     }
@@ -215,14 +244,14 @@ impl SpdkClient {
                 Endpoint::Unix(path) => {
                     let s = tokio::net::UnixStream::connect(path)
                         .await
-                        .map_err(|e| CallError::Transport(format!("connect {path}: {e}")))?;
+                        .map_err(|e| CallError::Unreachable(format!("connect {path}: {e}")))?;
                     let (r, w) = s.into_split();
                     builder.build_with_tokio(StreamSender(w), StreamReceiver(BufReader::new(r)))
                 }
                 Endpoint::Tcp(addr) => {
                     let s = tokio::net::TcpStream::connect(addr)
                         .await
-                        .map_err(|e| CallError::Transport(format!("connect {addr}: {e}")))?;
+                        .map_err(|e| CallError::Unreachable(format!("connect {addr}: {e}")))?;
                     let _ = s.set_nodelay(true);
                     let (r, w) = s.into_split();
                     builder.build_with_tokio(StreamSender(w), StreamReceiver(BufReader::new(r)))
@@ -285,7 +314,18 @@ impl SpdkClient {
                 Err(match e {
                     RpcError::RequestTimeout => CallError::Timeout(self.timeout),
                     RpcError::RestartNeeded(cause) => {
-                        CallError::Transport(shorten(&cause.to_string()))
+                        let unreachable = match &*cause {
+                            RpcError::Transport(t) => t
+                                .downcast_ref::<TransportError>()
+                                .is_some_and(|t| t.unreachable),
+                            _ => false,
+                        };
+                        let m = shorten(&cause.to_string());
+                        if unreachable {
+                            CallError::Unreachable(m)
+                        } else {
+                            CallError::Transport(m)
+                        }
                     }
                     other => CallError::Transport(shorten(&other.to_string())),
                 })

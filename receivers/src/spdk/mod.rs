@@ -33,7 +33,9 @@
 //! timeout, a connection closed mid-response, garbage, or a JSON-RPC error is logged with the
 //! method, the endpoint and the cause, counted in `otelcol_scraper_errored_metric_points` and
 //! `strata_receiver_spdk_call_errors{receiver,method,cause}` (`rpc_error`, `timeout`,
-//! `transport`, `invalid_response`), and the next interval tries again on a fresh connection.
+//! `transport`, `unreachable`, `invalid_response`), and the next interval tries again on a fresh
+//! connection. When the target cannot be reached at all (no socket, connection refused, HTTP
+//! 401/403 from the proxy) the scrape stops after the first call with one error.
 //!
 //! No semantic convention covers SPDK; the names follow the OTel naming guidelines
 //! (`spdk.*`, UCUM units, cumulative monotonic sums for counters, gauges for levels):

@@ -77,6 +77,7 @@ impl SpdkScraper {
             CallError::Rpc { .. } => "rpc_error",
             CallError::Timeout(_) => "timeout",
             CallError::Transport(_) => "transport",
+            CallError::Unreachable(_) => "unreachable",
         };
         self.telemetry
             .counter(
@@ -155,7 +156,7 @@ impl SpdkScraper {
                     "spdk_get_version on {}: {e}",
                     self.client.endpoint()
                 ));
-                if matches!(e, CallError::Transport(ref m) if m.starts_with("connect ")) {
+                if matches!(e, CallError::Unreachable(_)) {
                     return (Metrics::default(), errors);
                 }
             }
