@@ -167,6 +167,14 @@ async fn unix_socket_scrape_equals_the_recording() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn tcp_endpoint_scrape_equals_the_recording() {
+    let fake = FakeSpdk::start().await;
+    let s = Strata::start(&config(&format!("127.0.0.1:{}", fake.tcp_port), ""), &[]);
+    wait(&s, "no scrape written", || !lines(&s).is_empty());
+    check_full_scrape(&lines(&s)[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn http_proxy_with_basic_auth_and_a_wrong_password() {
     let fake = FakeSpdk::start().await;
     let extra = "    username: user\n    password: ${env:SPDK_PASSWORD}";

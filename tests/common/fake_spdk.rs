@@ -52,6 +52,8 @@ pub struct FakeSpdk {
     pub socket: PathBuf,
     /// The HTTP proxy's port on 127.0.0.1.
     pub proxy_port: u16,
+    /// The JSON-RPC server's TCP port on 127.0.0.1 (`spdk_tgt -r 127.0.0.1:port`).
+    pub tcp_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -104,6 +106,14 @@ impl FakeSpdk {
                 tokio::spawn(serve_socket(stream, st.clone()));
             }
         });
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp_port = tcp.local_addr().unwrap().port();
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = tcp.accept().await {
+                tokio::spawn(serve_socket(stream, st.clone()));
+            }
+        });
         let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy_port = proxy.local_addr().unwrap().port();
         let st = state.clone();
@@ -116,6 +126,7 @@ impl FakeSpdk {
             state,
             socket,
             proxy_port,
+            tcp_port,
             _dir: dir,
         }
     }
@@ -199,7 +210,10 @@ fn line(v: &Value) -> Vec<u8> {
     b
 }
 
-async fn serve_socket(mut stream: tokio::net::UnixStream, state: Arc<Mutex<State>>) {
+async fn serve_socket<S>(mut stream: S, state: Arc<Mutex<State>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

@@ -397,3 +397,82 @@ fn the_metric_table_is_in_the_docs_and_the_readme() {
         assert_eq!(is_sum, d.kind == Kind::Counter, "{}", d.name);
     }
 }
+
+mod config {
+    use std::time::Duration;
+
+    use strata_pipelines::config::parse_component;
+
+    use super::super::{Config, Endpoint};
+
+    fn parse(yaml: &str) -> Result<Config, String> {
+        parse_component::<Config>("receivers::spdk", serde_yaml_ng::from_str(yaml).unwrap())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_testdata_and_endpoints() {
+        let d = parse("{}").unwrap();
+        assert_eq!(d, Config::default());
+        assert_eq!(d.endpoint, "unix:///var/tmp/spdk.sock");
+        assert_eq!(d.collection_interval, Duration::from_secs(10));
+        assert!(d.scrapers.bdev_get_iostat.enabled && d.scrapers.iobuf_get_stats.enabled);
+        let c = parse(include_str!("testdata/config.yaml")).unwrap();
+        assert_eq!(c.scrapers.bdev_get_iostat.per_channel, ["Nvme0n1"]);
+        assert!(!c.scrapers.accel_get_stats.enabled);
+        assert!(c.tls.insecure_skip_verify);
+        for (s, want) in [
+            (
+                "unix:///var/tmp/spdk.sock",
+                Endpoint::Unix("/var/tmp/spdk.sock".into()),
+            ),
+            ("/run/spdk.sock", Endpoint::Unix("/run/spdk.sock".into())),
+            ("10.0.0.5:5260", Endpoint::Tcp("10.0.0.5:5260".into())),
+            ("http://dpu:8000", Endpoint::Http("http://dpu:8000".into())),
+        ] {
+            assert_eq!(Endpoint::parse(s).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn errors_name_their_path() {
+        for (yaml, want) in [
+            ("endpint: x", "unknown field `endpint`"),
+            (
+                "endpoint: 'dpu'",
+                "receivers::spdk::endpoint: \"dpu\" is not",
+            ),
+            (
+                "endpoint: 'unix://'",
+                "receivers::spdk::endpoint: unix:// needs a socket path",
+            ),
+            (
+                "{endpoint: 'http://x:1', username: u}",
+                "receivers::spdk::password: username and password must be set together",
+            ),
+            (
+                "{username: u, password: p}",
+                "receivers::spdk::endpoint: username, password and tls apply to the http(s):// proxy endpoint only",
+            ),
+            (
+                "timeout: 0s",
+                "receivers::spdk::timeout: must be greater than 0",
+            ),
+            (
+                "collection_interval: soon",
+                "receivers::spdk::collection_interval",
+            ),
+            (
+                "scrapers: {bdev_get_stats: {}}",
+                "unknown field `bdev_get_stats`",
+            ),
+            (
+                "{endpoint: 'https://x:1', tls: {ca_file: /nonexistent/ca.pem}}",
+                "receivers::spdk::tls::ca_file",
+            ),
+        ] {
+            let e = parse(yaml).unwrap_err();
+            assert!(e.contains(want), "{yaml}: {e}");
+        }
+    }
+}
