@@ -322,3 +322,54 @@ async fn a_missing_socket_is_an_error_until_it_appears() {
     assert_eq!(s.counter(series), 0);
     assert_eq!(s.log().matches("no SPDK socket yet").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rdma_transport_and_queue_depth_sampling_from_spdk_doc_examples() {
+    // The live recording ran NVMe/TCP without queue-depth sampling; SPDK's own reference
+    // examples cover the RDMA device counters and the sampled fields.
+    let fake = FakeSpdk::start().await;
+    fake.set(
+        "nvmf_get_stats",
+        Mode::File("doc/nvmf_get_stats__rdma.json"),
+    );
+    fake.set(
+        "bdev_get_iostat",
+        Mode::File("doc/bdev_get_iostat__qd_sampling.json"),
+    );
+    let s = Strata::start(
+        &config(&format!("unix://{}", fake.socket.display()), "")
+            .replace("per_channel: [Malloc0]", "per_channel: []"),
+        &[],
+    );
+    wait(&s, "no scrape written", || !lines(&s).is_empty());
+    let got = points(&lines(&s)[0]);
+    let mut r = Recorder::new(0, 0);
+    metrics::nvmf_stats(&mut r, &recorded_result("doc/nvmf_get_stats__rdma.json")).unwrap();
+    metrics::bdev_iostat(
+        &mut r,
+        &recorded_result("doc/bdev_get_iostat__qd_sampling.json"),
+    )
+    .unwrap();
+    let want = points(&Metrics {
+        resource_metrics: vec![opentelemetry_proto::tonic::metrics::v1::ResourceMetrics {
+            scope_metrics: vec![opentelemetry_proto::tonic::metrics::v1::ScopeMetrics {
+                metrics: r.finish(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    });
+    for (k, v) in &want {
+        assert_eq!(got.get(k), Some(v), "{k:?}");
+    }
+    for name in [
+        "spdk.nvmf.transport.polls",
+        "spdk.nvmf.transport.request.time",
+        "spdk.nvmf.transport.pending_data_buffer",
+        "spdk.bdev.queue_depth",
+        "spdk.bdev.io_time",
+        "spdk.bdev.weighted_io_time",
+    ] {
+        assert!(want.keys().any(|(n, _)| n == name), "{name}");
+    }
+}
