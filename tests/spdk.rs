@@ -211,6 +211,48 @@ async fn http_proxy_with_basic_auth_and_a_wrong_password() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn https_proxy_with_ca_file_or_insecure_skip_verify() {
+    let fake = FakeSpdk::start().await;
+    let endpoint = format!("https://127.0.0.1:{}", fake.tls_proxy_port);
+    let ca = format!(
+        "    username: user\n    password: secret\n    tls: {{ ca_file: \"{}\" }}",
+        fake.ca_file.display()
+    );
+    let s = Strata::start(&config(&endpoint, &ca), &[]);
+    wait(&s, "no scrape over https with ca_file", || {
+        !lines(&s).is_empty()
+    });
+    check_full_scrape(&lines(&s)[0]);
+    drop(s);
+
+    // Without the CA the certificate is refused, with a clear error...
+    let s = Strata::start(
+        &config(&endpoint, "    username: user\n    password: secret"),
+        &[],
+    );
+    let series = "strata_receiver_spdk_call_errors{receiver=\"spdk\",method=\"spdk_get_version\",cause=\"unreachable\"}";
+    wait(&s, "untrusted certificate not counted", || {
+        s.counter(series) >= 1
+    });
+    assert!(lines(&s).is_empty());
+    drop(s);
+
+    // ...unless verification is switched off.
+    let s = Strata::start(
+        &config(
+            &endpoint,
+            "    username: user\n    password: secret\n    tls: { insecure_skip_verify: true }",
+        ),
+        &[],
+    );
+    wait(&s, "no scrape with insecure_skip_verify", || {
+        !lines(&s).is_empty()
+    });
+    check_full_scrape(&lines(&s)[0]);
+    assert!(s.log().contains("insecure_skip_verify"), "{}", s.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_misbehaviour_is_survived_logged_counted_and_recovered() {
     let fake = FakeSpdk::start().await;
     let mut s = Strata::start(

@@ -52,6 +52,10 @@ pub struct FakeSpdk {
     pub socket: PathBuf,
     /// The HTTP proxy's port on 127.0.0.1.
     pub proxy_port: u16,
+    /// The HTTPS proxy's port on 127.0.0.1 (certificate for 127.0.0.1 by the CA in `ca_file`).
+    pub tls_proxy_port: u16,
+    /// PEM file of the CA that signed the HTTPS proxy's certificate.
+    pub ca_file: PathBuf,
     /// The JSON-RPC server's TCP port on 127.0.0.1 (`spdk_tgt -r 127.0.0.1:port`).
     pub tcp_port: u16,
     _dir: tempfile::TempDir,
@@ -122,7 +126,24 @@ impl FakeSpdk {
                 tokio::spawn(serve_proxy(stream, st.clone()));
             }
         });
+        let pki = super::tls::TestPki::new(dir.path());
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server.clone());
+        let tls_proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tls_proxy_port = tls_proxy.local_addr().unwrap().port();
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = tls_proxy.accept().await {
+                let (acceptor, st) = (acceptor.clone(), st.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        serve_proxy(tls, st).await;
+                    }
+                });
+            }
+        });
         FakeSpdk {
+            tls_proxy_port,
+            ca_file: pki.ca_file,
             state,
             socket,
             proxy_port,
@@ -253,7 +274,10 @@ where
     }
 }
 
-async fn serve_proxy(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
+async fn serve_proxy<S>(mut stream: S, state: Arc<Mutex<State>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -318,6 +342,7 @@ async fn serve_proxy(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>
         Reply::Bytes(b, _) => {
             let _ = stream.write_all(head).await;
             let _ = stream.write_all(&b).await;
+            let _ = stream.shutdown().await;
         }
         Reply::Stall(d) => tokio::time::sleep(d).await,
     }

@@ -212,3 +212,4 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 pub mod fake_spdk;
 pub mod otlp;
+pub mod tls;
