@@ -94,6 +94,13 @@ impl ComponentConfig for Config {
                 "must be greater than 0",
             ));
         }
+        if self.tls.insecure_skip_verify {
+            // tonic's TLS settings have no such switch; refuse rather than ignore it.
+            return Err(ConfigError::new(
+                format!("{path}::tls::insecure_skip_verify"),
+                "not supported by the otlp (gRPC) exporter: use ca_file with the peer's CA",
+            ));
+        }
         self.tls.validate(&format!("{path}::tls"))
     }
 }

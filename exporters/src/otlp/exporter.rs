@@ -254,6 +254,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "e::tls::ca_file");
+        let e = parse_component::<Config>(
+            "e",
+            yaml("endpoint: a:1\ntls: {insecure_skip_verify: true}"),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "e::tls::insecure_skip_verify");
         let e =
             parse_component::<Config>("e", yaml("endpoint: a:1\ntimeout: 5 parsecs")).unwrap_err();
         assert_eq!(e.path, "e::timeout");
