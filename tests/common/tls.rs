@@ -12,6 +12,8 @@ pub struct TestPki {
     pub ca_file: PathBuf,
     /// A rustls server config presenting the server certificate.
     pub server: Arc<rustls::ServerConfig>,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Vec<u8>,
 }
 
 impl TestPki {
@@ -28,18 +30,60 @@ impl TestPki {
             .unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
-        .unwrap();
+        let chain = vec![leaf.der().clone(), ca.der().clone()];
+        let key = leaf_key.serialize_der();
         TestPki {
             ca_file,
-            server: Arc::new(server),
+            server: server_config(&chain, &key, &[]),
+            chain,
+            key,
         }
     }
+
+    /// A server config offering `alpn` (`b"h2"` for gRPC).
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+        server_config(&self.chain, &self.key, alpn)
+    }
+
+    /// A TLS terminator on a loopback port forwarding the plaintext to `127.0.0.1:upstream`,
+    /// offering `alpn`. Returns its port.
+    pub async fn terminator(&self, upstream: u16, alpn: &[&[u8]]) -> u16 {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.server_config(alpn));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(s).await else {
+                        return;
+                    };
+                    if let Ok(mut up) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                    }
+                });
+            }
+        });
+        port
+    }
+}
+
+fn server_config(
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    key: &[u8],
+    alpn: &[&[u8]],
+) -> Arc<rustls::ServerConfig> {
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.to_vec().into());
+    let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain.to_vec(), key)
+    .unwrap();
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(c)
 }
