@@ -246,18 +246,7 @@ impl SeverityRule {
             serde_yaml_ng::Value::String(s) => {
                 let up = s.to_ascii_uppercase();
                 let name = up.strip_prefix("SEVERITY_NUMBER_").unwrap_or(&up);
-                crate::ottl::parse(
-                    crate::ottl::Context::Log,
-                    &format!("severity_number == SEVERITY_NUMBER_{name}"),
-                )
-                .ok()
-                .and_then(|c| match c {
-                    crate::ottl::Condition::Cmp(_, _, crate::ottl::Term::Lit(Value::Int(i))) => {
-                        Some(i)
-                    }
-                    _ => None,
-                })
-                .ok_or_else(err)?
+                crate::ottl::enum_value(&format!("SEVERITY_NUMBER_{name}")).ok_or_else(err)?
             }
             _ => return Err(err()),
         };

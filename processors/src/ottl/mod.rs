@@ -33,7 +33,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 pub use context::{DataPointCtx, LogCtx, MetricCtx, SpanCtx, SpanEventCtx};
-pub use parse::parse;
+pub use parse::{enum_value, parse};
 use regex::Regex;
 
 /// The telemetry item a condition is evaluated on (OTTL "context").

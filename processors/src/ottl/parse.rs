@@ -413,8 +413,9 @@ fn resolve(ctx: Context, segs: &[String], key: Option<String>) -> Result<Field, 
     Ok(field)
 }
 
-/// The OTTL enums: span kinds, status codes, severity numbers and metric data types.
-fn enum_value(id: &str) -> Option<i64> {
+/// The OTTL enums: span kinds, status codes, severity numbers and metric data types
+/// (`SEVERITY_NUMBER_WARN2` → 14, per the log data model).
+pub fn enum_value(id: &str) -> Option<i64> {
     const SEVERITIES: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
     Some(match id {
         "SPAN_KIND_UNSPECIFIED" => 0,

@@ -65,11 +65,13 @@ pub struct TransportError {
     unreachable: bool,
 }
 
-#[allow(non_snake_case)]
-fn TransportError(message: String) -> TransportError {
-    TransportError {
-        message,
-        unreachable: false,
+impl TransportError {
+    /// A failure of one exchange; the target may answer the next one.
+    fn new(message: impl Into<String>) -> TransportError {
+        TransportError {
+            message: message.into(),
+            unreachable: false,
+        }
     }
 }
 
@@ -84,7 +86,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> TransportSenderT for StreamSender<W
         self.0
             .write_all(format!("{msg}\n").as_bytes())
             .await
-            .map_err(|e| TransportError(format!("send: {e}")))
+            .map_err(|e| TransportError::new(format!("send: {e}")))
     }
 }
 
@@ -100,12 +102,12 @@ impl<R: AsyncRead + Unpin + Send + 'static> TransportReceiverT for StreamReceive
             .take(MAX_RESPONSE_BYTES)
             .read_until(b'\n', &mut line)
             .await
-            .map_err(|e| TransportError(format!("receive: {e}")))?;
+            .map_err(|e| TransportError::new(format!("receive: {e}")))?;
         if n == 0 {
-            return Err(TransportError("connection closed by the target".into()));
+            return Err(TransportError::new("connection closed by the target"));
         }
         if line.last() != Some(&b'\n') {
-            return Err(TransportError(if n as u64 >= MAX_RESPONSE_BYTES {
+            return Err(TransportError::new(if n as u64 >= MAX_RESPONSE_BYTES {
                 format!("response larger than {MAX_RESPONSE_BYTES} bytes")
             } else {
                 format!("connection closed mid-response after {n} bytes")
@@ -113,7 +115,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> TransportReceiverT for StreamReceive
         }
         String::from_utf8(line)
             .map(ReceivedMessage::Text)
-            .map_err(|_| TransportError("response is not UTF-8".into()))
+            .map_err(|_| TransportError::new("response is not UTF-8"))
     }
 }
 
@@ -163,7 +165,7 @@ impl TransportSenderT for HttpSender {
         };
         self.responses
             .send(outcome)
-            .map_err(|_| TransportError("client closed".into()))
+            .map_err(|_| TransportError::new("client closed"))
     }
 }
 
@@ -179,7 +181,7 @@ impl TransportReceiverT for HttpReceiver {
                 message,
                 unreachable,
             }),
-            None => Err(TransportError("client closed".into())),
+            None => Err(TransportError::new("client closed")),
         }
     }
 }

@@ -73,12 +73,19 @@ impl SpdkScraper {
     }
 
     fn count_error(&self, method: &str, e: &CallError) {
-        let cause = match e {
-            CallError::Rpc { .. } => "rpc_error",
-            CallError::Timeout(_) => "timeout",
-            CallError::Transport(_) => "transport",
-            CallError::Unreachable(_) => "unreachable",
-        };
+        self.count(
+            method,
+            match e {
+                CallError::Rpc { .. } => "rpc_error",
+                CallError::Timeout(_) => "timeout",
+                CallError::Transport(_) => "transport",
+                CallError::Unreachable(_) => "unreachable",
+            },
+        );
+    }
+
+    /// Counts one failed call in `strata_receiver_spdk_call_errors{receiver,method,cause}`.
+    fn count(&self, method: &str, cause: &str) {
         self.telemetry
             .counter(
                 "strata_receiver_spdk_call_errors",
@@ -205,16 +212,7 @@ impl SpdkScraper {
             if let Some(v) = self.call(method, None, &mut errors).await
                 && let Err(e) = convert(&mut rec, &v)
             {
-                self.telemetry
-                    .counter(
-                        "strata_receiver_spdk_call_errors",
-                        &[
-                            ("receiver", &self.id.to_string()),
-                            ("method", method),
-                            ("cause", "invalid_response"),
-                        ],
-                    )
-                    .add(1);
+                self.count(method, "invalid_response");
                 errors.push(format!("{method} on {}: {e}", self.client.endpoint()));
             }
         }
