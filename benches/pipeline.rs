@@ -1,5 +1,6 @@
 //! Hot paths of the pipeline core: OTLP protobuf and JSON decoding of a 1,000-span request,
-//! splitting it, and the `batch` processor carrying requests to a no-op exporter.
+//! splitting it, the `batch` processor carrying requests to a no-op exporter, and the `filter`
+//! processor over 10,000 spans with 10 attributes each.
 //! Numbers and the command that produced them are in BENCHMARKS.md.
 
 use std::sync::Arc;
@@ -94,5 +95,74 @@ fn batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, split, batch);
+/// 10,000 spans (10 resources × 1,000) with 10 string attributes each; every 10th span has
+/// `http.route=/healthz`.
+fn spans_with_attributes() -> Traces {
+    let mut t = fake::traces(10, 1000);
+    for (i, s) in t
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+        .enumerate()
+    {
+        s.attributes = (0..9)
+            .map(|k| fake::kv(&format!("attr.{k}"), &format!("value-{i}-{k}")))
+            .collect();
+        let route = if i % 10 == 0 {
+            "/healthz"
+        } else {
+            "/api/v1/items"
+        };
+        s.attributes.push(fake::kv("http.route", route));
+    }
+    t
+}
+
+fn filter(c: &mut Criterion) {
+    use strata_pipelines::{ComponentId, Kind, ProcessorFactory, Settings, Telemetry};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let req = spans_with_attributes();
+    let mut g = c.benchmark_group("processors::filter");
+    g.throughput(Throughput::Elements(req.item_count() as u64));
+    for (name, yaml) in [
+        (
+            "ottl_attribute_equals",
+            r#"traces: {span: ['attributes["http.route"] == "/healthz"']}"#,
+        ),
+        (
+            "ottl_ismatch_name",
+            r#"traces: {span: ['IsMatch(name, "^span-[0-9]*0$")']}"#,
+        ),
+        (
+            "legacy_regexp_attribute",
+            "spans: {exclude: {match_type: regexp, attributes: [{key: http.route, value: '^/health'}]}}",
+        ),
+    ] {
+        let set = Settings {
+            kind: Kind::Processor,
+            id: ComponentId::new("filter", None),
+            telemetry: Telemetry::default(),
+        };
+        let p = strata_processors::filter::Factory
+            .create_traces(set, serde_yaml_ng::from_str(yaml).unwrap(), Arc::new(Noop))
+            .unwrap();
+        g.bench_function(format!("10000_spans_10_attrs/{name}"), |b| {
+            b.iter_batched(
+                || req.clone(),
+                |r| {
+                    let a = rt.block_on(p.consume(r)).unwrap();
+                    assert_eq!(a.rejected, 1000);
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode, split, batch, filter);
 criterion_main!(benches);
