@@ -12,7 +12,7 @@ use common::{Strata, eventually, read_lines};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use strata_pipelines::Metrics;
-use strata_receivers::spdk::metrics::{self, Recorder};
+use strata_receivers::spdk::metrics;
 
 fn config(endpoint: &str, extra: &str) -> String {
     format!(
@@ -78,7 +78,7 @@ fn points(m: &Metrics) -> Points {
 
 /// What the recorded responses convert to: the expectation for one full scrape.
 fn expected() -> Points {
-    let mut r = Recorder::new(0, 0);
+    let mut r = metrics::recorder(0, 0);
     let f = |m: &str| recorded_result(&format!("real/{m}.json"));
     metrics::bdev_iostat(&mut r, &f("bdev_get_iostat")).unwrap();
     metrics::bdev_iostat_per_channel(&mut r, "Malloc0", &f("bdev_get_iostat__per_channel"))
@@ -385,7 +385,7 @@ async fn rdma_transport_and_queue_depth_sampling_from_spdk_doc_examples() {
     );
     wait(&s, "no scrape written", || !lines(&s).is_empty());
     let got = points(&lines(&s)[0]);
-    let mut r = Recorder::new(0, 0);
+    let mut r = metrics::recorder(0, 0);
     metrics::nvmf_stats(&mut r, &recorded_result("doc/nvmf_get_stats__rdma.json")).unwrap();
     metrics::bdev_iostat(
         &mut r,

@@ -2,55 +2,10 @@
 //! treats every field as optional (fields come and go between SPDK releases), so an absent
 //! field is an absent data point, never a zero.
 
-use std::collections::BTreeMap;
-
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum, metric, number_data_point,
-};
 use serde_json::{Map, Value};
 
-/// How a metric is recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Cumulative monotonic sum (a counter since the target started).
-    Counter,
-    /// Gauge (a level now).
-    Gauge,
-}
-
-/// One row of the metric table.
-#[derive(Debug, Clone, Copy)]
-pub struct Def {
-    /// Metric name.
-    pub name: &'static str,
-    /// UCUM unit.
-    pub unit: &'static str,
-    /// Counter or gauge.
-    pub kind: Kind,
-    /// Whether values are integers (else doubles).
-    pub int: bool,
-    /// Attribute keys, in order.
-    pub attributes: &'static [&'static str],
-    /// SPDK method and fields it comes from.
-    pub source: &'static str,
-    /// Description.
-    pub description: &'static str,
-}
-
-macro_rules! def {
-    ($name:literal, $unit:literal, $kind:ident, $int:literal, [$($a:literal),*], $src:literal, $desc:literal) => {
-        Def {
-            name: $name,
-            unit: $unit,
-            kind: Kind::$kind,
-            int: $int,
-            attributes: &[$($a),*],
-            source: $src,
-            description: $desc,
-        }
-    };
-}
+pub use crate::recorder::{Attr, Def, Kind, Num, Recorder};
+use crate::def;
 
 /// Every metric the receiver emits (the table in the module docs and the README).
 pub const DEFS: &[Def] = &[
@@ -408,143 +363,6 @@ pub const DEFS: &[Def] = &[
 ///
 /// # Panics
 /// When `name` is not in [`DEFS`] (a programming error caught by the unit tests).
-fn def(name: &str) -> &'static Def {
-    DEFS.iter()
-        .find(|d| d.name == name)
-        .unwrap_or_else(|| panic!("metric {name} is not in DEFS"))
-}
-
-/// An attribute value.
-#[derive(Debug, Clone)]
-pub enum Attr {
-    /// A string.
-    S(String),
-    /// An integer.
-    I(i64),
-    /// A boolean.
-    B(bool),
-}
-
-impl From<&str> for Attr {
-    fn from(s: &str) -> Self {
-        Attr::S(s.to_owned())
-    }
-}
-
-impl From<String> for Attr {
-    fn from(s: String) -> Self {
-        Attr::S(s)
-    }
-}
-
-impl From<i64> for Attr {
-    fn from(i: i64) -> Self {
-        Attr::I(i)
-    }
-}
-
-impl From<bool> for Attr {
-    fn from(b: bool) -> Self {
-        Attr::B(b)
-    }
-}
-
-/// A point value: integers stay integers.
-#[derive(Debug, Clone, Copy)]
-pub enum Num {
-    /// Integer.
-    I(u64),
-    /// Double.
-    F(f64),
-}
-
-/// Collects data points per metric during one scrape.
-pub struct Recorder {
-    start: u64,
-    now: u64,
-    points: BTreeMap<&'static str, Vec<NumberDataPoint>>,
-}
-
-impl Recorder {
-    /// A recorder stamping sums with `start` and every point with `now` (Unix nanoseconds).
-    pub fn new(start: u64, now: u64) -> Self {
-        Recorder {
-            start,
-            now,
-            points: BTreeMap::new(),
-        }
-    }
-
-    /// Records `v` for `name` with attribute values in the order of the definition's keys.
-    pub fn add(&mut self, name: &'static str, attrs: Vec<Attr>, v: Num) {
-        let d = def(name);
-        debug_assert_eq!(attrs.len(), d.attributes.len(), "{name}");
-        let value = match (d.int, v) {
-            (true, Num::I(i)) => {
-                number_data_point::Value::AsInt(i64::try_from(i).unwrap_or(i64::MAX))
-            }
-            (true, Num::F(f)) => number_data_point::Value::AsInt(f as i64),
-            (false, Num::I(i)) => number_data_point::Value::AsDouble(i as f64),
-            (false, Num::F(f)) => number_data_point::Value::AsDouble(f),
-        };
-        let attributes = d
-            .attributes
-            .iter()
-            .zip(attrs)
-            .map(|(k, a)| KeyValue {
-                key: (*k).to_owned(),
-                value: Some(AnyValue {
-                    value: Some(match a {
-                        Attr::S(s) => any_value::Value::StringValue(s),
-                        Attr::I(i) => any_value::Value::IntValue(i),
-                        Attr::B(b) => any_value::Value::BoolValue(b),
-                    }),
-                }),
-                ..Default::default()
-            })
-            .collect();
-        self.points
-            .entry(d.name)
-            .or_default()
-            .push(NumberDataPoint {
-                attributes,
-                start_time_unix_nano: if d.kind == Kind::Counter {
-                    self.start
-                } else {
-                    0
-                },
-                time_unix_nano: self.now,
-                value: Some(value),
-                ..Default::default()
-            });
-    }
-
-    /// The metrics recorded, in table order.
-    pub fn finish(self) -> Vec<Metric> {
-        let mut points = self.points;
-        DEFS.iter()
-            .filter_map(|d| {
-                let p = points.remove(d.name)?;
-                let data = match d.kind {
-                    Kind::Counter => metric::Data::Sum(Sum {
-                        data_points: p,
-                        aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                        is_monotonic: true,
-                    }),
-                    Kind::Gauge => metric::Data::Gauge(Gauge { data_points: p }),
-                };
-                Some(Metric {
-                    name: d.name.to_owned(),
-                    description: d.description.to_owned(),
-                    unit: d.unit.to_owned(),
-                    data: Some(data),
-                    ..Default::default()
-                })
-            })
-            .collect()
-    }
-}
-
 fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String> {
     v.as_object()
         .ok_or_else(|| format!("{what}: expected an object, got {}", kind_of(v)))
@@ -1030,29 +848,10 @@ pub fn version(result: &Value) -> Option<String> {
 /// The metric table in Markdown (name, unit, type, attributes, source), as the module docs and
 /// the README show it.
 pub fn markdown_table() -> String {
-    let mut out = String::from(
-        "| metric | unit | type | attributes | SPDK source |\n|---|---|---|---|---|\n",
-    );
-    for d in DEFS {
-        let attrs = d
-            .attributes
-            .iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push_str(&format!(
-            "| `{}` | `{}` | {} | {} | {} |\n",
-            d.name,
-            d.unit,
-            match (d.kind, d.int) {
-                (Kind::Counter, true) => "counter (int)",
-                (Kind::Counter, false) => "counter (double)",
-                (Kind::Gauge, true) => "gauge (int)",
-                (Kind::Gauge, false) => "gauge (double)",
-            },
-            attrs,
-            d.source
-        ));
-    }
-    out
+    crate::recorder::markdown_table(DEFS, "SPDK source")
+}
+
+/// A recorder over this receiver's table.
+pub fn recorder(start: u64, now: u64) -> Recorder {
+    Recorder::new(DEFS, start, now)
 }

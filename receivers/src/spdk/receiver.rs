@@ -168,7 +168,7 @@ impl SpdkScraper {
                 }
             }
         }
-        let mut rec = Recorder::new(self.start, now_nanos());
+        let mut rec = metrics::recorder(self.start, now_nanos());
         let s = &self.cfg.scrapers;
         let plan: [(&'static str, bool, Convert); 9] = [
             (

@@ -20,7 +20,7 @@ macro_rules! fixture {
 const TICK_RATE: f64 = 2_450_000_000.0;
 
 fn run(f: fn(&mut Recorder, &Value) -> Result<(), String>, result: &Value) -> Vec<Metric> {
-    let mut r = Recorder::new(1, 2);
+    let mut r = metrics::recorder(1, 2);
     f(&mut r, result).unwrap();
     r.finish()
 }
@@ -142,7 +142,7 @@ fn bdev_iostat_with_queue_depth_sampling() {
 
 #[test]
 fn bdev_iostat_per_channel() {
-    let mut r = Recorder::new(1, 2);
+    let mut r = metrics::recorder(1, 2);
     metrics::bdev_iostat_per_channel(
         &mut r,
         "Malloc0",
@@ -324,7 +324,7 @@ fn accel_iobuf_and_controllers() {
 
 #[test]
 fn wrong_shapes_are_errors_not_panics() {
-    let mut r = Recorder::new(1, 2);
+    let mut r = metrics::recorder(1, 2);
     for (f, v) in [
         (
             metrics::bdev_iostat as fn(&mut Recorder, &Value) -> Result<(), String>,
@@ -363,7 +363,7 @@ fn the_metric_table_is_in_the_docs_and_the_readme() {
         "README.md lacks the table:\n{table}"
     );
     // Every definition is emitted by some conversion of the fixtures.
-    let mut r = Recorder::new(1, 2);
+    let mut r = metrics::recorder(1, 2);
     metrics::bdev_iostat(&mut r, &fixture!("real/bdev_get_iostat.json")).unwrap();
     metrics::bdev_iostat(&mut r, &fixture!("doc/bdev_get_iostat__qd_sampling.json")).unwrap();
     metrics::bdev_iostat(
