@@ -8,5 +8,6 @@
 pub mod hostmetrics;
 pub mod otlp;
 pub mod recorder;
+pub mod redfish;
 pub mod scraper;
 pub mod spdk;

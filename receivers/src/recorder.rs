@@ -176,11 +176,7 @@ impl Recorder {
             .or_default()
             .push(NumberDataPoint {
                 attributes,
-                start_time_unix_nano: if d.kind == Kind::Gauge {
-                    0
-                } else {
-                    self.start
-                },
+                start_time_unix_nano: if d.kind == Kind::Gauge { 0 } else { self.start },
                 time_unix_nano: self.now,
                 value: Some(value),
                 ..Default::default()
@@ -217,9 +213,8 @@ impl Recorder {
 /// The table `defs` in Markdown (metric, unit, type, attributes, and `source_header` for the
 /// source column), as the module docs and the README show it.
 pub fn markdown_table(defs: &[Def], source_header: &str) -> String {
-    let mut out = format!(
-        "| metric | unit | type | attributes | {source_header} |\n|---|---|---|---|---|\n"
-    );
+    let mut out =
+        format!("| metric | unit | type | attributes | {source_header} |\n|---|---|---|---|---|\n");
     for d in defs {
         let attrs = d
             .attributes

@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-pub use crate::recorder::{Attr, Def, Kind, Num, Recorder};
 use crate::def;
+pub use crate::recorder::{Attr, Def, Kind, Num, Recorder};
 
 /// Every metric the receiver emits (the table in the module docs and the README).
 pub const DEFS: &[Def] = &[

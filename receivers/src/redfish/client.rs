@@ -1,0 +1,492 @@
+//! HTTP client of one Redfish service (DMTF DSP0266): GETs of JSON resources with basic or
+//! session authentication, a bound on requests in flight, `$expand` on collections where the
+//! service advertises it, and errors that name the URL and the cause.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqwest::{StatusCode, header};
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{debug, info, warn};
+
+use super::config::{Auth, Server};
+
+/// Largest response body accepted (a big chassis `$expand`ed stays far below).
+const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// The service root (DSP0266 §6.3: reachable without authentication).
+pub const SERVICE_ROOT: &str = "/redfish/v1";
+
+/// The sessions collection when the service root does not link one (DSP0266 §13.3.4).
+const DEFAULT_SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
+
+/// Why a fetch failed. Every variant names the URL.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    /// The service answered with an HTTP error status.
+    #[error("{url}: HTTP {status}{detail}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// `: ` and the Redfish error message (`error.message` or the first
+        /// `@Message.ExtendedInfo` message), when the body had one.
+        detail: String,
+    },
+    /// The body was not JSON, or not the JSON object a resource is.
+    #[error("{url}: invalid response: {message}")]
+    Invalid {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// No complete response within the timeout.
+    #[error("{url}: no response within {timeout:?}")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// Connecting, TLS, or reading failed.
+    #[error("{url}: {message}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// The cause, with its sources.
+        message: String,
+    },
+    /// Creating a session failed (wrong credentials are the usual cause).
+    #[error("{url}: login failed: {message}")]
+    Login {
+        /// The sessions collection URL.
+        url: String,
+        /// The cause.
+        message: String,
+    },
+}
+
+impl FetchError {
+    /// A short cause for the error counter: `http_<status>`, `invalid_response`, `timeout`,
+    /// `transport`, `login`.
+    pub fn cause(&self) -> String {
+        match self {
+            FetchError::Status { status, .. } => format!("http_{status}"),
+            FetchError::Invalid { .. } => "invalid_response".into(),
+            FetchError::Timeout { .. } => "timeout".into(),
+            FetchError::Transport { .. } => "transport".into(),
+            FetchError::Login { .. } => "login".into(),
+        }
+    }
+
+    /// True when no further request to this service can succeed in this scrape (no
+    /// connection, a refused login, credentials refused).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Login { .. }
+                | FetchError::Status {
+                    status: 401 | 403,
+                    ..
+                }
+        ) || matches!(self, FetchError::Transport { message, .. } if message.contains("connect"))
+    }
+}
+
+/// An open Redfish session.
+#[derive(Debug, Clone)]
+struct Session {
+    token: String,
+    /// The session resource, for the `DELETE` at shutdown.
+    location: Option<String>,
+}
+
+/// A client of one Redfish service.
+pub struct RedfishClient {
+    endpoint: String,
+    http: reqwest::Client,
+    auth: Auth,
+    credentials: Option<(String, String)>,
+    timeout: Duration,
+    session: Mutex<Option<Session>>,
+    sessions_path: std::sync::Mutex<String>,
+    permits: Semaphore,
+    expand: AtomicBool,
+    logins: AtomicU64,
+}
+
+impl RedfishClient {
+    /// A client of `server`, with at most `max_concurrency` requests in flight and `timeout`
+    /// per request.
+    ///
+    /// # Errors
+    /// An unreadable TLS file.
+    pub fn new(
+        server: &Server,
+        timeout: Duration,
+        max_concurrency: usize,
+    ) -> Result<RedfishClient, String> {
+        let tls = server.tls.rustls_config()?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(timeout)
+            .pool_max_idle_per_host(max_concurrency)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(RedfishClient {
+            endpoint: server.endpoint.clone(),
+            http,
+            auth: server.auth,
+            credentials: server.credentials.clone(),
+            timeout,
+            session: Mutex::new(None),
+            sessions_path: std::sync::Mutex::new(DEFAULT_SESSIONS.into()),
+            permits: Semaphore::new(max_concurrency.max(1)),
+            expand: AtomicBool::new(false),
+            logins: AtomicU64::new(0),
+        })
+    }
+
+    /// The base URL, for messages and the `redfish.endpoint` resource attribute.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Sessions created so far.
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
+    /// The absolute URL of a resource path (`@odata.id`) or URL.
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else if path.starts_with('/') {
+            format!("{}{path}", self.endpoint)
+        } else {
+            format!("{}/{path}", self.endpoint)
+        }
+    }
+
+    /// Reads the service root and remembers what it says about sessions and `$expand`
+    /// (`ProtocolFeaturesSupported.ExpandQuery.Levels`).
+    ///
+    /// # Errors
+    /// As [`RedfishClient::get`].
+    pub async fn service_root(&self, use_expand: bool) -> Result<Value, FetchError> {
+        let root = self.get(SERVICE_ROOT).await?;
+        if let Some(p) = root
+            .pointer("/Links/Sessions/@odata.id")
+            .and_then(Value::as_str)
+        {
+            *self.sessions_path.lock().unwrap_or_else(|p| p.into_inner()) = p.to_owned();
+        }
+        let expand = root
+            .pointer("/ProtocolFeaturesSupported/ExpandQuery/Levels")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        self.expand.store(use_expand && expand, Ordering::Relaxed);
+        Ok(root)
+    }
+
+    /// GETs one resource as a JSON object.
+    ///
+    /// With session authentication, a session is created first if there is none, and a 401
+    /// creates a new one and retries once (the BMC may have expired or dropped the session).
+    ///
+    /// # Errors
+    /// A [`FetchError`] naming the URL: an error status (with the Redfish message), a body
+    /// that is not a JSON object or over 16 MiB, a timeout, a transport failure, a refused login.
+    pub async fn get(&self, path: &str) -> Result<Value, FetchError> {
+        let url = self.url(path);
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Transport {
+                url: url.clone(),
+                message: "client closed".into(),
+            })?;
+        let mut relogged = false;
+        loop {
+            let mut req = self
+                .http
+                .get(&url)
+                .header(header::ACCEPT, "application/json")
+                .header("OData-Version", "4.0");
+            let mut token = None;
+            match (self.auth, &self.credentials) {
+                (Auth::Basic, Some((u, p))) => req = req.basic_auth(u, Some(p)),
+                (Auth::Session, Some(_)) => {
+                    let t = self.token().await?;
+                    req = req.header("X-Auth-Token", &t);
+                    token = Some(t);
+                }
+                _ => {}
+            }
+            let resp = req.send().await.map_err(|e| self.transport(&url, &e))?;
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED
+                && let Some(t) = token
+                && !relogged
+            {
+                info!(
+                    url,
+                    "the BMC refused the session token (401); logging in again"
+                );
+                self.invalidate(&t).await;
+                relogged = true;
+                continue;
+            }
+            let body = self.body(&url, resp).await?;
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    url,
+                    status: status.as_u16(),
+                    detail: error_message(&body).map_or(String::new(), |m| format!(": {m}")),
+                });
+            }
+            let v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
+                url: url.clone(),
+                message: format!("not JSON: {e}"),
+            })?;
+            if !v.is_object() {
+                return Err(FetchError::Invalid {
+                    url,
+                    message: "a resource is a JSON object".into(),
+                });
+            }
+            return Ok(v);
+        }
+    }
+
+    /// The members of a collection, each a full resource: one request with
+    /// `$expand=.($levels=1)` where the service supports it (DSP0266 §7.3), else (or when the
+    /// service ignored or refused the query) one request per member, concurrently.
+    ///
+    /// Returns the members read and an error per member (or for the collection) that failed.
+    pub async fn members(&self, path: &str) -> (Vec<Value>, Vec<FetchError>) {
+        let coll = if self.expand.load(Ordering::Relaxed) {
+            match self.get(&format!("{path}?$expand=.($levels=1)")).await {
+                Ok(v) => Ok(v),
+                Err(FetchError::Status { status, .. }) if status != 401 && status != 403 => {
+                    debug!(
+                        endpoint = self.endpoint,
+                        status, "$expand refused; reading members one by one from now on"
+                    );
+                    self.expand.store(false, Ordering::Relaxed);
+                    self.get(path).await
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            self.get(path).await
+        };
+        let coll = match coll {
+            Ok(c) => c,
+            Err(e) => return (Vec::new(), vec![e]),
+        };
+        let Some(list) = coll.get("Members").and_then(Value::as_array) else {
+            return (
+                Vec::new(),
+                vec![FetchError::Invalid {
+                    url: self.url(path),
+                    message: "a collection without a Members array".into(),
+                }],
+            );
+        };
+        let mut out = Vec::new();
+        let mut todo = Vec::new();
+        for m in list {
+            match m.get("@odata.id").and_then(Value::as_str) {
+                // Expanded: more than the reference.
+                Some(_) if m.as_object().is_some_and(|o| o.len() > 1) => out.push(m.clone()),
+                Some(id) => todo.push(id.to_owned()),
+                None => {}
+            }
+        }
+        let mut errors = Vec::new();
+        for r in join_all(todo.iter().map(|id| self.get(id))).await {
+            match r {
+                Ok(v) => out.push(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        (out, errors)
+    }
+
+    /// Deletes the session, if one is open (at shutdown). Failures are logged, not returned.
+    pub async fn logout(&self) {
+        let Some(s) = self.session.lock().await.take() else {
+            return;
+        };
+        let Some(loc) = s.location else {
+            warn!(
+                endpoint = self.endpoint,
+                "the BMC gave no Location for the session; it is left to expire"
+            );
+            return;
+        };
+        let url = self.url(&loc);
+        match self
+            .http
+            .delete(&url)
+            .header("X-Auth-Token", &s.token)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => debug!(url, "Redfish session deleted"),
+            Ok(r) => warn!(
+                url,
+                status = r.status().as_u16(),
+                "deleting the Redfish session failed"
+            ),
+            Err(e) => warn!(url, error = %e, "deleting the Redfish session failed"),
+        }
+    }
+
+    /// The current session token, logging in first when there is none. Concurrent callers
+    /// wait for one login.
+    async fn token(&self) -> Result<String, FetchError> {
+        let mut s = self.session.lock().await;
+        if let Some(s) = &*s {
+            return Ok(s.token.clone());
+        }
+        let new = self.login().await?;
+        let token = new.token.clone();
+        *s = Some(new);
+        Ok(token)
+    }
+
+    /// Forgets `token` (unless another task already replaced it).
+    async fn invalidate(&self, token: &str) {
+        let mut s = self.session.lock().await;
+        if s.as_ref().is_some_and(|s| s.token == token) {
+            *s = None;
+        }
+    }
+
+    /// `POST {"UserName", "Password"}` to the sessions collection; the token is in
+    /// `X-Auth-Token`, the session's URL in `Location` (or the body's `@odata.id`).
+    async fn login(&self) -> Result<Session, FetchError> {
+        let path = self
+            .sessions_path
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let url = self.url(&path);
+        let (user, pass) = self.credentials.clone().unwrap_or_default();
+        let resp = self
+            .http
+            .post(&url)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({"UserName": user, "Password": pass}).to_string())
+            .send()
+            .await
+            .map_err(|e| match self.transport(&url, &e) {
+                FetchError::Transport { url, message } => FetchError::Login { url, message },
+                other => other,
+            })?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = self.body(&url, resp).await?;
+        if !status.is_success() {
+            let hint = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                " (wrong username or password?)"
+            } else {
+                ""
+            };
+            return Err(FetchError::Login {
+                url,
+                message: format!(
+                    "HTTP {}{}{hint}",
+                    status.as_u16(),
+                    error_message(&body).map_or(String::new(), |m| format!(": {m}"))
+                ),
+            });
+        }
+        let token = headers
+            .get("X-Auth-Token")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| FetchError::Login {
+                url: url.clone(),
+                message: "the response has no X-Auth-Token".into(),
+            })?
+            .to_owned();
+        let location = headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                serde_json::from_slice::<Value>(&body)
+                    .ok()?
+                    .get("@odata.id")?
+                    .as_str()
+                    .map(str::to_owned)
+            });
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        info!(endpoint = self.endpoint, session = ?location, "Redfish session created");
+        Ok(Session { token, location })
+    }
+
+    /// The body, up to [`MAX_BODY_BYTES`].
+    async fn body(&self, url: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > MAX_BODY_BYTES {
+                        return Err(FetchError::Invalid {
+                            url: url.into(),
+                            message: format!("body larger than {MAX_BODY_BYTES} bytes"),
+                        });
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => return Err(self.transport(url, &e)),
+            }
+        }
+    }
+
+    fn transport(&self, url: &str, e: &reqwest::Error) -> FetchError {
+        if e.is_timeout() {
+            return FetchError::Timeout {
+                url: url.into(),
+                timeout: self.timeout,
+            };
+        }
+        let mut message = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            src = s.source();
+        }
+        if e.is_connect() && !message.contains("connect") {
+            message.insert_str(0, "connect: ");
+        }
+        FetchError::Transport {
+            url: url.into(),
+            message,
+        }
+    }
+}
+
+/// The message of a Redfish error body (DSP0266 §9.6: `error.message`, or the first
+/// `error.@Message.ExtendedInfo[].Message`), cut to 200 characters.
+fn error_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    let m = e
+        .pointer("/@Message.ExtendedInfo/0/Message")
+        .or_else(|| e.get("message"))?
+        .as_str()?;
+    Some(m.chars().take(200).collect())
+}

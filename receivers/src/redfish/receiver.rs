@@ -1,0 +1,475 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::resource::v1::Resource as OtelResource;
+use serde_json::Value;
+use strata_pipelines::{
+    BuildError, Component, ComponentId, ConfigError, Host, Metrics, NextConsumers, Receiver,
+    ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal, StartError, Tasks, Telemetry,
+    YamlValue, config::parse_component,
+};
+use tracing::{debug, info, warn};
+
+use super::client::{FetchError, RedfishClient};
+use super::config::{Resource, Server};
+use super::metrics::{self, ChassisDocs};
+use super::{Config, TYPE};
+use crate::scraper::{Schedule, spawn_loop};
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn str_kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn link<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.get(key)?.get("@odata.id")?.as_str()
+}
+
+fn links<'a>(doc: &'a Value, key: &str) -> Vec<&'a str> {
+    doc.pointer(&format!("/Links/{key}"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.get("@odata.id")?.as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
+    doc.get(key).and_then(Value::as_str)
+}
+
+/// Scrapes one Redfish service: discovery from the service root, then every selected
+/// chassis's thermal, power, sensor and environment resources, concurrently with a bound.
+pub struct RedfishScraper {
+    id: ComponentId,
+    cfg: Config,
+    server: Server,
+    client: RedfishClient,
+    telemetry: Telemetry,
+    start: u64,
+}
+
+impl RedfishScraper {
+    /// A scraper of `server` with the receiver settings of `cfg` (validated).
+    ///
+    /// # Errors
+    /// An unusable TLS setting.
+    pub fn new(
+        id: ComponentId,
+        cfg: Config,
+        server: Server,
+        telemetry: Telemetry,
+    ) -> Result<RedfishScraper, String> {
+        Ok(RedfishScraper {
+            client: RedfishClient::new(&server, cfg.timeout, cfg.max_concurrency)?,
+            id,
+            cfg,
+            server,
+            telemetry,
+            start: now_nanos(),
+        })
+    }
+
+    /// The client (for its session state).
+    pub fn client(&self) -> &RedfishClient {
+        &self.client
+    }
+
+    /// Counts `e` in `strata_receiver_redfish_errors{receiver,server,cause}` and returns its
+    /// message.
+    fn failed(&self, e: &FetchError) -> String {
+        self.telemetry
+            .counter(
+                "strata_receiver_redfish_errors",
+                &[
+                    ("receiver", &self.id.to_string()),
+                    ("server", &self.server.endpoint),
+                    ("cause", &e.cause()),
+                ],
+            )
+            .add(1);
+        e.to_string()
+    }
+
+    async fn get_link(&self, doc: &Value, key: &str) -> Result<Option<Value>, FetchError> {
+        match link(doc, key) {
+            Some(l) => self.client.get(l).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn members_link(&self, doc: &Value, key: &str) -> (Vec<Value>, Vec<FetchError>) {
+        match link(doc, key) {
+            Some(l) => self.client.members(l).await,
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Everything read for one chassis, and the errors of what could not be read.
+    async fn chassis_docs(&self, chassis: &Value) -> (ChassisDocs, Vec<FetchError>) {
+        let reads = |r| self.cfg.reads(r);
+        let sensors = async {
+            if reads(Resource::Sensors) {
+                self.members_link(chassis, "Sensors").await
+            } else {
+                (Vec::new(), Vec::new())
+            }
+        };
+        let thermal_subsystem = async {
+            let mut errors = Vec::new();
+            if !reads(Resource::Thermal) {
+                return (Vec::new(), None, errors);
+            }
+            let ts = match self.get_link(chassis, "ThermalSubsystem").await {
+                Ok(Some(ts)) => ts,
+                Ok(None) => return (Vec::new(), None, errors),
+                Err(e) => {
+                    errors.push(e);
+                    return (Vec::new(), None, errors);
+                }
+            };
+            let ((fans, mut fe), tm) = futures::join!(
+                self.members_link(&ts, "Fans"),
+                self.get_link(&ts, "ThermalMetrics")
+            );
+            errors.append(&mut fe);
+            let tm = tm.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            });
+            (fans, tm, errors)
+        };
+        let power_subsystem = async {
+            let mut errors = Vec::new();
+            if !reads(Resource::Power) {
+                return (Vec::new(), errors);
+            }
+            let ps = match self.get_link(chassis, "PowerSubsystem").await {
+                Ok(Some(ps)) => ps,
+                Ok(None) => return (Vec::new(), errors),
+                Err(e) => {
+                    errors.push(e);
+                    return (Vec::new(), errors);
+                }
+            };
+            let (psus, mut pe) = self.members_link(&ps, "PowerSupplies").await;
+            errors.append(&mut pe);
+            let metrics = join_all(psus.iter().map(|p| self.get_link(p, "Metrics"))).await;
+            let out = psus
+                .into_iter()
+                .zip(metrics)
+                .map(|(p, m)| {
+                    let m = m.unwrap_or_else(|e| {
+                        errors.push(e);
+                        None
+                    });
+                    (p, m)
+                })
+                .collect();
+            (out, errors)
+        };
+        let single = |on: bool, key: &'static str| async move {
+            if on {
+                self.get_link(chassis, key).await
+            } else {
+                Ok(None)
+            }
+        };
+        let ((sensors, mut errors), (fans, thermal_metrics, mut te), (psus, mut pe), env, th, pw) = futures::join!(
+            sensors,
+            thermal_subsystem,
+            power_subsystem,
+            single(reads(Resource::Environment), "EnvironmentMetrics"),
+            single(reads(Resource::Thermal), "Thermal"),
+            single(reads(Resource::Power), "Power"),
+        );
+        errors.append(&mut te);
+        errors.append(&mut pe);
+        let mut ok = |r: Result<Option<Value>, FetchError>| {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        };
+        let docs = ChassisDocs {
+            chassis: chassis.clone(),
+            sensors,
+            fans,
+            thermal_metrics,
+            power_supplies: psus,
+            environment: ok(env),
+            thermal: ok(th),
+            power: ok(pw),
+        };
+        (docs, errors)
+    }
+
+    /// One scrape: a resource per chassis (and per system no selected chassis links), and an
+    /// error (URL and cause) per resource that could not be read.
+    pub async fn scrape(&self) -> (Metrics, Vec<String>) {
+        let mut errors = Vec::new();
+        let root = match self.client.service_root(self.cfg.expand).await {
+            Ok(r) => r,
+            Err(e) => return (Metrics::default(), vec![self.failed(&e)]),
+        };
+        let ((systems, se), (chassis, ce), (managers, me)) = futures::join!(
+            self.members_link(&root, "Systems"),
+            self.members_link(&root, "Chassis"),
+            self.members_link(&root, "Managers"),
+        );
+        for e in se.iter().chain(&ce).chain(&me) {
+            errors.push(self.failed(e));
+        }
+        let id_in = |doc: &Value, filter: &[String]| {
+            filter.is_empty() || text(doc, "Id").is_some_and(|id| filter.iter().any(|f| f == id))
+        };
+        let systems: Vec<&Value> = systems
+            .iter()
+            .filter(|s| id_in(s, &self.server.computer_system_id))
+            .collect();
+        let chassis: Vec<&Value> = chassis
+            .iter()
+            .filter(|c| id_in(c, &self.server.chassis_id))
+            .collect();
+        let by_id = |list: &[&Value], id: &str| -> Option<Value> {
+            list.iter()
+                .find(|d| text(d, "@odata.id") == Some(id))
+                .map(|d| (*d).clone())
+        };
+        let managers: Vec<&Value> = managers.iter().collect();
+
+        let now = now_nanos();
+        let base = {
+            let mut a = vec![str_kv("redfish.endpoint", &self.server.endpoint)];
+            if let Some(u) = text(&root, "UUID") {
+                a.push(str_kv("redfish.service.uuid", u));
+            }
+            a
+        };
+        let docs = join_all(chassis.iter().map(|c| self.chassis_docs(c))).await;
+        let mut resources = Vec::new();
+        let mut linked_systems = Vec::new();
+        let mut matched = 0;
+        for (c, (docs, errs)) in chassis.iter().zip(docs) {
+            for e in &errs {
+                errors.push(self.failed(e));
+            }
+            let cid = text(c, "@odata.id").unwrap_or("");
+            let mut rec = metrics::recorder(self.start, now);
+            matched += metrics::interpret(&mut rec, &docs);
+            let mut attrs = base.clone();
+            attrs.push(str_kv("redfish.chassis.id", text(c, "Id").unwrap_or(cid)));
+            for (k, p) in [
+                ("redfish.chassis.type", "ChassisType"),
+                ("redfish.chassis.manufacturer", "Manufacturer"),
+                ("redfish.chassis.model", "Model"),
+                ("redfish.chassis.serial_number", "SerialNumber"),
+                ("redfish.chassis.part_number", "PartNumber"),
+            ] {
+                if let Some(v) = text(c, p) {
+                    attrs.push(str_kv(k, v));
+                }
+            }
+            let sys: Vec<Value> = links(c, "ComputerSystems")
+                .into_iter()
+                .filter_map(|l| by_id(&systems, l))
+                .collect();
+            if let [s] = sys.as_slice() {
+                system_attrs(&mut attrs, s);
+            }
+            if let Some(m) = links(c, "ManagedBy")
+                .first()
+                .and_then(|l| by_id(&managers, l))
+            {
+                manager_attrs(&mut attrs, &m);
+            }
+            if self.cfg.reads(Resource::Status) {
+                metrics::component_status(&mut rec, c, "enclosure", "");
+                for s in &sys {
+                    metrics::component_status(&mut rec, s, "host", cid);
+                }
+            }
+            linked_systems.extend(
+                sys.iter()
+                    .filter_map(|s| text(s, "@odata.id").map(str::to_owned)),
+            );
+            resources.push((attrs, rec.finish()));
+        }
+        if self.cfg.reads(Resource::Status) {
+            for s in systems.iter().filter(|s| {
+                !text(s, "@odata.id").is_some_and(|i| linked_systems.iter().any(|l| l == i))
+            }) {
+                let mut rec = metrics::recorder(self.start, now);
+                metrics::component_status(&mut rec, s, "host", "");
+                let mut attrs = base.clone();
+                system_attrs(&mut attrs, s);
+                resources.push((attrs, rec.finish()));
+            }
+        }
+        if matched > 0 {
+            debug!(receiver = %self.id, server = self.server.endpoint, matched,
+                "legacy Thermal/Power entries recognised as sensors already read");
+        }
+        let resource_metrics = resources
+            .into_iter()
+            .filter(|(_, m)| !m.is_empty())
+            .map(|(attributes, metrics)| ResourceMetrics {
+                resource: Some(OtelResource {
+                    attributes,
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "strata/receiver/redfish".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            })
+            .collect();
+        (Metrics { resource_metrics }, errors)
+    }
+}
+
+fn system_attrs(attrs: &mut Vec<KeyValue>, s: &Value) {
+    if let Some(id) = text(s, "Id") {
+        attrs.push(str_kv("redfish.system.id", id));
+    }
+    for (k, p) in [
+        ("host.name", "HostName"),
+        ("redfish.system.manufacturer", "Manufacturer"),
+        ("redfish.system.model", "Model"),
+        ("redfish.system.serial_number", "SerialNumber"),
+        ("redfish.system.bios_version", "BiosVersion"),
+    ] {
+        if let Some(v) = text(s, p).filter(|v| !v.is_empty()) {
+            attrs.push(str_kv(k, v));
+        }
+    }
+}
+
+fn manager_attrs(attrs: &mut Vec<KeyValue>, m: &Value) {
+    for (k, p) in [
+        ("redfish.manager.id", "Id"),
+        ("redfish.manager.model", "Model"),
+        ("redfish.manager.firmware_version", "FirmwareVersion"),
+    ] {
+        if let Some(v) = text(m, p) {
+            attrs.push(str_kv(k, v));
+        }
+    }
+}
+
+/// The `redfish` receiver: one scrape loop per BMC.
+pub struct RedfishReceiver {
+    id: ComponentId,
+    cfg: Config,
+    scrapers: Vec<Arc<RedfishScraper>>,
+    next: NextConsumers,
+    set: Settings,
+    tasks: Tasks,
+}
+
+#[async_trait]
+impl Component for RedfishReceiver {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let Some(next) = self.next.metrics.clone() else {
+            return Ok(());
+        };
+        if self.scrapers.is_empty() {
+            info!(receiver = %self.id, "no Redfish endpoint configured; the receiver is idle");
+        }
+        for s in &self.scrapers {
+            if s.server.tls.insecure_skip_verify {
+                warn!(receiver = %self.id, server = s.server.endpoint,
+                    "tls.insecure_skip_verify: the BMC's certificate is not verified");
+            }
+            let scraper = s.clone();
+            spawn_loop(
+                &self.tasks,
+                self.id.clone(),
+                Schedule {
+                    collection_interval: self.cfg.collection_interval,
+                    initial_delay: self.cfg.initial_delay,
+                },
+                Arc::new(move || {
+                    let s = scraper.clone();
+                    Box::pin(async move { s.scrape().await })
+                }),
+                next.clone(),
+                ReceiverObs::new(&self.set.telemetry, &self.id, ""),
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops the scrape loops, then deletes every open Redfish session.
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.tasks.stop().await;
+        join_all(self.scrapers.iter().map(|s| s.client.logout())).await;
+        Ok(())
+    }
+}
+
+impl Receiver for RedfishReceiver {}
+
+/// Factory of the `redfish` receiver.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl ReceiverFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
+    }
+    fn create(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: NextConsumers,
+    ) -> Result<Arc<dyn Receiver>, BuildError> {
+        let path = set.path();
+        let c = parse_component::<Config>(&path, cfg)?;
+        let scrapers = c
+            .servers()
+            .into_iter()
+            .map(|s| {
+                RedfishScraper::new(set.id.clone(), c.clone(), s, set.telemetry.clone())
+                    .map(Arc::new)
+                    .map_err(|e| ConfigError::new(format!("{path}::tls"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(RedfishReceiver {
+            id: set.id.clone(),
+            cfg: c,
+            scrapers,
+            next,
+            set,
+            tasks: Tasks::default(),
+        }))
+    }
+}
