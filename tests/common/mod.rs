@@ -210,6 +210,7 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+pub mod fake_redfish;
 pub mod fake_spdk;
 pub mod otlp;
 pub mod tls;

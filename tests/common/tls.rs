@@ -12,6 +12,10 @@ pub struct TestPki {
     pub ca_file: PathBuf,
     /// A rustls server config presenting the server certificate.
     pub server: Arc<rustls::ServerConfig>,
+    /// PEM file of the server certificate (for servers configured with files).
+    pub cert_file: PathBuf,
+    /// PEM file of the server's private key.
+    pub key_file: PathBuf,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: Vec<u8>,
 }
@@ -30,11 +34,17 @@ impl TestPki {
             .unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).unwrap();
+        let cert_file = dir.join("server.pem");
+        std::fs::write(&cert_file, leaf.pem()).unwrap();
+        let key_file = dir.join("server.key");
+        std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
         let chain = vec![leaf.der().clone(), ca.der().clone()];
         let key = leaf_key.serialize_der();
         TestPki {
             ca_file,
             server: server_config(&chain, &key, &[]),
+            cert_file,
+            key_file,
             chain,
             key,
         }

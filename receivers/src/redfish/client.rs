@@ -116,6 +116,8 @@ pub struct RedfishClient {
     sessions_path: std::sync::Mutex<String>,
     permits: Semaphore,
     expand: AtomicBool,
+    /// The service refused `$expand` once: not tried again, whatever the root says.
+    expand_refused: AtomicBool,
     logins: AtomicU64,
 }
 
@@ -147,6 +149,7 @@ impl RedfishClient {
             sessions_path: std::sync::Mutex::new(DEFAULT_SESSIONS.into()),
             permits: Semaphore::new(max_concurrency.max(1)),
             expand: AtomicBool::new(false),
+            expand_refused: AtomicBool::new(false),
             logins: AtomicU64::new(0),
         })
     }
@@ -189,7 +192,9 @@ impl RedfishClient {
             .pointer("/ProtocolFeaturesSupported/ExpandQuery/Levels")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        self.expand.store(use_expand && expand, Ordering::Relaxed);
+        let refused = self.expand_refused.load(Ordering::Relaxed);
+        self.expand
+            .store(use_expand && expand && !refused, Ordering::Relaxed);
         Ok(root)
     }
 
@@ -274,12 +279,17 @@ impl RedfishClient {
             match self.get(&format!("{path}?$expand=.($levels=1)")).await {
                 Ok(v) => Ok(v),
                 Err(FetchError::Status { status, .. }) if status != 401 && status != 403 => {
-                    debug!(
-                        endpoint = self.endpoint,
-                        status, "$expand refused; reading members one by one from now on"
-                    );
-                    self.expand.store(false, Ordering::Relaxed);
-                    self.get(path).await
+                    let plain = self.get(path).await;
+                    if plain.is_ok() {
+                        // The collection exists: the query was refused.
+                        debug!(
+                            endpoint = self.endpoint,
+                            status, "$expand refused; reading members one by one from now on"
+                        );
+                        self.expand.store(false, Ordering::Relaxed);
+                        self.expand_refused.store(true, Ordering::Relaxed);
+                    }
+                    plain
                 }
                 Err(e) => Err(e),
             }

@@ -7,7 +7,8 @@
 //! again under the same metric and `hw.id` (a `Sensor` excerpted in `EnvironmentMetrics`,
 //! `ThermalMetrics`, a `Fan` or `PowerSupplyMetrics`) is not recorded twice; the first source
 //! wins, in the order: `Sensors`, `ThermalSubsystem/Fans`, `PowerSubsystem/PowerSupplies`,
-//! `EnvironmentMetrics`, `ThermalMetrics`, then the legacy `Thermal` and `Power`.
+//! the chassis's `EnvironmentMetrics`, the `EnvironmentMetrics` of the processors and memory of
+//! the systems it links, `ThermalMetrics`, then the legacy `Thermal` and `Power`.
 //!
 //! The legacy resources have no link to the sensors; a legacy entry is the same sensor as a
 //! current reading when both measure the same thing (metric) with the same `PhysicalContext`
@@ -240,6 +241,9 @@ pub struct ChassisDocs {
     pub thermal: Option<Value>,
     /// Legacy `Power`.
     pub power: Option<Value>,
+    /// `EnvironmentMetrics` of the processors and memory of the systems this chassis links,
+    /// each with its component (`Processor`, `Memory`).
+    pub component_environment: Vec<(Value, Value)>,
 }
 
 /// One reading before it is recorded.
@@ -582,7 +586,53 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         }
     }
 
-    // 5. ThermalMetrics per-device readings (the summaries only repeat sensors).
+    // 5. Processor and memory EnvironmentMetrics.
+    for (comp, env) in &docs.component_environment {
+        let Some(cid) = odata_id(comp) else { continue };
+        let cname = text(comp, "Name").unwrap_or(cid);
+        let ctype = if text(comp, "@odata.type").is_some_and(|t| t.contains("Memory")) {
+            "memory"
+        } else {
+            "cpu"
+        };
+        let eid = odata_id(env).unwrap_or(cid);
+        for (prop, metric, hw_type, scale) in [
+            ("TemperatureCelsius", "hw.temperature", "temperature", 1.0),
+            ("PowerWatts", "hw.power", ctype, 1.0),
+            ("EnergykWh", "hw.energy", ctype, 3.6e6),
+            ("EnergyJoules", "hw.energy", ctype, 1.0),
+        ] {
+            if let Some(e) = env.get(prop) {
+                excerpt(
+                    &mut pts,
+                    e,
+                    metric,
+                    scale,
+                    &format!("{eid}#/{prop}"),
+                    &format!("{cname} {prop}"),
+                    hw_type,
+                    cid,
+                    None,
+                );
+            }
+        }
+        if let Some(fans) = env.get("FanSpeedsPercent").and_then(Value::as_array) {
+            for (i, f) in fans.iter().enumerate() {
+                let name =
+                    text(f, "DeviceName").map_or_else(|| format!("{cname} fan {i}"), str::to_owned);
+                fan_excerpt(
+                    &mut pts,
+                    f,
+                    &format!("{eid}#/FanSpeedsPercent/{i}"),
+                    &name,
+                    cid,
+                    None,
+                );
+            }
+        }
+    }
+
+    // 6. ThermalMetrics per-device readings (the summaries only repeat sensors).
     if let Some(tm) = &docs.thermal_metrics {
         let tid = odata_id(tm).unwrap_or("ThermalMetrics");
         if let Some(a) = tm
@@ -607,7 +657,7 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         }
     }
 
-    // 6. Legacy Thermal and Power.
+    // 7. Legacy Thermal and Power.
     pts.legacy_phase = true;
     if let Some(t) = &docs.thermal {
         legacy_thermal(&mut pts, t, &chassis_id);

@@ -216,8 +216,37 @@ impl RedfishScraper {
             environment: ok(env),
             thermal: ok(th),
             power: ok(pw),
+            component_environment: Vec::new(),
         };
         (docs, errors)
+    }
+
+    /// The `EnvironmentMetrics` of a system's processors and memory modules, each with its
+    /// component.
+    async fn component_environment(
+        &self,
+        system: &Value,
+    ) -> (Vec<(Value, Value)>, Vec<FetchError>) {
+        let ((cpus, mut errors), (dimms, mut me)) = futures::join!(
+            self.members_link(system, "Processors"),
+            self.members_link(system, "Memory"),
+        );
+        errors.append(&mut me);
+        let comps: Vec<Value> = cpus
+            .into_iter()
+            .chain(dimms)
+            .filter(|c| link(c, "EnvironmentMetrics").is_some())
+            .collect();
+        let envs = join_all(comps.iter().map(|c| self.get_link(c, "EnvironmentMetrics"))).await;
+        let mut out = Vec::new();
+        for (c, e) in comps.into_iter().zip(envs) {
+            match e {
+                Ok(Some(e)) => out.push((c, e)),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        (out, errors)
     }
 
     /// One scrape: a resource per chassis (and per system no selected chassis links), and an
@@ -262,15 +291,42 @@ impl RedfishScraper {
             }
             a
         };
-        let docs = join_all(chassis.iter().map(|c| self.chassis_docs(c))).await;
+        let (docs, system_envs) = futures::join!(
+            join_all(chassis.iter().map(|c| self.chassis_docs(c))),
+            join_all(systems.iter().map(|s| async {
+                if self.cfg.reads(Resource::Environment) {
+                    self.component_environment(s).await
+                } else {
+                    (Vec::new(), Vec::new())
+                }
+            })),
+        );
+        let mut system_env: Vec<Option<Vec<(Value, Value)>>> = Vec::new();
+        for (envs, errs) in system_envs {
+            for e in &errs {
+                errors.push(self.failed(e));
+            }
+            system_env.push(Some(envs));
+        }
+        let system_index = |id: &str| {
+            systems
+                .iter()
+                .position(|s| text(s, "@odata.id") == Some(id))
+        };
         let mut resources = Vec::new();
         let mut linked_systems = Vec::new();
         let mut matched = 0;
-        for (c, (docs, errs)) in chassis.iter().zip(docs) {
+        for (c, (mut docs, errs)) in chassis.iter().zip(docs) {
             for e in &errs {
                 errors.push(self.failed(e));
             }
             let cid = text(c, "@odata.id").unwrap_or("");
+            // The first chassis linking a system gets its processors' and memory's readings.
+            for l in links(c, "ComputerSystems") {
+                if let Some(envs) = system_index(l).and_then(|i| system_env[i].take()) {
+                    docs.component_environment.extend(envs);
+                }
+            }
             let mut rec = metrics::recorder(self.start, now);
             matched += metrics::interpret(&mut rec, &docs);
             let mut attrs = base.clone();
@@ -311,12 +367,27 @@ impl RedfishScraper {
             );
             resources.push((attrs, rec.finish()));
         }
-        if self.cfg.reads(Resource::Status) {
+        {
             for s in systems.iter().filter(|s| {
                 !text(s, "@odata.id").is_some_and(|i| linked_systems.iter().any(|l| l == i))
             }) {
                 let mut rec = metrics::recorder(self.start, now);
-                metrics::component_status(&mut rec, s, "host", "");
+                if let Some(envs) = text(s, "@odata.id")
+                    .and_then(system_index)
+                    .and_then(|i| system_env[i].take())
+                {
+                    metrics::interpret(
+                        &mut rec,
+                        &ChassisDocs {
+                            chassis: (*s).clone(),
+                            component_environment: envs,
+                            ..Default::default()
+                        },
+                    );
+                }
+                if self.cfg.reads(Resource::Status) {
+                    metrics::component_status(&mut rec, s, "host", "");
+                }
                 let mut attrs = base.clone();
                 system_attrs(&mut attrs, s);
                 resources.push((attrs, rec.finish()));

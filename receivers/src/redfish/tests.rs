@@ -44,6 +44,14 @@ fn chassis_1u() -> ChassisDocs {
         environment: Some(doc(&format!("{c}/EnvironmentMetrics"))),
         thermal: Some(doc(&format!("{c}/Thermal"))),
         power: Some(doc(&format!("{c}/Power"))),
+        component_environment: ["Processors", "Memory"]
+            .iter()
+            .flat_map(|k| members(&format!("/redfish/v1/Systems/437XR1138R2/{k}")))
+            .filter_map(|m| {
+                let e = doc(m["EnvironmentMetrics"]["@odata.id"].as_str()?);
+                Some((m, e))
+            })
+            .collect(),
     }
 }
 

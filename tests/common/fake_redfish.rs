@@ -1,0 +1,297 @@
+//! A fake BMC: an HTTP server (axum) serving the DMTF mockup `tests/fixtures/redfish/
+//! public-rackmount1` as a Redfish service, with basic or session authentication, an HTTPS
+//! port, `$expand` of collections, and faults injected per resource. It stands in for what
+//! cannot run here (a BMC); `sushy-static` serves the same tree as the third-party peer.
+//!
+//! Like a BMC: the service root needs no credentials (DSP0266 §13.3.1); sessions are created by
+//! `POST /redfish/v1/SessionService/Sessions` (`X-Auth-Token` and `Location` in the answer) and
+//! deleted by `DELETE` of their URL; errors carry a Redfish error body.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// The mockup served.
+pub fn mockup_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redfish/public-rackmount1")
+}
+
+/// The mockup resource at `path` (`/redfish/v1/Chassis/1U`), if the tree has it.
+pub fn mockup(path: &str) -> Option<Value> {
+    let rel = path
+        .trim_end_matches('/')
+        .strip_prefix("/redfish/v1")?
+        .trim_start_matches('/');
+    let f = mockup_dir().join(rel).join("index.json");
+    serde_json::from_str(&std::fs::read_to_string(f).ok()?).ok()
+}
+
+/// How the server authenticates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AuthMode {
+    /// No credentials needed.
+    None,
+    /// HTTP basic on every resource but the root.
+    Basic,
+    /// Redfish sessions (`X-Auth-Token`).
+    Session,
+}
+
+/// A fault injected on one resource path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// This HTTP status with a Redfish error body.
+    Status(u16),
+    /// 200 with a body that is not JSON.
+    InvalidJson,
+    /// No answer for this long, then the resource.
+    Stall(Duration),
+}
+
+#[derive(Default)]
+struct State {
+    auth: Option<AuthMode>,
+    user: String,
+    password: String,
+    sessions: HashMap<String, String>,
+    next_session: u64,
+    logins: usize,
+    deleted: Vec<String>,
+    faults: HashMap<String, Fault>,
+    requests: Vec<String>,
+    expand: bool,
+}
+
+/// A running fake BMC.
+pub struct FakeRedfish {
+    state: Arc<Mutex<State>>,
+    /// The HTTP port on 127.0.0.1.
+    pub port: u16,
+    /// The HTTPS port on 127.0.0.1 (certificate for 127.0.0.1 by the CA in `ca_file`).
+    pub tls_port: u16,
+    /// PEM file of the CA that signed the HTTPS certificate.
+    pub ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeRedfish {
+    /// Starts the server with `auth`, user `admin`, password `secret`, `$expand` supported.
+    pub async fn start(auth: AuthMode) -> FakeRedfish {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(Mutex::new(State {
+            auth: Some(auth),
+            user: "admin".into(),
+            password: "secret".into(),
+            expand: true,
+            ..Default::default()
+        }));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        let pki = super::tls::TestPki::new(dir.path());
+        let tls_port = pki.terminator(port, &[b"http/1.1"]).await;
+        FakeRedfish {
+            state,
+            port,
+            tls_port,
+            ca_file: pki.ca_file,
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Injects `fault` on `path` (e.g. `/redfish/v1/Chassis/1U/Thermal`); `None` clears it.
+    pub fn fault(&self, path: &str, fault: Option<Fault>) {
+        let mut s = self.state.lock().unwrap();
+        match fault {
+            Some(f) => s.faults.insert(path.into(), f),
+            None => s.faults.remove(path),
+        };
+    }
+
+    /// Forgets every session, as a BMC does when sessions expire or it restarts: the next
+    /// request with an old token gets 401.
+    pub fn expire_sessions(&self) {
+        self.state.lock().unwrap().sessions.clear();
+    }
+
+    /// Sets the accepted password.
+    pub fn set_password(&self, p: &str) {
+        self.state.lock().unwrap().password = p.into();
+    }
+
+    /// Whether `$expand` is honoured (else refused with 400, as some BMCs do).
+    pub fn set_expand(&self, on: bool) {
+        self.state.lock().unwrap().expand = on;
+    }
+
+    /// Sessions created so far.
+    pub fn logins(&self) -> usize {
+        self.state.lock().unwrap().logins
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.state.lock().unwrap().sessions.len()
+    }
+
+    /// Session URLs deleted by clients.
+    pub fn deleted(&self) -> Vec<String> {
+        self.state.lock().unwrap().deleted.clone()
+    }
+
+    /// Requests served (`METHOD path?query`), in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn error(status: u16, message: &str) -> Response {
+    let body = json!({"error": {"code": "Base.1.0.GeneralError", "message": message,
+        "@Message.ExtendedInfo": [{"MessageId": "Base.1.0.GeneralError", "Message": message}]}});
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, v: &Value, extra: &[(&'static str, String)]) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response();
+    for (k, val) in extra {
+        r.headers_mut()
+            .insert(*k, val.parse().expect("header value"));
+    }
+    r
+}
+
+const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
+
+async fn handle(
+    AxState(st): AxState<Arc<Mutex<State>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_end_matches('/').to_owned();
+    let query = uri.query().unwrap_or("").to_owned();
+    let fault = {
+        let mut s = st.lock().unwrap();
+        s.requests.push(format!(
+            "{method} {path}{}",
+            if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            }
+        ));
+        s.faults.get(&path).cloned()
+    };
+    // Log in.
+    if method == Method::POST && path == SESSIONS {
+        let creds: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let mut s = st.lock().unwrap();
+        if creds["UserName"] != s.user.as_str() || creds["Password"] != s.password.as_str() {
+            return error(401, "Invalid username or password");
+        }
+        s.next_session += 1;
+        s.logins += 1;
+        let token = format!("token-{}", s.next_session);
+        let loc = format!("{SESSIONS}/{}", s.next_session);
+        s.sessions.insert(token.clone(), loc.clone());
+        let v = json!({"@odata.id": loc, "Id": s.next_session.to_string(), "UserName": s.user});
+        return json_response(
+            StatusCode::CREATED,
+            &v,
+            &[("x-auth-token", token), ("location", loc)],
+        );
+    }
+    // Authenticate everything but the service root.
+    let is_root = path == "/redfish/v1" || path == "/redfish";
+    if !is_root {
+        let s = st.lock().unwrap();
+        let ok = match s.auth.unwrap_or(AuthMode::None) {
+            AuthMode::None => true,
+            AuthMode::Basic => headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .is_some_and(|d| d == format!("{}:{}", s.user, s.password).as_bytes()),
+            AuthMode::Session => headers
+                .get("x-auth-token")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| s.sessions.contains_key(t)),
+        };
+        if !ok {
+            return error(401, "Authentication required");
+        }
+    }
+    // Log out.
+    if method == Method::DELETE && path.starts_with(SESSIONS) {
+        let mut s = st.lock().unwrap();
+        let token = headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if s.sessions.get(&token) == Some(&path) {
+            s.sessions.remove(&token);
+        }
+        s.deleted.push(path);
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if method != Method::GET {
+        return error(405, "Method not allowed");
+    }
+    match fault {
+        Some(Fault::Status(code)) => return error(code, "Injected failure"),
+        Some(Fault::InvalidJson) => {
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"Id\": \"Thermal\", <html>",
+            )
+                .into_response();
+        }
+        Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let Some(mut doc) = mockup(&path) else {
+        return error(404, &format!("{path} not found"));
+    };
+    if query.contains("$expand") {
+        if !st.lock().unwrap().expand {
+            return error(400, "$expand is not supported");
+        }
+        if let Some(members) = doc.get_mut("Members").and_then(Value::as_array_mut) {
+            for m in members.iter_mut() {
+                if let Some(full) = m["@odata.id"].as_str().and_then(mockup) {
+                    *m = full;
+                }
+            }
+        }
+    }
+    json_response(StatusCode::OK, &doc, &[])
+}

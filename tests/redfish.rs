@@ -1,0 +1,563 @@
+//! The `redfish` receiver end to end: the real `strata` binary scrapes the DMTF mockup
+//! `public-rackmount1`, served by the in-test fake BMC (basic and session auth, TLS, faults) and
+//! by `sushy-static` (sushy-tools, the third-party Redfish peer installed by `scripts/test`),
+//! and writes what it got with the `file` exporter.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::fake_redfish::{AuthMode, FakeRedfish, Fault, mockup_dir};
+use common::{Strata, eventually, free_port, read_lines};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use strata_pipelines::Metrics;
+
+const C: &str = "/redfish/v1/Chassis/1U";
+
+/// Every temperature, fan, power, voltage, current, frequency and energy reading of the mockup,
+/// written out by hand from its JSON files: (metric, hw.id, value). Each sensor once — the
+/// `Sensor` resource where there is one (its excerpts and the legacy entries for the same
+/// sensor are not counted again), the legacy entries that have no current counterpart (the
+/// backplane fans, the VRM voltages), and the excerpts whose sensor the collection lacks.
+const READINGS: &[(&str, &str, f64)] = &[
+    // Sensors collection (Chassis/1U/Sensors/*): PS2* are Absent, Battery1StateOfHealth is a
+    // percentage of no fan.
+    ("hw.temperature", "/Sensors/AmbientTemp", 22.5),
+    ("hw.temperature", "/Sensors/Battery1Temp", 33.0),
+    ("hw.temperature", "/Sensors/CPU1Temp", 44.0),
+    ("hw.temperature", "/Sensors/DIMM1Temp", 44.0),
+    ("hw.temperature", "/Sensors/DIMM2Temp", 43.0),
+    ("hw.temperature", "/Sensors/DIMM3Temp", 45.0),
+    ("hw.temperature", "/Sensors/ExhaustTemp", 40.5),
+    ("hw.temperature", "/Sensors/IntakeTemp", 24.8),
+    ("hw.voltage", "/Sensors/Battery1InputVoltage", 12.22),
+    ("hw.voltage", "/Sensors/Battery1OutputVoltage", 12.22),
+    ("hw.voltage", "/Sensors/PS1InputVoltage", 119.27),
+    ("hw.voltage", "/Sensors/PS1Out12V", 12.08),
+    ("hw.voltage", "/Sensors/PS1Out3V", 3.32),
+    ("hw.voltage", "/Sensors/PS1Out5V", 5.04),
+    ("redfish.current", "/Sensors/Battery1InputCurrent", 0.0),
+    ("redfish.current", "/Sensors/Battery1OutputCurrent", 0.0),
+    ("redfish.current", "/Sensors/PS1InputCurrent", 8.92),
+    ("redfish.current", "/Sensors/PS1Out12VCurrent", 2.79),
+    ("redfish.current", "/Sensors/PS1Out3VCurrent", 8.92),
+    ("redfish.current", "/Sensors/PS1Out5VCurrent", 3.41),
+    ("redfish.frequency", "/Sensors/PS1Frequency", 60.1),
+    ("hw.power", "/Sensors/PS1InputPower", 374.0),
+    ("hw.power", "/Sensors/TotalPower", 374.0),
+    ("hw.energy", "/Sensors/PS1Energy", 7855.0 * 3.6e6),
+    ("hw.energy", "/Sensors/TotalEnergy", 325675.0 * 3.6e6),
+    // Fan speed sensors (percent) and their fans' RPM (ThermalSubsystem/Fans/*).
+    ("hw.fan.speed_ratio", "/Sensors/FanBay1", 0.45),
+    ("hw.fan.speed_ratio", "/Sensors/FanBay2", 0.45),
+    ("hw.fan.speed_ratio", "/Sensors/CPUFan1", 0.45),
+    ("hw.fan.speed_ratio", "/Sensors/CPUFan2", 0.45),
+    ("hw.fan.speed", "/Sensors/FanBay1", 2200.0),
+    ("hw.fan.speed", "/Sensors/FanBay2", 2400.0),
+    ("hw.fan.speed", "/Sensors/CPUFan1", 1490.0),
+    ("hw.fan.speed", "/Sensors/CPUFan2", 1490.0),
+    // PowerSupplies/Bay1/Metrics excerpts of sensors the collection does not list.
+    ("hw.power", "/Sensors/PS1OutputPower", 937.4),
+    ("hw.power", "/Sensors/PS1_3VPower", 79.84),
+    ("hw.power", "/Sensors/PS1_5VPower", 26.25),
+    ("hw.power", "/Sensors/PS1_12VPower", 91.58),
+    ("hw.voltage", "/Sensors/PS1_3VOutput", 3.31),
+    ("hw.voltage", "/Sensors/PS1_5VOutput", 5.03),
+    ("hw.voltage", "/Sensors/PS1_12VOutput", 12.06),
+    ("redfish.current", "/Sensors/PS1_3VCurrent", 9.84),
+    ("redfish.current", "/Sensors/PS1_5VCurrent", 1.25),
+    ("redfish.current", "/Sensors/PS1_12Current", 2.58),
+    ("redfish.frequency", "/Sensors/PS1InputFrequency", 60.0),
+    ("hw.temperature", "/Sensors/PS1Temp", 43.9),
+    ("hw.fan.speed_ratio", "/Sensors/PS1Fan", 0.68),
+    ("hw.fan.speed", "/Sensors/PS1Fan", 3290.0),
+    // Processors/CPU1/EnvironmentMetrics: the CPU power sensor is linked only from there.
+    ("hw.power", "/Sensors/CPU1Power", 12.87),
+    // Legacy entries with no current counterpart.
+    ("hw.fan.speed", "/Thermal#/Fans/0", 2100.0),
+    ("hw.fan.speed", "/Thermal#/Fans/1", 2050.0),
+    ("hw.voltage", "/Power#/Voltages/0", 12.0),
+    ("hw.voltage", "/Power#/Voltages/1", 5.0),
+];
+
+const UNITS: &[(&str, &str)] = &[
+    ("hw.temperature", "Cel"),
+    ("hw.voltage", "V"),
+    ("hw.power", "W"),
+    ("hw.energy", "J"),
+    ("hw.fan.speed", "rpm"),
+    ("hw.fan.speed_ratio", "1"),
+    ("redfish.current", "A"),
+    ("redfish.frequency", "Hz"),
+];
+
+fn text(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Av::StringValue(s)) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One scrape's readings: (metric, hw.id) → (value, unit, attributes). Panics on a duplicate.
+fn readings(m: &Metrics) -> BTreeMap<(String, String), (f64, String, BTreeMap<String, String>)> {
+    let mut out = BTreeMap::new();
+    for rm in &m.resource_metrics {
+        for sm in &rm.scope_metrics {
+            for metric in &sm.metrics {
+                if !UNITS.iter().any(|(n, _)| *n == metric.name) {
+                    continue;
+                }
+                let pts = match &metric.data {
+                    Some(Data::Sum(s)) => &s.data_points,
+                    Some(Data::Gauge(g)) => &g.data_points,
+                    _ => continue,
+                };
+                for p in pts {
+                    let attrs: BTreeMap<String, String> = p
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), text(&kv.value)))
+                        .collect();
+                    let v = match p.value {
+                        Some(number_data_point::Value::AsDouble(d)) => d,
+                        Some(number_data_point::Value::AsInt(i)) => i as f64,
+                        None => f64::NAN,
+                    };
+                    let key = (metric.name.clone(), attrs["hw.id"].clone());
+                    let dup = out.insert(key.clone(), (v, metric.unit.clone(), attrs));
+                    assert!(dup.is_none(), "counted twice: {key:?}");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks that one scrape holds exactly [`READINGS`], with units and the hw.* attributes.
+fn check_every_reading_once(m: &Metrics) {
+    let got = readings(m);
+    let want: BTreeMap<(String, String), f64> = READINGS
+        .iter()
+        .map(|(n, id, v)| ((n.to_string(), format!("{C}{id}")), *v))
+        .collect();
+    let got_keys: Vec<_> = got.keys().cloned().collect();
+    let want_keys: Vec<_> = want.keys().cloned().collect();
+    assert_eq!(got_keys, want_keys, "the set of readings");
+    for (k, (v, unit, attrs)) in &got {
+        assert_eq!(*v, want[k], "{k:?}");
+        let u = UNITS.iter().find(|(n, _)| *n == k.0).unwrap().1;
+        assert_eq!(unit, u, "{k:?}");
+        for a in ["hw.id", "hw.name", "hw.type", "hw.parent"] {
+            assert!(attrs.contains_key(a), "{k:?} lacks {a}: {attrs:?}");
+        }
+    }
+    // hw.type follows the kind of reading and the component.
+    assert_eq!(
+        got[&("hw.temperature".into(), format!("{C}/Sensors/CPU1Temp"))].2["hw.type"],
+        "temperature"
+    );
+    assert_eq!(
+        got[&("hw.fan.speed".into(), format!("{C}/Sensors/FanBay1"))].2["hw.parent"],
+        format!("{C}/ThermalSubsystem/Fans/Bay1")
+    );
+    assert_eq!(
+        got[&("hw.power".into(), format!("{C}/Sensors/PS1InputPower"))].2["hw.type"],
+        "power_supply"
+    );
+}
+
+/// Health and identity: hw.status of the chassis, the system and a sensor; resource attributes.
+fn check_status_and_resource(m: &Metrics) {
+    let rm = m
+        .resource_metrics
+        .iter()
+        .find(|rm| {
+            rm.resource
+                .as_ref()
+                .unwrap()
+                .attributes
+                .iter()
+                .any(|kv| kv.key == "redfish.chassis.id")
+        })
+        .expect("a chassis resource");
+    let attr = |k: &str| {
+        rm.resource
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| text(&kv.value))
+    };
+    assert_eq!(attr("redfish.chassis.id").as_deref(), Some("1U"));
+    assert_eq!(
+        attr("redfish.chassis.manufacturer").as_deref(),
+        Some("Contoso")
+    );
+    assert_eq!(attr("redfish.chassis.model").as_deref(), Some("3500RX"));
+    assert_eq!(
+        attr("redfish.chassis.serial_number").as_deref(),
+        Some("437XR1138R2")
+    );
+    assert_eq!(attr("redfish.system.id").as_deref(), Some("437XR1138R2"));
+    assert_eq!(attr("redfish.manager.id").as_deref(), Some("BMC"));
+    let fw = common::fake_redfish::mockup("/redfish/v1/Managers/BMC").unwrap()["FirmwareVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(attr("redfish.manager.firmware_version"), Some(fw));
+    let status: Vec<(String, String, String, i64)> = rm.scope_metrics[0]
+        .metrics
+        .iter()
+        .filter(|m| m.name == "hw.status")
+        .flat_map(|m| match &m.data {
+            Some(Data::Sum(s)) => {
+                assert!(!s.is_monotonic);
+                s.data_points.clone()
+            }
+            _ => panic!("hw.status is an up-down counter"),
+        })
+        .map(|p| {
+            let a = |k: &str| {
+                p.attributes
+                    .iter()
+                    .find(|kv| kv.key == k)
+                    .map(|kv| text(&kv.value))
+                    .unwrap_or_default()
+            };
+            let v = match p.value {
+                Some(number_data_point::Value::AsInt(i)) => i,
+                _ => -1,
+            };
+            (a("hw.id"), a("hw.type"), a("hw.state"), v)
+        })
+        .collect();
+    let one = |id: &str, state: &str| {
+        status
+            .iter()
+            .filter(|(i, _, s, v)| i == id && s == state && *v == 1)
+            .count()
+    };
+    assert_eq!(one(C, "ok"), 1, "chassis health");
+    assert_eq!(one(C, "on"), 1, "chassis power state");
+    assert_eq!(
+        one("/redfish/v1/Systems/437XR1138R2", "on"),
+        1,
+        "system power state"
+    );
+    assert_eq!(one(&format!("{C}/Sensors/CPU1Temp"), "degraded"), 1);
+    assert_eq!(
+        one(
+            &format!("{C}/PowerSubsystem/PowerSupplies/Bay1"),
+            "degraded"
+        ),
+        1
+    );
+}
+
+fn config(endpoint: &str, extra: &str) -> String {
+    format!(
+        r#"
+receivers:
+  redfish:
+    endpoint: {endpoint}
+    collection_interval: 400ms
+    initial_delay: 0s
+    timeout: 1s
+{extra}
+exporters:
+  file: {{ path: "{{dir}}/out.jsonl" }}
+service:
+  pipelines:
+    metrics: {{ receivers: [redfish], exporters: [file] }}
+"#
+    )
+}
+
+fn lines(s: &Strata) -> Vec<Metrics> {
+    read_lines(&s.path("out.jsonl"))
+}
+
+fn wait(s: &Strata, what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        eventually(Duration::from_secs(20), f),
+        "{what}; log:\n{}",
+        s.log()
+    );
+}
+
+fn errors(s: &Strata, endpoint: &str, cause: &str) -> u64 {
+    s.counter(&format!(
+        "strata_receiver_redfish_errors{{receiver=\"redfish\",server=\"{endpoint}\",cause=\"{cause}\"}}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_auth_every_reading_once_relogin_and_logout() {
+    let bmc = FakeRedfish::start(AuthMode::Session).await;
+    let ep = bmc.endpoint();
+    let mut s = Strata::start_with_env(
+        &config(
+            &ep,
+            "    username: admin\n    password: ${env:BMC_PASSWORD}\n    auth: session",
+        ),
+        &[],
+        &[("BMC_PASSWORD", "secret")],
+    );
+    wait(&s, "three scrapes", || lines(&s).len() >= 3);
+    for m in lines(&s) {
+        check_every_reading_once(&m);
+    }
+    check_status_and_resource(&lines(&s)[0]);
+    // One login, its token reused by every request of every scrape.
+    assert_eq!(bmc.logins(), 1);
+    // $expand was used for collections the root advertises it for.
+    assert!(
+        bmc.requests()
+            .iter()
+            .any(|r| r.contains("Sensors?$expand="))
+    );
+    // The BMC forgets the session: one 401, one new login, scraping goes on.
+    bmc.expire_sessions();
+    let n = lines(&s).len();
+    wait(&s, "scrapes after the session expired", || {
+        lines(&s).len() >= n + 2
+    });
+    assert_eq!(bmc.logins(), 2);
+    check_every_reading_once(lines(&s).last().unwrap());
+    assert!(s.log().contains("logging in again"), "{}", s.log());
+    // Shutdown deletes the session.
+    assert!(s.interrupt(Duration::from_secs(10)).success());
+    assert_eq!(
+        bmc.deleted(),
+        vec!["/redfish/v1/SessionService/Sessions/2".to_string()]
+    );
+    assert_eq!(bmc.open_sessions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_without_expand_and_wrong_passwords() {
+    let bmc = FakeRedfish::start(AuthMode::Basic).await;
+    bmc.set_expand(false);
+    let ep = bmc.endpoint();
+    let basic = "    username: admin\n    password: ${env:BMC_PASSWORD}\n    auth: basic";
+    let s = Strata::start_with_env(&config(&ep, basic), &[], &[("BMC_PASSWORD", "secret")]);
+    wait(&s, "two scrapes", || lines(&s).len() >= 2);
+    check_every_reading_once(&lines(&s)[1]);
+    // $expand refused (400) in the first scrape — by the collections asked concurrently —
+    // and never tried again: members are read one by one.
+    let refused = || {
+        bmc.requests()
+            .iter()
+            .filter(|r| r.contains("$expand"))
+            .count()
+    };
+    let first = refused();
+    assert!((1..=3).contains(&first), "{:?}", bmc.requests());
+    let n = lines(&s).len();
+    wait(&s, "two more scrapes", || lines(&s).len() >= n + 2);
+    assert_eq!(refused(), first);
+    assert!(
+        bmc.requests()
+            .iter()
+            .any(|r| r == &format!("GET {C}/Sensors/CPU1Temp"))
+    );
+    drop(s);
+
+    // Basic with a wrong password: 401 naming the URL, counted, nothing exported.
+    let s = Strata::start_with_env(&config(&ep, basic), &[], &[("BMC_PASSWORD", "nope")]);
+    wait(&s, "401 counted", || errors(&s, &ep, "http_401") >= 2);
+    assert!(
+        s.log().contains(&format!(
+            "{ep}/redfish/v1/Systems?$expand=.($levels=1): HTTP 401"
+        )),
+        "{}",
+        s.log()
+    );
+    assert!(lines(&s).is_empty());
+    drop(s);
+
+    // Session with a wrong password: one login error per scrape, with the hint.
+    let bmc = FakeRedfish::start(AuthMode::Session).await;
+    let ep = bmc.endpoint();
+    let session = "    username: admin\n    password: nope";
+    let s = Strata::start(&config(&ep, session), &[]);
+    wait(&s, "login errors counted", || errors(&s, &ep, "login") >= 2);
+    let log = s.log();
+    assert!(
+        log.contains(&format!(
+            "{ep}/redfish/v1/SessionService/Sessions: login failed: HTTP 401"
+        )) && log.contains("wrong username or password"),
+        "{log}"
+    );
+    assert!(lines(&s).is_empty());
+    assert_eq!(bmc.logins(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn faults_are_survived_logged_counted_and_the_rest_exported() {
+    let bmc = FakeRedfish::start(AuthMode::None).await;
+    let ep = bmc.endpoint();
+    bmc.fault(&format!("{C}/Thermal"), Some(Fault::Status(500)));
+    bmc.fault(&format!("{C}/Power"), Some(Fault::InvalidJson));
+    bmc.fault(
+        &format!("{C}/EnvironmentMetrics"),
+        Some(Fault::Stall(Duration::from_secs(3))),
+    );
+    let psu_metrics = "/PowerSubsystem/PowerSupplies/Bay1/Metrics";
+    bmc.fault(&format!("{C}{psu_metrics}"), Some(Fault::Status(404)));
+    let s = Strata::start(&config(&ep, ""), &[]);
+    wait(&s, "a scrape despite the faults", || !lines(&s).is_empty());
+    wait(&s, "each fault counted", || {
+        errors(&s, &ep, "http_500") >= 1
+            && errors(&s, &ep, "invalid_response") >= 1
+            && errors(&s, &ep, "timeout") >= 1
+            && errors(&s, &ep, "http_404") >= 1
+    });
+    let log = s.log();
+    for (path, cause) in [
+        ("/Thermal", "HTTP 500: Injected failure"),
+        ("/Power", "invalid response: not JSON"),
+        ("/EnvironmentMetrics", "no response within 1s"),
+        (psu_metrics, "HTTP 404"),
+    ] {
+        assert!(
+            log.contains(&format!("{ep}{C}{path}: {cause}")),
+            "{path}: {log}"
+        );
+    }
+    let m = readings(&lines(&s)[0]);
+    // The sensors still came through; what only the failed resources had did not.
+    assert_eq!(
+        m[&("hw.temperature".into(), format!("{C}/Sensors/CPU1Temp"))].0,
+        44.0
+    );
+    assert!(m.contains_key(&("hw.fan.speed".into(), format!("{C}/Sensors/FanBay1"))));
+    assert!(m.contains_key(&("hw.power".into(), format!("{C}/Sensors/PS1InputPower"))));
+    assert!(!m.contains_key(&("hw.power".into(), format!("{C}/Sensors/PS1OutputPower"))));
+    assert!(!m.contains_key(&("hw.voltage".into(), format!("{C}/Power#/Voltages/0"))));
+    // Faults cleared: the next scrapes are complete again.
+    for p in ["/Thermal", "/Power", "/EnvironmentMetrics", psu_metrics] {
+        bmc.fault(&format!("{C}{p}"), None);
+    }
+    let n = lines(&s).len();
+    wait(&s, "a complete scrape after the faults", || {
+        lines(&s).len() > n + 1
+    });
+    check_every_reading_once(lines(&s).last().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_ca_file_and_untrusted_certificate() {
+    let bmc = FakeRedfish::start(AuthMode::Basic).await;
+    let ep = format!("https://127.0.0.1:{}", bmc.tls_port);
+    let creds = "    username: admin\n    password: secret\n    auth: basic\n";
+    let s = Strata::start(
+        &config(
+            &ep,
+            &format!("{creds}    tls: {{ ca_file: {} }}", bmc.ca_file.display()),
+        ),
+        &[],
+    );
+    wait(&s, "a scrape over HTTPS", || !lines(&s).is_empty());
+    check_every_reading_once(&lines(&s)[0]);
+    drop(s);
+    // Without the CA the certificate is refused, and said so.
+    let s = Strata::start(&config(&ep, creds), &[]);
+    wait(&s, "the TLS failure counted", || {
+        errors(&s, &ep, "transport") >= 1
+    });
+    assert!(s.log().contains("certificate"), "{}", s.log());
+    assert!(lines(&s).is_empty());
+}
+
+/// `sushy-static` from the interop virtualenv (`scripts/test` installs sushy-tools there).
+fn sushy_static() -> Option<std::path::PathBuf> {
+    let python = std::env::var("STRATA_INTEROP_PYTHON").ok()?;
+    let bin = std::path::Path::new(&python).parent()?.join("sushy-static");
+    bin.exists().then_some(bin)
+}
+
+struct Sushy(Child);
+
+impl Drop for Sushy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_sushy(
+    bin: &std::path::Path,
+    port: u16,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> Sushy {
+    let mut cmd = Command::new(bin);
+    cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m"])
+        .arg(mockup_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some((cert, key)) = tls {
+        cmd.arg("-c").arg(cert).arg("-k").arg(key);
+    }
+    let child = Sushy(cmd.spawn().expect("start sushy-static"));
+    assert!(
+        eventually(Duration::from_secs(20), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "sushy-static did not listen on {port}"
+    );
+    child
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_sushy_static_http_and_https() {
+    let Some(bin) = sushy_static() else {
+        assert!(
+            std::env::var("STRATA_REQUIRE_INTEROP").is_err(),
+            "sushy-static is required (scripts/test installs it)"
+        );
+        eprintln!("interop redfish: skipped, no sushy-static (run scripts/test)");
+        return;
+    };
+    // Plain HTTP.
+    let port = free_port();
+    let _sushy = start_sushy(&bin, port, None);
+    let ep = format!("http://127.0.0.1:{port}");
+    let s = Strata::start(&config(&ep, "    auth: none"), &[]);
+    wait(&s, "a scrape of sushy-static", || !lines(&s).is_empty());
+    check_every_reading_once(&lines(&s)[0]);
+    check_status_and_resource(&lines(&s)[0]);
+    eprintln!(
+        "interop redfish http: {} readings from sushy-static",
+        READINGS.len()
+    );
+    drop(s);
+
+    // HTTPS with sushy's certificate trusted through ca_file.
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::tls::TestPki::new(dir.path());
+    let port = free_port();
+    let _sushy_tls = start_sushy(&bin, port, Some((&pki.cert_file, &pki.key_file)));
+    let ep = format!("https://127.0.0.1:{port}");
+    let s = Strata::start(
+        &config(
+            &ep,
+            &format!("    tls: {{ ca_file: {} }}", pki.ca_file.display()),
+        ),
+        &[],
+    );
+    wait(&s, "a scrape of sushy-static over HTTPS", || {
+        !lines(&s).is_empty()
+    });
+    check_every_reading_once(&lines(&s)[0]);
+    eprintln!(
+        "interop redfish https: {} readings from sushy-static",
+        READINGS.len()
+    );
+}
