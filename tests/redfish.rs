@@ -101,8 +101,11 @@ fn text(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String 
     }
 }
 
-/// One scrape's readings: (metric, hw.id) → (value, unit, attributes). Panics on a duplicate.
-fn readings(m: &Metrics) -> BTreeMap<(String, String), (f64, String, BTreeMap<String, String>)> {
+/// A reading's value, unit and attributes.
+type Reading = (f64, String, BTreeMap<String, String>);
+
+/// One scrape's readings: (metric, hw.id) → reading. Panics on a duplicate.
+fn readings(m: &Metrics) -> BTreeMap<(String, String), Reading> {
     let mut out = BTreeMap::new();
     for rm in &m.resource_metrics {
         for sm in &rm.scope_metrics {
@@ -560,4 +563,52 @@ async fn interop_sushy_static_http_and_https() {
         "interop redfish https: {} readings from sushy-static",
         READINGS.len()
     );
+}
+
+/// The shipped `dpu` profile: the `redfish` receiver is idle without `STRATA_REDFISH_ENDPOINT`
+/// and scrapes the BMC it names, with the credentials from the environment.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dpu_profile_scrapes_the_bmc_named_by_the_environment() {
+    let profile = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/dpu.yaml"),
+    )
+    .unwrap();
+    let env_base = [
+        ("STRATA_OTLP_GRPC_ENDPOINT", "127.0.0.1:0"),
+        ("STRATA_OTLP_HTTP_ENDPOINT", "127.0.0.1:0"),
+        ("STRATA_REDFISH_INTERVAL", "300ms"),
+    ];
+    let series = "otelcol_receiver_accepted_metric_points{receiver=\"redfish\",transport=\"\"}";
+    // Unset: idle, no error.
+    let port = free_port();
+    let tele = format!("127.0.0.1:{port}");
+    let mut env = env_base.to_vec();
+    env.push(("STRATA_TELEMETRY_ADDRESS", &tele));
+    let s = Strata::start_with_env(&profile, &[port], &env);
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .log()
+            .contains("no Redfish endpoint configured")),
+        "{}",
+        s.log()
+    );
+    drop(s);
+    // Set: scraped.
+    let bmc = FakeRedfish::start(AuthMode::Session).await;
+    let ep = bmc.endpoint();
+    let port = free_port();
+    let tele = format!("127.0.0.1:{port}");
+    let mut env = env_base.to_vec();
+    env.extend([
+        ("STRATA_TELEMETRY_ADDRESS", tele.as_str()),
+        ("STRATA_REDFISH_ENDPOINT", ep.as_str()),
+        ("STRATA_REDFISH_USERNAME", "admin"),
+        ("STRATA_REDFISH_PASSWORD", "secret"),
+    ]);
+    let mut s = Strata::start_with_env(&profile, &[port], &env);
+    s.telemetry_port = port;
+    wait(&s, "the profile's redfish receiver accepted points", || {
+        s.counter(series) > 0
+    });
+    assert_eq!(bmc.logins(), 1);
 }

@@ -446,7 +446,12 @@ impl RedfishClient {
     }
 
     /// The body, up to [`MAX_BODY_BYTES`].
+    ///
+    /// A body delimited by the end of the connection (HTTP/1.0 without `Content-Length`) whose
+    /// TLS connection ends without `close_notify` — Python-based BMC emulators and some BMC
+    /// firmware do this — is accepted: a truncated resource fails the JSON parse instead.
     async fn body(&self, url: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        let close_delimited = resp.content_length().is_none();
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
@@ -460,6 +465,13 @@ impl RedfishClient {
                     body.extend_from_slice(&c);
                 }
                 Ok(None) => return Ok(body),
+                Err(e) if close_delimited && is_unexpected_eof(&e) => {
+                    debug!(
+                        url,
+                        "connection closed without TLS close_notify after the body"
+                    );
+                    return Ok(body);
+                }
                 Err(e) => return Err(self.transport(url, &e)),
             }
         }
@@ -487,6 +499,21 @@ impl RedfishClient {
             message,
         }
     }
+}
+
+/// Whether `e` comes from an `UnexpectedEof` I/O error (a TLS peer that closed without
+/// `close_notify`).
+fn is_unexpected_eof(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// The message of a Redfish error body (DSP0266 §9.6: `error.message`, or the first
