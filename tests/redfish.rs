@@ -363,6 +363,19 @@ async fn basic_auth_without_expand_and_wrong_passwords() {
     let n = lines(&s).len();
     wait(&s, "two more scrapes", || lines(&s).len() >= n + 2);
     assert_eq!(refused(), first);
+    drop(s);
+
+    // A slow BMC: requests run concurrently, never more than max_concurrency at once.
+    bmc.set_delay(Duration::from_millis(30));
+    let s = Strata::start_with_env(
+        &config(&ep, &format!("{basic}\n    max_concurrency: 3")),
+        &[],
+        &[("BMC_PASSWORD", "secret")],
+    );
+    wait(&s, "a scrape of the slow BMC", || !lines(&s).is_empty());
+    check_every_reading_once(&lines(&s)[0]);
+    assert_eq!(bmc.max_in_flight(), 3);
+    bmc.set_delay(Duration::ZERO);
     assert!(
         bmc.requests()
             .iter()

@@ -68,6 +68,9 @@ struct State {
     faults: HashMap<String, Fault>,
     requests: Vec<String>,
     expand: bool,
+    delay: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A running fake BMC.
@@ -140,6 +143,16 @@ impl FakeRedfish {
         self.state.lock().unwrap().expand = on;
     }
 
+    /// Delays every answer by `d` (a slow BMC), which makes concurrency visible.
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    /// The most requests that were ever in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     /// Sessions created so far.
     pub fn logins(&self) -> usize {
         self.state.lock().unwrap().logins
@@ -190,6 +203,27 @@ const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
 async fn handle(
     AxState(st): AxState<Arc<Mutex<State>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let delay = {
+        let mut s = st.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        s.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let r = answer(&st, method, uri, headers, body).await;
+    st.lock().unwrap().in_flight -= 1;
+    r
+}
+
+async fn answer(
+    st: &Arc<Mutex<State>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
