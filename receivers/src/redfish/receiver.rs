@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtelResource;
 use serde_json::Value;
@@ -17,23 +17,7 @@ use super::client::{FetchError, RedfishClient};
 use super::config::{Resource, Server};
 use super::metrics::{self, ChassisDocs};
 use super::{Config, TYPE};
-use crate::scraper::{Schedule, spawn_loop};
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn str_kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_owned())),
-        }),
-        ..Default::default()
-    }
-}
+use crate::scraper::{Schedule, now_nanos, spawn_loop, str_kv};
 
 fn link<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
     doc.get(key)?.get("@odata.id")?.as_str()

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::client::{CallError, SpdkClient};
 use super::metrics::{self, Recorder};
 use super::{Config, TYPE};
-use crate::scraper::{Schedule, spawn_loop};
+use crate::scraper::{Schedule, now_nanos, spawn_loop, str_kv};
 
 /// Converts one method's `result` into data points.
 type Convert = fn(&mut Recorder, &Value) -> Result<(), String>;
@@ -36,22 +36,6 @@ pub struct SpdkScraper {
     /// Whether per-channel calls use `names: [..]` (SPDK ≥ v26.05) instead of `name`.
     per_channel_names: AtomicBool,
     start: u64,
-}
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn str_kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_owned())),
-        }),
-        ..Default::default()
-    }
 }
 
 impl SpdkScraper {
