@@ -18,6 +18,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         // Processors
         .processor(strata_processors::batch::Factory)?
         .processor(strata_processors::filter::Factory)?
+        .processor(strata_processors::resource::Factory)?
         // Exporters
         .exporter(strata_exporters::otlp::Factory::default())?
         .exporter(strata_exporters::otlp::Factory::alias())?

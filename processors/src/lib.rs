@@ -5,7 +5,9 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod actions;
 pub mod batch;
 pub mod filter;
 pub mod matching;
 pub mod ottl;
+pub mod resource;
