@@ -466,6 +466,63 @@ async fn faults_are_survived_logged_counted_and_the_rest_exported() {
     check_every_reading_once(lines(&s).last().unwrap());
 }
 
+/// Answers that are JSON but not what Redfish promises, or far too large: each is an
+/// `invalid_response` naming the URL, and what the other resources hold is still exported.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_and_oversized_resources_are_errors_not_panics() {
+    let bmc = FakeRedfish::start(AuthMode::None).await;
+    let ep = bmc.endpoint();
+    // A collection without Members (the fake's $expand finds nothing to expand either).
+    bmc.fault(
+        &format!("{C}/ThermalSubsystem/Fans"),
+        Some(Fault::Body(r#"{"Name": "Fans"}"#.into())),
+    );
+    // A JSON array where a resource (an object) belongs.
+    bmc.fault(
+        &format!("{C}/Thermal"),
+        Some(Fault::Body("[1, 2, 3]".into())),
+    );
+    // 17 MiB, over the 16 MiB cap.
+    let huge = format!(r#"{{"Name": "{}"}}"#, "x".repeat(17 << 20));
+    bmc.fault(&format!("{C}/Power"), Some(Fault::Body(huge)));
+    let s = Strata::start(&config(&ep, ""), &[]);
+    wait(&s, "a scrape despite malformed resources", || {
+        !lines(&s).is_empty()
+    });
+    wait(&s, "three invalid responses counted", || {
+        errors(&s, &ep, "invalid_response") >= 3
+    });
+    let log = s.log();
+    for (path, cause) in [
+        (
+            "/ThermalSubsystem/Fans",
+            "a collection without a Members array",
+        ),
+        ("/Thermal", "a resource is a JSON object"),
+        ("/Power", "body larger than 16777216 bytes"),
+    ] {
+        assert!(
+            log.contains(&format!("{ep}{C}{path}: invalid response: {cause}")),
+            "{path}: {log}"
+        );
+    }
+    assert!(s.log().lines().all(|l| !l.contains("panicked")), "{log}");
+    let m = readings(&lines(&s)[0]);
+    // Sensors are still read. A fan's RPM falls back to the EnvironmentMetrics excerpt of the
+    // same sensor (1900, where the unreadable Fan resource said 2200); a fan only the Fan
+    // resources described has none.
+    assert_eq!(
+        m[&("hw.temperature".into(), format!("{C}/Sensors/CPU1Temp"))].0,
+        44.0
+    );
+    assert_eq!(
+        m[&("hw.fan.speed".into(), format!("{C}/Sensors/FanBay1"))].0,
+        1900.0
+    );
+    assert!(!m.contains_key(&("hw.fan.speed".into(), format!("{C}/Sensors/CPUFan1"))));
+    assert!(!m.contains_key(&("hw.voltage".into(), format!("{C}/Power#/Voltages/0"))));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn https_with_ca_file_and_untrusted_certificate() {
     let bmc = FakeRedfish::start(AuthMode::Basic).await;

@@ -240,3 +240,23 @@ pub fn markdown_table(defs: &[Def], source_header: &str) -> String {
     }
     out
 }
+
+/// Checks that `table` appears in the module docs of `module_source` (the text of its `//!`
+/// lines) and in `readme`, so the documented metrics cannot drift from the emitted ones.
+///
+/// # Errors
+/// Which of the two lacks the table, with the table.
+pub fn check_documented(table: &str, module_source: &str, readme: &str) -> Result<(), String> {
+    let doc: String = module_source
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !doc.contains(table) {
+        return Err(format!("the module docs lack the table:\n{table}"));
+    }
+    if !readme.contains(table) {
+        return Err(format!("README.md lacks the table:\n{table}"));
+    }
+    Ok(())
+}

@@ -54,6 +54,8 @@ pub enum Fault {
     InvalidJson,
     /// No answer for this long, then the resource.
     Stall(Duration),
+    /// 200 with this JSON body instead of the resource.
+    Body(String),
 }
 
 #[derive(Default)]
@@ -310,6 +312,9 @@ async fn answer(
                 .into_response();
         }
         Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Body(b)) => {
+            return ([(header::CONTENT_TYPE, "application/json")], b).into_response();
+        }
         None => {}
     }
     let Some(mut doc) = mockup(&path) else {

@@ -2,7 +2,7 @@
 //! session authentication, a bound on requests in flight, `$expand` on collections where the
 //! service advertises it, and errors that name the URL and the cause.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -82,19 +82,6 @@ impl FetchError {
             FetchError::Login { .. } => "login".into(),
         }
     }
-
-    /// True when no further request to this service can succeed in this scrape (no
-    /// connection, a refused login, credentials refused).
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            FetchError::Login { .. }
-                | FetchError::Status {
-                    status: 401 | 403,
-                    ..
-                }
-        ) || matches!(self, FetchError::Transport { message, .. } if message.contains("connect"))
-    }
 }
 
 /// An open Redfish session.
@@ -118,7 +105,6 @@ pub struct RedfishClient {
     expand: AtomicBool,
     /// The service refused `$expand` once: not tried again, whatever the root says.
     expand_refused: AtomicBool,
-    logins: AtomicU64,
 }
 
 impl RedfishClient {
@@ -150,18 +136,12 @@ impl RedfishClient {
             permits: Semaphore::new(max_concurrency.max(1)),
             expand: AtomicBool::new(false),
             expand_refused: AtomicBool::new(false),
-            logins: AtomicU64::new(0),
         })
     }
 
     /// The base URL, for messages and the `redfish.endpoint` resource attribute.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    /// Sessions created so far.
-    pub fn logins(&self) -> u64 {
-        self.logins.load(Ordering::Relaxed)
     }
 
     /// The absolute URL of a resource path (`@odata.id`) or URL.
@@ -440,7 +420,6 @@ impl RedfishClient {
                     .as_str()
                     .map(str::to_owned)
             });
-        self.logins.fetch_add(1, Ordering::Relaxed);
         info!(endpoint = self.endpoint, session = ?location, "Redfish session created");
         Ok(Session { token, location })
     }

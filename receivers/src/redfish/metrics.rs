@@ -544,120 +544,42 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         }
     }
 
-    // 4. EnvironmentMetrics.
+    // 4. EnvironmentMetrics of the chassis, then of the processors and memory it holds.
     if let Some(env) = &docs.environment {
-        let eid = odata_id(env).unwrap_or("EnvironmentMetrics");
-        for (prop, metric, hw_type, scale) in [
-            ("TemperatureCelsius", "hw.temperature", "temperature", 1.0),
-            ("PowerWatts", "hw.power", "enclosure", 1.0),
-            ("EnergykWh", "hw.energy", "enclosure", 3.6e6),
-            ("EnergyJoules", "hw.energy", "enclosure", 1.0),
-        ] {
-            if let Some(e) = env.get(prop) {
-                excerpt(
-                    &mut pts,
-                    e,
-                    metric,
-                    scale,
-                    &format!("{eid}#/{prop}"),
-                    &format!(
-                        "{} {prop}",
-                        text(env, "Name").unwrap_or("EnvironmentMetrics")
-                    ),
-                    hw_type,
-                    &chassis_id,
-                    None,
-                );
-            }
-        }
-        if let Some(fans) = env.get("FanSpeedsPercent").and_then(Value::as_array) {
-            for (i, f) in fans.iter().enumerate() {
-                let name = text(f, "DeviceName")
-                    .map_or_else(|| format!("FanSpeedsPercent {i}"), str::to_owned);
-                fan_excerpt(
-                    &mut pts,
-                    f,
-                    &format!("{eid}#/FanSpeedsPercent/{i}"),
-                    &name,
-                    &chassis_id,
-                    None,
-                );
-            }
-        }
+        let name = text(env, "Name").unwrap_or("EnvironmentMetrics");
+        environment_metrics(&mut pts, env, &chassis_id, name, "enclosure");
     }
-
-    // 5. Processor and memory EnvironmentMetrics.
     for (comp, env) in &docs.component_environment {
         let Some(cid) = odata_id(comp) else { continue };
-        let cname = text(comp, "Name").unwrap_or(cid);
         let ctype = if text(comp, "@odata.type").is_some_and(|t| t.contains("Memory")) {
             "memory"
         } else {
             "cpu"
         };
-        let eid = odata_id(env).unwrap_or(cid);
-        for (prop, metric, hw_type, scale) in [
-            ("TemperatureCelsius", "hw.temperature", "temperature", 1.0),
-            ("PowerWatts", "hw.power", ctype, 1.0),
-            ("EnergykWh", "hw.energy", ctype, 3.6e6),
-            ("EnergyJoules", "hw.energy", ctype, 1.0),
-        ] {
-            if let Some(e) = env.get(prop) {
-                excerpt(
-                    &mut pts,
-                    e,
-                    metric,
-                    scale,
-                    &format!("{eid}#/{prop}"),
-                    &format!("{cname} {prop}"),
-                    hw_type,
-                    cid,
-                    None,
-                );
-            }
-        }
-        if let Some(fans) = env.get("FanSpeedsPercent").and_then(Value::as_array) {
-            for (i, f) in fans.iter().enumerate() {
-                let name =
-                    text(f, "DeviceName").map_or_else(|| format!("{cname} fan {i}"), str::to_owned);
-                fan_excerpt(
-                    &mut pts,
-                    f,
-                    &format!("{eid}#/FanSpeedsPercent/{i}"),
-                    &name,
-                    cid,
-                    None,
-                );
-            }
-        }
+        environment_metrics(&mut pts, env, cid, text(comp, "Name").unwrap_or(cid), ctype);
     }
 
-    // 6. ThermalMetrics per-device readings (the summaries only repeat sensors).
+    // 5. ThermalMetrics per-device readings (the summaries only repeat sensors).
     if let Some(tm) = &docs.thermal_metrics {
         let tid = odata_id(tm).unwrap_or("ThermalMetrics");
-        if let Some(a) = tm
-            .get("TemperatureReadingsCelsius")
-            .and_then(Value::as_array)
-        {
-            for (i, r) in a.iter().enumerate() {
-                let name = text(r, "DeviceName")
-                    .map_or_else(|| format!("TemperatureReadingsCelsius {i}"), str::to_owned);
-                excerpt(
-                    &mut pts,
-                    r,
-                    "hw.temperature",
-                    1.0,
-                    &format!("{tid}#/TemperatureReadingsCelsius/{i}"),
-                    &name,
-                    "temperature",
-                    &chassis_id,
-                    None,
-                );
-            }
+        for (i, r) in array(tm, "TemperatureReadingsCelsius") {
+            let name = text(r, "DeviceName")
+                .map_or_else(|| format!("TemperatureReadingsCelsius {i}"), str::to_owned);
+            excerpt(
+                &mut pts,
+                r,
+                "hw.temperature",
+                1.0,
+                &format!("{tid}#/TemperatureReadingsCelsius/{i}"),
+                &name,
+                "temperature",
+                &chassis_id,
+                None,
+            );
         }
     }
 
-    // 7. Legacy Thermal and Power.
+    // 6. Legacy Thermal and Power.
     pts.legacy_phase = true;
     if let Some(t) = &docs.thermal {
         legacy_thermal(&mut pts, t, &chassis_id);
@@ -666,6 +588,65 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         legacy_power(&mut pts, p, &chassis_id, &docs.power_supplies);
     }
     pts.matched
+}
+
+/// An `EnvironmentMetrics` resource (DSP2046 EnvironmentMetrics schema) of `parent` (a
+/// chassis, processor or memory URI): temperature, power, energy and fan speed excerpts.
+/// Power and energy get `hw.type` `power_type`; points are named `"{name} {property}"`.
+fn environment_metrics(
+    pts: &mut Points<'_>,
+    env: &Value,
+    parent: &str,
+    name: &str,
+    power_type: &'static str,
+) {
+    let eid = odata_id(env).unwrap_or(parent);
+    for (prop, metric, hw_type, scale) in [
+        ("TemperatureCelsius", "hw.temperature", "temperature", 1.0),
+        ("PowerWatts", "hw.power", power_type, 1.0),
+        ("EnergykWh", "hw.energy", power_type, 3.6e6),
+        ("EnergyJoules", "hw.energy", power_type, 1.0),
+    ] {
+        if let Some(e) = env.get(prop) {
+            excerpt(
+                pts,
+                e,
+                metric,
+                scale,
+                &format!("{eid}#/{prop}"),
+                &format!("{name} {prop}"),
+                hw_type,
+                parent,
+                None,
+            );
+        }
+    }
+    for (i, f) in array(env, "FanSpeedsPercent") {
+        let fan = text(f, "DeviceName").map_or_else(|| format!("{name} fan {i}"), str::to_owned);
+        fan_excerpt(
+            pts,
+            f,
+            &format!("{eid}#/FanSpeedsPercent/{i}"),
+            &fan,
+            parent,
+            None,
+        );
+    }
+}
+
+/// The members of the array property `key` of `doc` with their index (none when absent or
+/// not an array).
+fn array<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    doc.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+}
+
+/// [`array`] without the members whose `Status.State` is `Absent`.
+fn present<'a>(doc: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    array(doc, key).filter(|(_, m)| !absent(m))
 }
 
 /// One `Sensor` resource (DSP2046 Sensor schema).
@@ -825,13 +806,7 @@ fn psu_metrics(pts: &mut Points<'_>, m: &Value, psu: &str, psu_name: &str) {
         ("RailPowerWatts", "hw.power", "power_supply"),
     ];
     for (prop, metric, hw_type) in rails {
-        for (i, e) in m
-            .get(prop)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, e) in array(m, prop) {
             excerpt(
                 pts,
                 e,
@@ -888,14 +863,7 @@ fn legacy_reading(pts: &mut Points<'_>, p: Point, m: &Value, limit_metric: Optio
 /// Legacy `Thermal` (DSP8010 Thermal v1): `Temperatures[]` and `Fans[]`.
 fn legacy_thermal(pts: &mut Points<'_>, t: &Value, chassis: &str) {
     let tid = odata_id(t).unwrap_or("Thermal");
-    for (i, m) in t
-        .get("Temperatures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, m)| !absent(m))
-    {
+    for (i, m) in present(t, "Temperatures") {
         let id = member_id(m, tid, "Temperatures", i);
         legacy_reading(
             pts,
@@ -913,14 +881,7 @@ fn legacy_thermal(pts: &mut Points<'_>, t: &Value, chassis: &str) {
             Some("hw.temperature.limit"),
         );
     }
-    for (i, m) in t
-        .get("Fans")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, m)| !absent(m))
-    {
+    for (i, m) in present(t, "Fans") {
         let id = member_id(m, tid, "Fans", i);
         let (metric, scale, limit) = match text(m, "ReadingUnits") {
             Some("Percent") => ("hw.fan.speed_ratio", 0.01, None),
@@ -955,14 +916,7 @@ fn legacy_power(
     current_psus: &[(Value, Option<Value>)],
 ) {
     let pid = odata_id(p).unwrap_or("Power");
-    for (i, m) in p
-        .get("PowerControl")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, m)| !absent(m))
-    {
+    for (i, m) in present(p, "PowerControl") {
         let id = member_id(m, pid, "PowerControl", i);
         let loc = text(m, "PhysicalContext").unwrap_or("Chassis");
         legacy_reading(
@@ -981,14 +935,7 @@ fn legacy_power(
             None,
         );
     }
-    for (i, m) in p
-        .get("Voltages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, m)| !absent(m))
-    {
+    for (i, m) in present(p, "Voltages") {
         let id = member_id(m, pid, "Voltages", i);
         legacy_reading(
             pts,
@@ -1006,25 +953,18 @@ fn legacy_power(
             Some("hw.voltage.limit"),
         );
     }
-    let legacy: Vec<(usize, &Value)> = p
-        .get("PowerSupplies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter(|(_, m)| !absent(m))
-        .collect();
-    let present: Vec<&Value> = current_psus
+    let legacy: Vec<(usize, &Value)> = present(p, "PowerSupplies").collect();
+    let current: Vec<&Value> = current_psus
         .iter()
         .map(|(p, _)| p)
         .filter(|p| !absent(p))
         .collect();
     for &(i, m) in &legacy {
         let serial = text(m, "SerialNumber");
-        let same = present
+        let same = current
             .iter()
             .any(|c| serial.is_some() && text(c, "SerialNumber") == serial)
-            || (legacy.len() == 1 && present.len() == 1);
+            || (legacy.len() == 1 && current.len() == 1);
         if same {
             pts.matched += 1;
             continue;

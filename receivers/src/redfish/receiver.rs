@@ -70,11 +70,6 @@ impl RedfishScraper {
         })
     }
 
-    /// The client (for its session state).
-    pub fn client(&self) -> &RedfishClient {
-        &self.client
-    }
-
     /// Counts `e` in `strata_receiver_redfish_errors{receiver,server,cause}` and returns its
     /// message.
     fn failed(&self, e: &FetchError) -> String {

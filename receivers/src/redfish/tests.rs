@@ -118,17 +118,14 @@ fn value(p: &BTreeMap<String, f64>, metric: &str, id: &str, extra: &str) -> Opti
 
 #[test]
 fn the_metric_table_is_in_the_docs_and_the_readme() {
-    let table = metrics::markdown_table();
-    let doc: String = include_str!("mod.rs")
-        .lines()
-        .filter_map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert!(doc.contains(&table), "mod.rs docs lack the table:\n{table}");
-    let readme = include_str!("../../../README.md");
+    crate::recorder::check_documented(
+        &metrics::markdown_table(),
+        include_str!("mod.rs"),
+        include_str!("../../../README.md"),
+    )
+    .unwrap();
     assert!(
-        readme.contains(&table),
-        "README.md lacks the table:\n{table}"
+        crate::recorder::check_documented(&metrics::markdown_table(), "//! no table", "").is_err()
     );
     // Every definition is emitted from the mockup (with the systems' and chassis' status).
     let mut r = metrics::recorder(1, 2);

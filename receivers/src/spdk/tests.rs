@@ -350,18 +350,12 @@ fn wrong_shapes_are_errors_not_panics() {
 
 #[test]
 fn the_metric_table_is_in_the_docs_and_the_readme() {
-    let table = metrics::markdown_table();
-    let doc: String = include_str!("mod.rs")
-        .lines()
-        .filter_map(|l| l.strip_prefix("//! ").or(l.strip_prefix("//!")))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert!(doc.contains(&table), "mod.rs docs lack the table:\n{table}");
-    let readme = include_str!("../../../README.md");
-    assert!(
-        readme.contains(&table),
-        "README.md lacks the table:\n{table}"
-    );
+    crate::recorder::check_documented(
+        &metrics::markdown_table(),
+        include_str!("mod.rs"),
+        include_str!("../../../README.md"),
+    )
+    .unwrap();
     // Every definition is emitted by some conversion of the fixtures.
     let mut r = metrics::recorder(1, 2);
     metrics::bdev_iostat(&mut r, &fixture!("real/bdev_get_iostat.json")).unwrap();
