@@ -16,6 +16,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .receiver(strata_receivers::spdk::Factory)?
         .receiver(strata_receivers::redfish::Factory)?
         // Processors
+        .processor(strata_processors::attributes::Factory)?
         .processor(strata_processors::batch::Factory)?
         .processor(strata_processors::filter::Factory)?
         .processor(strata_processors::resource::Factory)?

@@ -19,6 +19,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tls;
+pub mod visit;
 
 pub use component::{
     Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,

@@ -66,7 +66,9 @@ impl fmt::Display for Signal {
 /// `item_count` counts spans, metric data points (every point of every metric kind) or log
 /// records. `append` and `split_front` let `batch` merge and split requests without knowing the
 /// signal; both keep resource and scope boundaries intact.
-pub trait SignalData: prost::Message + Clone + Default + Send + Sync + 'static {
+pub trait SignalData:
+    prost::Message + Clone + Default + Send + Sync + crate::visit::Visit + 'static
+{
     /// Which signal this type carries.
     const SIGNAL: Signal;
     /// Number of items: spans, data points or log records.

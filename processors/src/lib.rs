@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod attributes;
 pub mod batch;
 pub mod filter;
 pub mod matching;

@@ -215,6 +215,19 @@ pub struct MatchProperties {
     pub resources: Vec<AttributeRule>,
     /// Instrumentation scopes, any of.
     pub libraries: Vec<LibraryRule>,
+    /// The Collector's regexp result cache settings: accepted for compatibility, no effect
+    /// (compiled Rust regexes need no cache).
+    pub regexp: Option<RegexpCache>,
+}
+
+/// `regexp: {cacheenabled, cachemaxnumentries}` of the Collector's match config.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegexpCache {
+    /// Whether match results are cached (ignored).
+    pub cacheenabled: bool,
+    /// Cache size (ignored).
+    pub cachemaxnumentries: usize,
 }
 
 /// `severity_number: {min, match_undefined}`: matches records at or above `min`, and records
@@ -314,6 +327,60 @@ fn span_kind(s: &str) -> Option<i32> {
 }
 
 impl MatchProperties {
+    /// Refuses the properties that do not apply to `signal`, as the Collector's `attributes`
+    /// processor does: spans take no `log_*`/`metric_names`; logs no `services`,
+    /// `span_names`, `span_kinds`, `metric_names`; metrics only `metric_names` and `resources`.
+    ///
+    /// # Errors
+    /// The first inapplicable property, at `path::<field>`.
+    pub fn check_for(
+        &self,
+        signal: strata_pipelines::Signal,
+        path: &str,
+    ) -> Result<(), ConfigError> {
+        use strata_pipelines::Signal;
+        let given = [
+            ("services", !self.services.is_empty()),
+            ("span_names", !self.span_names.is_empty()),
+            ("span_kinds", !self.span_kinds.is_empty()),
+            ("log_bodies", !self.log_bodies.is_empty()),
+            ("log_severity_texts", !self.log_severity_texts.is_empty()),
+            ("log_severity_number", self.log_severity_number.is_some()),
+            ("metric_names", !self.metric_names.is_empty()),
+            ("attributes", !self.attributes.is_empty()),
+            ("libraries", !self.libraries.is_empty()),
+        ];
+        let invalid: &[&str] = match signal {
+            Signal::Traces => &[
+                "log_bodies",
+                "log_severity_texts",
+                "log_severity_number",
+                "metric_names",
+            ],
+            Signal::Logs => &["services", "span_names", "span_kinds", "metric_names"],
+            Signal::Metrics => &[
+                "services",
+                "span_names",
+                "span_kinds",
+                "log_bodies",
+                "log_severity_texts",
+                "log_severity_number",
+                "attributes",
+                "libraries",
+            ],
+        };
+        match given
+            .iter()
+            .find(|(name, set)| *set && invalid.contains(name))
+        {
+            Some((name, _)) => Err(ConfigError::new(
+                format!("{path}::{name}"),
+                format!("does not apply to {signal}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Compiles the rules; `path` is the YAML path of this block.
     ///
     /// # Errors
@@ -378,12 +445,12 @@ impl MatchProperties {
                 })
                 .collect::<Result<_, ConfigError>>()?,
         };
-        if self == &MatchProperties::default()
-            || self
-                == &(MatchProperties {
-                    match_type: mt,
-                    ..Default::default()
-                })
+        if self
+            == &(MatchProperties {
+                match_type: mt,
+                regexp: self.regexp.clone(),
+                ..Default::default()
+            })
         {
             return Err(ConfigError::new(
                 path,
