@@ -37,8 +37,9 @@ pub enum Site {
 pub trait Visitor {
     /// Called once per attribute list. A resource or scope that is absent is not visited.
     fn attributes(&mut self, site: Site, attrs: &mut Vec<KeyValue>);
-    /// Called once per log record that has a body.
-    fn log_body(&mut self, _body: &mut AnyValue) {}
+    /// Called once per log record that has a body, after [`Visitor::attributes`] for the
+    /// record, with the record's attributes (where a processor records what it did).
+    fn log_body(&mut self, _body: &mut AnyValue, _attributes: &mut Vec<KeyValue>) {}
 }
 
 /// Visits every attribute list (and log body) of one batch; see [`Visitor`].
@@ -84,7 +85,7 @@ impl Visit for Logs {
                 for rec in &mut sl.log_records {
                     v.attributes(Site::LogRecord, &mut rec.attributes);
                     if let Some(b) = &mut rec.body {
-                        v.log_body(b);
+                        v.log_body(b, &mut rec.attributes);
                     }
                 }
             }
@@ -140,7 +141,7 @@ mod tests {
         fn attributes(&mut self, site: Site, _: &mut Vec<KeyValue>) {
             *self.0.entry(site).or_default() += 1;
         }
-        fn log_body(&mut self, _: &mut AnyValue) {
+        fn log_body(&mut self, _: &mut AnyValue, _: &mut Vec<KeyValue>) {
             self.1 += 1;
         }
     }

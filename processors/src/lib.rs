@@ -11,4 +11,5 @@ pub mod batch;
 pub mod filter;
 pub mod matching;
 pub mod ottl;
+pub mod redaction;
 pub mod resource;
