@@ -20,6 +20,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .processor(strata_processors::batch::Factory)?
         .processor(strata_processors::filter::Factory)?
         .processor(strata_processors::resource::Factory)?
+        .processor(strata_processors::resourcedetection::Factory)?
         .processor(strata_processors::redaction::Factory)?
         // Exporters
         .exporter(strata_exporters::otlp::Factory::default())?

@@ -13,3 +13,4 @@ pub mod matching;
 pub mod ottl;
 pub mod redaction;
 pub mod resource;
+pub mod resourcedetection;
