@@ -19,6 +19,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .processor(strata_processors::attributes::Factory)?
         .processor(strata_processors::batch::Factory)?
         .processor(strata_processors::filter::Factory)?
+        .processor(strata_processors::memory_limiter::Factory)?
         .processor(strata_processors::resource::Factory)?
         .processor(strata_processors::resourcedetection::Factory)?
         .processor(strata_processors::redaction::Factory)?

@@ -14,6 +14,7 @@ pub mod factory;
 pub mod fanout;
 pub mod graph;
 pub mod id;
+pub mod memory;
 pub mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

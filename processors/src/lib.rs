@@ -10,6 +10,7 @@ pub mod attributes;
 pub mod batch;
 pub mod filter;
 pub mod matching;
+pub mod memory_limiter;
 pub mod ottl;
 pub mod redaction;
 pub mod resource;

@@ -1,0 +1,42 @@
+//! `memory_limiter` processor: bounds the memory telemetry can take in the process and refuses
+//! new data — with a retryable error, which OTLP receivers answer as gRPC `UNAVAILABLE` / HTTP
+//! 503 so that senders back off and retry — before the process runs out of memory. Put it
+//! first in every pipeline, as in the OpenTelemetry Collector.
+//!
+//! ```yaml
+//! processors:
+//!   memory_limiter:
+//!     check_interval: 1s
+//!     limit_mib: 256          # or limit_percentage: 25 (of the cgroup limit or machine memory)
+//!     spike_limit_mib: 64     # or spike_limit_percentage; default 20 % of the limit
+//! ```
+//!
+//! The soft limit is the hard limit minus the spike limit. Two guards use it:
+//!
+//! 1. **The byte budget** (by construction, exact). Each request admitted reserves its size
+//!    (the OTLP protobuf encoding, `encoded_len`) in the process-wide
+//!    [`strata_pipelines::memory`] budget until the rest of the pipeline — processors,
+//!    `batch`, exporters — is done with it. A request that would take the bytes in flight, in
+//!    all pipelines together, above the soft limit is refused before anything holds it. The
+//!    data in flight is thus never more than the soft limit in encoded bytes; decoded in
+//!    memory it takes a few times that (see BENCHMARKS.md for the measured ratio), which the
+//!    spike limit and the second guard cover.
+//! 2. **The resident set**, read every `check_interval` from `/proc/self/status`: above the
+//!    soft limit all data is refused until a reading is back under it. Each transition is
+//!    logged at warn / info.
+//!
+//! Refused items are counted in `otelcol_processor_refused_{spans,metric_points,log_records}
+//! {processor}` and by the receiver as refused. Nothing admitted is dropped: the limiter only
+//! refuses at the door.
+
+mod config;
+mod processor;
+
+pub use config::{Config, Limits};
+pub use processor::{Factory, MemoryLimiter};
+
+/// The type name in configs.
+pub const TYPE: &str = "memory_limiter";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use strata_pipelines::memory::{self, MemoryBudget};
+use strata_pipelines::telemetry::Counter;
+use strata_pipelines::{
+    BoxConsumer, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Consumer, Host,
+    Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Tasks,
+    YamlValue, config::parse_component,
+};
+use tracing::{info, warn};
+
+use super::TYPE;
+use super::config::{Config, Limits};
+
+/// State shared by the processor and its check task.
+struct State {
+    limits: Limits,
+    /// The last resident-set reading is above the soft limit.
+    over: AtomicBool,
+    /// The last resident-set reading, bytes.
+    rss: AtomicU64,
+}
+
+/// The `memory_limiter` processor for one signal. See the module docs.
+pub struct MemoryLimiter<T: SignalData> {
+    id: String,
+    state: Arc<State>,
+    budget: &'static MemoryBudget,
+    next: BoxConsumer<T>,
+    refused: Counter,
+    tasks: Tasks,
+    interval: std::time::Duration,
+}
+
+impl<T: SignalData> MemoryLimiter<T> {
+    /// A limiter with `limits`, reserving from `budget`, sending to `next`.
+    pub fn new(
+        set: &Settings,
+        cfg: &Config,
+        limits: Limits,
+        budget: &'static MemoryBudget,
+        next: BoxConsumer<T>,
+    ) -> Self {
+        MemoryLimiter {
+            id: set.id.to_string(),
+            state: Arc::new(State {
+                limits,
+                over: AtomicBool::new(false),
+                rss: AtomicU64::new(0),
+            }),
+            budget,
+            next,
+            refused: set.telemetry.counter(
+                &format!("otelcol_processor_refused_{}", T::SIGNAL.item_name()),
+                &[("processor", &set.id.to_string())],
+            ),
+            tasks: Tasks::default(),
+            interval: cfg.check_interval,
+        }
+    }
+
+    fn refuse(&self, items: usize, why: String) -> ConsumeResult {
+        self.refused.add(items as u64);
+        Err(ConsumeError::retryable(format!(
+            "memory limiter {}: data refused, {why}",
+            self.id
+        )))
+    }
+}
+
+const MIB: f64 = (1 << 20) as f64;
+
+impl State {
+    /// Takes a resident-set reading and updates `over`, logging each transition.
+    fn check(&self, id: &str) {
+        let Some(rss) = memory::resident_bytes() else {
+            return;
+        };
+        self.rss.store(rss, Ordering::Relaxed);
+        let over = rss > self.limits.soft;
+        if over != self.over.swap(over, Ordering::AcqRel) {
+            if over {
+                warn!(
+                    processor = id,
+                    rss_mib = rss as f64 / MIB,
+                    soft_limit_mib = self.limits.soft as f64 / MIB,
+                    "memory usage is above the soft limit: refusing data"
+                );
+            } else {
+                info!(
+                    processor = id,
+                    rss_mib = rss as f64 / MIB,
+                    "memory usage is back under the soft limit: accepting data"
+                );
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        let items = data.item_count();
+        if self.state.over.load(Ordering::Acquire) {
+            let rss = self.state.rss.load(Ordering::Relaxed) as f64 / MIB;
+            return self.refuse(
+                items,
+                format!(
+                    "resident memory {rss:.1} MiB is above the soft limit {:.1} MiB",
+                    self.state.limits.soft as f64 / MIB
+                ),
+            );
+        }
+        let bytes = prost::Message::encoded_len(&data) as u64;
+        let Some(reservation) = self.budget.try_reserve(bytes, self.state.limits.soft) else {
+            return self.refuse(
+                items,
+                format!(
+                    "{:.1} MiB already in flight, {:.1} MiB more would pass the soft limit {:.1} MiB",
+                    self.budget.used() as f64 / MIB,
+                    bytes as f64 / MIB,
+                    self.state.limits.soft as f64 / MIB
+                ),
+            );
+        };
+        // The rest of the pipeline runs in its own task holding the reservation, so that the
+        // bytes stay accounted until the pipeline is done with them even when the receiver
+        // stops waiting (its client went away).
+        let next = self.next.clone();
+        let done = tokio::spawn(async move {
+            let r = next.consume(data).await;
+            drop(reservation);
+            r
+        });
+        match done.await {
+            Ok(r) => r,
+            Err(e) => Err(ConsumeError::retryable(format!(
+                "memory limiter {}: pipeline task failed: {e}",
+                self.id
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Component for MemoryLimiter<T> {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        let state = self.state.clone();
+        let id = self.id.clone();
+        let cancel = self.tasks.token();
+        let interval = self.interval;
+        state.check(&id);
+        self.tasks.spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tick.tick() => state.check(&id),
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.tasks.stop().await;
+        Ok(())
+    }
+}
+
+impl<T: SignalData> Processor<T> for MemoryLimiter<T> {}
+
+/// Factory of the `memory_limiter` processor.
+#[derive(Debug, Default)]
+pub struct Factory;
+
+impl Factory {
+    fn build<T: SignalData>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+        next: BoxConsumer<T>,
+    ) -> Result<Arc<dyn Processor<T>>, BuildError> {
+        let path = set.path();
+        let c = parse_component::<Config>(&path, cfg)?;
+        let limits = c.limits(memory::total_memory_bytes(Path::new("/")), &path)?;
+        Ok(Arc::new(MemoryLimiter::new(
+            &set,
+            &c,
+            limits,
+            memory::global(),
+            next,
+        )))
+    }
+}
+
+impl ProcessorFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
+    }
+    strata_pipelines::processor_for_all_signals!();
+}

@@ -1,0 +1,204 @@
+//! The `memory_limiter` processor: limits, refusal by the byte budget and by the resident set,
+//! release of the budget when the pipeline is done, and its config.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_pipelines::memory::MemoryBudget;
+use strata_pipelines::testing::{CollectingConsumer, fake};
+use strata_pipelines::{
+    ComponentId, ConsumeError, ConsumeResult, Consumer, Host, Settings, SignalData, Telemetry,
+    Traces, YamlValue, config::parse_component, factory::Kind,
+};
+use tokio::sync::Notify;
+
+use super::{Config, Limits, MemoryLimiter};
+
+fn config(y: &str) -> Result<Config, String> {
+    let v: YamlValue = serde_yaml_ng::from_str(y).unwrap();
+    parse_component::<Config>("processors::memory_limiter", v).map_err(|e| e.to_string())
+}
+
+fn settings(t: &Telemetry) -> Settings {
+    Settings {
+        kind: Kind::Processor,
+        id: ComponentId::new("memory_limiter", None),
+        telemetry: t.clone(),
+    }
+}
+
+/// A consumer that holds every call until released.
+#[derive(Default)]
+struct Gate(Notify);
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for Gate {
+    async fn consume(&self, _data: T) -> ConsumeResult {
+        self.0.notified().await;
+        Ok(Default::default())
+    }
+}
+
+#[test]
+fn limits_from_mib_and_percentages() {
+    const MIB: u64 = 1 << 20;
+    let c = config("limit_mib: 100").unwrap();
+    assert_eq!(
+        c.limits(None, "p").unwrap(),
+        Limits {
+            soft: 80 * MIB,
+            hard: 100 * MIB
+        }
+    );
+    let c = config("limit_mib: 100\nspike_limit_mib: 30").unwrap();
+    assert_eq!(c.limits(None, "p").unwrap().soft, 70 * MIB);
+    let c = config("limit_percentage: 50\nspike_limit_percentage: 10").unwrap();
+    assert_eq!(
+        c.limits(Some(1000 * MIB), "p").unwrap(),
+        Limits {
+            soft: 400 * MIB,
+            hard: 500 * MIB
+        }
+    );
+    let e = c.limits(None, "p").unwrap_err();
+    assert_eq!(e.path, "p::limit_percentage");
+    // limit_mib wins over a percentage, as in the Collector.
+    let c = config("limit_mib: 10\nlimit_percentage: 50").unwrap();
+    assert_eq!(c.limits(Some(1000 * MIB), "p").unwrap().hard, 10 * MIB);
+}
+
+#[test]
+fn config_default_unknown_fields_and_each_validation_error() {
+    let c = config("limit_mib: 1").unwrap();
+    assert_eq!(c.check_interval, Duration::from_secs(1));
+    let cases = [
+        (
+            "{}",
+            "processors::memory_limiter::limit_mib: limit_mib or limit_percentage",
+        ),
+        ("limit_mib: 1\nnope: 2", "unknown field `nope`"),
+        (
+            "limit_mib: 1\ncheck_interval: 0s",
+            "processors::memory_limiter::check_interval: must be greater than zero",
+        ),
+        (
+            "limit_mib: 10\nspike_limit_mib: 10",
+            "processors::memory_limiter::spike_limit_mib: must be smaller",
+        ),
+        (
+            "limit_percentage: 101",
+            "processors::memory_limiter::limit_percentage: must be a percentage",
+        ),
+        (
+            "limit_percentage: 20\nspike_limit_percentage: 30",
+            "processors::memory_limiter::spike_limit_percentage: must be smaller",
+        ),
+        ("limit_mib: lots", "invalid type"),
+    ];
+    for (y, want) in cases {
+        let e = config(y).err().unwrap_or_else(|| panic!("{y} loaded"));
+        assert!(e.contains(want), "{y}: {e}");
+    }
+    let v: YamlValue = serde_yaml_ng::from_str(include_str!("testdata/config.yaml")).unwrap();
+    for (k, c) in v["processors"].as_mapping().unwrap() {
+        parse_component::<Config>(k.as_str().unwrap(), c.clone()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_byte_budget_refuses_above_the_soft_limit_and_is_released_when_done() {
+    static BUDGET: MemoryBudget = MemoryBudget::new();
+    let t = Telemetry::default();
+    let gate = Arc::new(Gate::default());
+    let one = fake::traces(1, 10);
+    let size = prost::Message::encoded_len(&one) as u64;
+    // Room for two requests in flight, not three.
+    let limits = Limits {
+        soft: size * 2 + size / 2,
+        hard: size * 4,
+    };
+    let c = config("limit_mib: 1000").unwrap();
+    let lim = Arc::new(MemoryLimiter::<Traces>::new(
+        &settings(&t),
+        &c,
+        limits,
+        &BUDGET,
+        gate.clone(),
+    ));
+    let a = tokio::spawn({
+        let l = lim.clone();
+        let d = one.clone();
+        async move { l.consume(d).await }
+    });
+    let b = tokio::spawn({
+        let l = lim.clone();
+        let d = one.clone();
+        async move { l.consume(d).await }
+    });
+    while BUDGET.used() < size * 2 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let third = lim.consume(one.clone()).await;
+    match third {
+        Err(ConsumeError::Retryable { error, .. }) => {
+            assert!(
+                error.to_string().contains("would pass the soft limit"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a retryable refusal, got {other:?}"),
+    }
+    assert_eq!(
+        t.counter(
+            "otelcol_processor_refused_spans",
+            &[("processor", "memory_limiter")]
+        )
+        .get(),
+        10
+    );
+    // Dropping a waiting caller does not release its bytes: the pipeline still holds them.
+    a.abort();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(BUDGET.used(), size * 2);
+    gate.0.notify_waiters();
+    b.await.unwrap().unwrap();
+    while BUDGET.used() != 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Room again: the next request passes through.
+    let sink = Arc::new(CollectingConsumer::<Traces>::default());
+    let lim = MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, sink.clone());
+    lim.consume(one).await.unwrap();
+    assert_eq!(sink.item_count(), 10);
+    assert_eq!(BUDGET.used(), 0);
+}
+
+#[tokio::test]
+async fn a_resident_set_above_the_soft_limit_refuses_everything() {
+    static BUDGET: MemoryBudget = MemoryBudget::new();
+    let t = Telemetry::default();
+    let sink = Arc::new(CollectingConsumer::<Traces>::default());
+    let c = config("limit_mib: 1000\ncheck_interval: 10ms").unwrap();
+    // A soft limit of 1 byte: this process is always above it.
+    let lim = MemoryLimiter::<Traces>::new(
+        &settings(&t),
+        &c,
+        Limits { soft: 1, hard: 2 },
+        &BUDGET,
+        sink.clone(),
+    );
+    strata_pipelines::Component::start(
+        &lim,
+        &Host {
+            telemetry: t.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let e = lim.consume(fake::traces(1, 3)).await.unwrap_err();
+    assert!(e.to_string().contains("resident memory"), "{e}");
+    assert!(matches!(e, ConsumeError::Retryable { .. }));
+    assert_eq!(sink.item_count(), 0);
+    strata_pipelines::Component::shutdown(&lim).await.unwrap();
+}
