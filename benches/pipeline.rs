@@ -1,6 +1,6 @@
 //! Hot paths of the pipeline core: OTLP protobuf and JSON decoding of a 1,000-span request,
-//! splitting it, the `batch` processor carrying requests to a no-op exporter, and the `filter`
-//! processor over 10,000 spans with 10 attributes each.
+//! splitting it, the `batch` processor carrying requests to a no-op exporter, and the `filter`,
+//! `redaction` and `attributes` processors over 10,000 spans with 10 attributes each.
 //! Numbers and the command that produced them are in BENCHMARKS.md.
 
 use std::sync::Arc;
@@ -164,5 +164,84 @@ fn filter(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, split, batch, filter);
+/// Runs a processor built from `yaml` by `factory` over [`spans_with_attributes`], per config.
+fn processor_bench(
+    c: &mut Criterion,
+    group: &str,
+    factory: &dyn strata_pipelines::ProcessorFactory,
+    configs: &[(&str, &str)],
+) {
+    use strata_pipelines::{ComponentId, Kind, Settings, Telemetry};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let req = spans_with_attributes();
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(req.item_count() as u64));
+    for (name, yaml) in configs {
+        let set = Settings {
+            kind: Kind::Processor,
+            id: ComponentId::new(factory.type_name(), None),
+            telemetry: Telemetry::default(),
+        };
+        let p = factory
+            .create_traces(set, serde_yaml_ng::from_str(yaml).unwrap(), Arc::new(Noop))
+            .unwrap();
+        g.bench_function(format!("10000_spans_10_attrs/{name}"), |b| {
+            b.iter_batched(
+                || req.clone(),
+                |r| rt.block_on(p.consume(r)).unwrap(),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn redaction(c: &mut Criterion) {
+    processor_bench(
+        c,
+        "processors::redaction",
+        &strata_processors::redaction::Factory,
+        &[
+            (
+                "allow_all_presets_secrets",
+                "{allow_all_keys: true, presets: [secrets], summary: info}",
+            ),
+            (
+                "allowed_keys_and_one_blocked_value",
+                "{allowed_keys: [attr.0, attr.1, attr.2, attr.3, http.route], blocked_values: ['value-[0-9]*5-'], summary: debug}",
+            ),
+            (
+                "blocked_key_hmac",
+                "{allow_all_keys: true, blocked_key_patterns: ['^attr\\.[0-4]$'], hash_function: hmac-sha256, hmac_key: k, summary: silent}",
+            ),
+        ],
+    );
+}
+
+fn attributes(c: &mut Criterion) {
+    processor_bench(
+        c,
+        "processors::attributes",
+        &strata_processors::attributes::Factory,
+        &[
+            (
+                "insert_update_delete",
+                "actions: [{key: tier, value: node, action: insert}, {key: http.route, value: x, action: update}, {key: attr.0, action: delete}]",
+            ),
+            (
+                "include_regexp_service_hash",
+                "{include: {match_type: regexp, services: ['^svc-[0-4]$']}, actions: [{key: attr.1, action: hash}]}",
+            ),
+            (
+                "extract",
+                "actions: [{key: attr.2, pattern: '^value-(?P<span_index>[0-9]+)-', action: extract}]",
+            ),
+        ],
+    );
+}
+
+criterion_group!(benches, decode, split, batch, filter, redaction, attributes);
 criterion_main!(benches);

@@ -13,6 +13,7 @@ pub mod error;
 pub mod factory;
 pub mod fanout;
 pub mod graph;
+pub mod heap;
 pub mod id;
 pub mod memory;
 pub mod signal;

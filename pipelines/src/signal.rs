@@ -67,7 +67,14 @@ impl fmt::Display for Signal {
 /// records. `append` and `split_front` let `batch` merge and split requests without knowing the
 /// signal; both keep resource and scope boundaries intact.
 pub trait SignalData:
-    prost::Message + Clone + Default + Send + Sync + crate::visit::Visit + 'static
+    prost::Message
+    + Clone
+    + Default
+    + Send
+    + Sync
+    + crate::visit::Visit
+    + crate::heap::HeapSize
+    + 'static
 {
     /// Which signal this type carries.
     const SIGNAL: Signal;

@@ -13,14 +13,14 @@
 //!
 //! The soft limit is the hard limit minus the spike limit. Two guards use it:
 //!
-//! 1. **The byte budget** (by construction, exact). Each request admitted reserves its size
-//!    (the OTLP protobuf encoding, `encoded_len`) in the process-wide
-//!    [`strata_pipelines::memory`] budget until the rest of the pipeline — processors,
-//!    `batch`, exporters — is done with it. A request that would take the bytes in flight, in
-//!    all pipelines together, above the soft limit is refused before anything holds it. The
-//!    data in flight is thus never more than the soft limit in encoded bytes; decoded in
-//!    memory it takes a few times that (see BENCHMARKS.md for the measured ratio), which the
-//!    spike limit and the second guard cover.
+//! 1. **The byte budget** (by construction). Each request admitted reserves the heap bytes it
+//!    holds decoded ([`strata_pipelines::heap`]: every vector and string of the OTLP structs,
+//!    2.5–8 times the protobuf encoding) in the process-wide [`strata_pipelines::memory`]
+//!    budget until the rest of the pipeline — processors, `batch`, exporters — is done with it.
+//!    A request that would take the bytes in flight, in all pipelines together, above the soft
+//!    limit is refused before anything holds it. Copies made on the way (an exporter's encoded
+//!    request, a receiver's raw body) are not in the budget; the spike limit and the second
+//!    guard cover them.
 //! 2. **The resident set**, read every `check_interval` from `/proc/self/status`: above the
 //!    soft limit all data is refused until a reading is back under it. Each transition is
 //!    logged at warn / info.

@@ -114,7 +114,7 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
                 ),
             );
         }
-        let bytes = prost::Message::encoded_len(&data) as u64;
+        let bytes = (data.heap_size() + std::mem::size_of::<T>()) as u64;
         let Some(reservation) = self.budget.try_reserve(bytes, self.state.limits.soft) else {
             return self.refuse(
                 items,

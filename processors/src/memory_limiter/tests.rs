@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use strata_pipelines::heap::HeapSize;
 use strata_pipelines::memory::MemoryBudget;
 use strata_pipelines::testing::{CollectingConsumer, fake};
 use strata_pipelines::{
@@ -38,6 +39,17 @@ impl<T: SignalData> Consumer<T> for Gate {
         self.0.notified().await;
         Ok(Default::default())
     }
+}
+
+/// Waits up to 10 s for `f`.
+async fn wait_for(f: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("condition not reached in 10 s");
 }
 
 #[test]
@@ -111,8 +123,9 @@ async fn the_byte_budget_refuses_above_the_soft_limit_and_is_released_when_done(
     static BUDGET: MemoryBudget = MemoryBudget::new();
     let t = Telemetry::default();
     let gate = Arc::new(Gate::default());
-    let one = fake::traces(1, 10);
-    let size = prost::Message::encoded_len(&one) as u64;
+    // A clone, as every request below is one: clones have exact capacities.
+    let one = fake::traces(1, 10).clone();
+    let size = (one.heap_size() + std::mem::size_of::<Traces>()) as u64;
     // Room for two requests in flight, not three.
     let limits = Limits {
         soft: size * 2 + size / 2,
@@ -136,9 +149,7 @@ async fn the_byte_budget_refuses_above_the_soft_limit_and_is_released_when_done(
         let d = one.clone();
         async move { l.consume(d).await }
     });
-    while BUDGET.used() < size * 2 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_for(|| BUDGET.used() == size * 2).await;
     let third = lim.consume(one.clone()).await;
     match third {
         Err(ConsumeError::Retryable { error, .. }) => {
@@ -163,9 +174,7 @@ async fn the_byte_budget_refuses_above_the_soft_limit_and_is_released_when_done(
     assert_eq!(BUDGET.used(), size * 2);
     gate.0.notify_waiters();
     b.await.unwrap().unwrap();
-    while BUDGET.used() != 0 {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_for(|| BUDGET.used() == 0).await;
     // Room again: the next request passes through.
     let sink = Arc::new(CollectingConsumer::<Traces>::default());
     let lim = MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, sink.clone());

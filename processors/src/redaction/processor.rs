@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -281,10 +282,11 @@ impl Redactor {
 
     /// The value with every blocked part replaced, or `None` when nothing is blocked.
     fn mask_value(&self, v: &str) -> Option<String> {
-        let hits = self.blocked_any.as_ref()?.matches(v);
-        if !hits.matched_any() {
+        let any = self.blocked_any.as_ref()?;
+        if !any.is_match(v) {
             return None;
         }
+        let hits = any.matches(v);
         let mut out: Option<String> = None;
         for i in hits.iter() {
             let b = &self.blocked_values[i];
@@ -317,12 +319,12 @@ impl Redactor {
     }
 
     /// The text the value rules look at: strings, and scalars when `redact_all_types`.
-    fn text_of(&self, v: &AnyValue) -> Option<String> {
+    fn text_of<'a>(&self, v: &'a AnyValue) -> Option<Cow<'a, str>> {
         match v.value.as_ref()? {
-            Av::StringValue(s) => Some(s.clone()),
-            Av::IntValue(i) if self.redact_all_types => Some(i.to_string()),
-            Av::DoubleValue(d) if self.redact_all_types => Some(d.to_string()),
-            Av::BoolValue(b) if self.redact_all_types => Some(b.to_string()),
+            Av::StringValue(s) => Some(Cow::Borrowed(s)),
+            Av::IntValue(i) if self.redact_all_types => Some(Cow::Owned(i.to_string())),
+            Av::DoubleValue(d) if self.redact_all_types => Some(Cow::Owned(d.to_string())),
+            Av::BoolValue(b) if self.redact_all_types => Some(Cow::Owned(b.to_string())),
             _ => None,
         }
     }
@@ -352,19 +354,18 @@ impl Redactor {
                 t.allowed.push(kv.key.clone());
                 return true;
             }
-            if self.blocks_key(&kv.key) {
-                let whole = match &kv.value {
-                    Some(v) => text.unwrap_or_else(|| crate::actions::value_text(v)),
-                    None => String::new(),
+            let replacement = if self.blocks_key(&kv.key) {
+                let whole = match (&text, &kv.value) {
+                    (Some(s), _) => s.to_string(),
+                    (None, Some(v)) => crate::actions::value_text(v),
+                    (None, None) => String::new(),
                 };
-                Self::set_str(&mut kv.value, self.hasher.replace(&whole));
-                t.masked.push(kv.key.clone());
-                return true;
-            }
-            if let Some(s) = text
-                && let Some(masked) = self.mask_value(&s)
-            {
-                Self::set_str(&mut kv.value, masked);
+                Some(self.hasher.replace(&whole))
+            } else {
+                text.and_then(|s| self.mask_value(&s))
+            };
+            if let Some(r) = replacement {
+                Self::set_str(&mut kv.value, r);
                 t.masked.push(kv.key.clone());
             }
             true
