@@ -9,12 +9,13 @@
 //! or v1, or the machine's memory).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A counter of reserved bytes; see the module docs.
 #[derive(Debug, Default)]
 pub struct MemoryBudget {
     used: AtomicU64,
+    pressure: AtomicBool,
 }
 
 /// The process's budget.
@@ -49,7 +50,20 @@ impl MemoryBudget {
     pub const fn new() -> Self {
         MemoryBudget {
             used: AtomicU64::new(0),
+            pressure: AtomicBool::new(false),
         }
+    }
+
+    /// True while a `memory_limiter` is refusing data: receivers then refuse requests before
+    /// reading their bodies (gRPC `UNAVAILABLE`, HTTP 503), so refused data never takes memory.
+    pub fn under_pressure(&self) -> bool {
+        self.pressure.load(Ordering::Acquire)
+    }
+
+    /// Set by `memory_limiter`: when a reservation fails, and at each check (to whether the
+    /// resident set or the bytes in flight are above its soft limit).
+    pub fn set_pressure(&self, on: bool) {
+        self.pressure.store(on, Ordering::Release);
     }
 
     /// Bytes reserved now.

@@ -7,10 +7,11 @@
 //! |---|---|
 //! | `otelcol_receiver_accepted_{spans,metric_points,log_records}` | `receiver`, `transport` |
 //! | `otelcol_receiver_refused_{spans,metric_points,log_records}` | `receiver`, `transport` |
-//! | `otelcol_receiver_refused_requests` | `receiver`, `transport`, `reason` (requests refused before their items could be counted: undecodable, too large, wrong content type, unknown path) |
+//! | `otelcol_receiver_refused_requests` | `receiver`, `transport`, `reason` (requests refused before their items could be counted: undecodable, too large, wrong content type, unknown path, `memory_limit` while a `memory_limiter` refuses data) |
 //! | `otelcol_exporter_sent_{spans,metric_points,log_records}` | `exporter` |
 //! | `otelcol_exporter_send_failed_{spans,metric_points,log_records}` | `exporter` |
 //! | `otelcol_scraper_errored_metric_points` | `receiver` (failed scraper parts) |
+//! | `otelcol_processor_refused_{spans,metric_points,log_records}` | `processor` (refused by `memory_limiter`) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -93,6 +93,14 @@ pub struct Limits {
     pub hard: u64,
 }
 
+impl Limits {
+    /// 90 % of the soft limit: bytes in flight above it make receivers refuse new requests
+    /// before reading them.
+    pub fn high_water(&self) -> u64 {
+        self.soft / 10 * 9
+    }
+}
+
 impl Config {
     /// The limits; `total` is the memory available (for the percentages).
     ///

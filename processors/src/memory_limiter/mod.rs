@@ -21,6 +21,10 @@
 //!    limit is refused before anything holds it. Copies made on the way (an exporter's encoded
 //!    request, a receiver's raw body) are not in the budget; the spike limit and the second
 //!    guard cover them.
+//!    Once the bytes in flight pass 90 % of the soft limit, or a request is refused, the
+//!    budget is marked *under pressure* and the OTLP receivers refuse every new request before
+//!    reading its body (`otelcol_receiver_refused_requests{reason="memory_limit"}`), until the
+//!    next check finds room again.
 //! 2. **The resident set**, read every `check_interval` from `/proc/self/status`: above the
 //!    soft limit all data is refused until a reading is back under it. Each transition is
 //!    logged at warn / info.

@@ -74,13 +74,16 @@ impl<T: SignalData> MemoryLimiter<T> {
 const MIB: f64 = (1 << 20) as f64;
 
 impl State {
-    /// Takes a resident-set reading and updates `over`, logging each transition.
-    fn check(&self, id: &str) {
+    /// Takes a resident-set reading and updates `over` and the budget's pressure flag,
+    /// logging each transition.
+    fn check(&self, id: &str, budget: &MemoryBudget) {
         let Some(rss) = memory::resident_bytes() else {
+            budget.set_pressure(budget.used() > self.limits.high_water());
             return;
         };
         self.rss.store(rss, Ordering::Relaxed);
         let over = rss > self.limits.soft;
+        budget.set_pressure(over || budget.used() > self.limits.high_water());
         if over != self.over.swap(over, Ordering::AcqRel) {
             if over {
                 warn!(
@@ -116,6 +119,8 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
         }
         let bytes = (data.heap_size() + std::mem::size_of::<T>()) as u64;
         let Some(reservation) = self.budget.try_reserve(bytes, self.state.limits.soft) else {
+            // Receivers refuse at the door until the next check finds room again.
+            self.budget.set_pressure(true);
             return self.refuse(
                 items,
                 format!(
@@ -126,6 +131,11 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
                 ),
             );
         };
+        if self.budget.used() > self.state.limits.high_water() {
+            // Nearly full: receivers refuse at the door (before reading bodies) until a check
+            // finds room, so a burst cannot pile decoded requests on top of the budget.
+            self.budget.set_pressure(true);
+        }
         // The rest of the pipeline runs in its own task holding the reservation, so that the
         // bytes stay accounted until the pipeline is done with them even when the receiver
         // stops waiting (its client went away).
@@ -152,14 +162,15 @@ impl<T: SignalData> Component for MemoryLimiter<T> {
         let id = self.id.clone();
         let cancel = self.tasks.token();
         let interval = self.interval;
-        state.check(&id);
+        let budget = self.budget;
+        state.check(&id, budget);
         self.tasks.spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tick.tick() => state.check(&id),
+                    _ = tick.tick() => state.check(&id, budget),
                 }
             }
         });
@@ -168,6 +179,7 @@ impl<T: SignalData> Component for MemoryLimiter<T> {
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.tasks.stop().await;
+        self.budget.set_pressure(false);
         Ok(())
     }
 }

@@ -130,11 +130,31 @@ pub(super) fn rewrite_decode_errors(
     }
 }
 
+/// Refuses every call with `UNAVAILABLE` before its message is read while a
+/// `memory_limiter` is refusing data ([`strata_pipelines::memory::MemoryBudget::under_pressure`]),
+/// counted in `otelcol_receiver_refused_requests{reason="memory_limit"}`.
+#[derive(Clone)]
+pub(super) struct MemoryGate(pub(super) ReceiverObs);
+
+impl tonic::service::Interceptor for MemoryGate {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if strata_pipelines::memory::global().under_pressure() {
+            self.0.refused_request("memory_limit");
+            return Err(tonic::Status::unavailable(
+                "data refused: memory usage is above the memory_limiter's soft limit; retry later",
+            ));
+        }
+        Ok(req)
+    }
+}
+
+type Gated<S> = tonic::service::interceptor::InterceptedService<S, MemoryGate>;
+
 /// The gRPC servers of the three signals.
 pub(super) type Services = (
-    TraceServiceServer<Svc<Traces>>,
-    MetricsServiceServer<Svc<Metrics>>,
-    LogsServiceServer<Svc<Logs>>,
+    Gated<TraceServiceServer<Svc<Traces>>>,
+    Gated<MetricsServiceServer<Svc<Metrics>>>,
+    Gated<LogsServiceServer<Svc<Logs>>>,
 );
 
 /// The three services with compression and the message limit applied.
@@ -143,23 +163,33 @@ pub(super) fn services(
     metrics: Svc<Metrics>,
     logs: Svc<Logs>,
     max_bytes: usize,
+    gate: MemoryGate,
 ) -> Services {
     (
-        TraceServiceServer::new(traces)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_bytes),
-        MetricsServiceServer::new(metrics)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_bytes),
-        LogsServiceServer::new(logs)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_bytes),
+        Gated::new(
+            TraceServiceServer::new(traces)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_bytes),
+            gate.clone(),
+        ),
+        Gated::new(
+            MetricsServiceServer::new(metrics)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_bytes),
+            gate.clone(),
+        ),
+        Gated::new(
+            LogsServiceServer::new(logs)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max_bytes),
+            gate.clone(),
+        ),
     )
 }
 

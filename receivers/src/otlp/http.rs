@@ -162,6 +162,16 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
             ),
         );
     };
+    if strata_pipelines::memory::global().under_pressure() {
+        obs.refused_request("memory_limit");
+        return error(
+            enc,
+            StatusCode::SERVICE_UNAVAILABLE,
+            14,
+            "data refused: memory usage is above the memory_limiter's soft limit; retry later"
+                .into(),
+        );
+    }
     let raw = match axum::body::to_bytes(body, state.max_bytes).await {
         Ok(b) => b,
         Err(e) => {

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1 as metrics_v1;
 use opentelemetry_proto::tonic::collector::trace::v1 as trace_v1;
 use trace_v1::ExportTracePartialSuccess;
 
-use super::grpc::{Svc, rewrite_decode_errors, services};
+use super::grpc::{MemoryGate, Svc, rewrite_decode_errors, services};
 use super::http::{HttpState, router};
 use super::{Config, TYPE};
 
@@ -178,6 +178,7 @@ impl OtlpReceiver {
                 obs: obs.clone(),
             },
             max_bytes,
+            MemoryGate(obs.clone()),
         );
         let router = tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(rewrite_decode_errors(

@@ -1,0 +1,219 @@
+//! Memory stays bounded under overload and nothing admitted is lost: the real `strata` binary
+//! (`otlp → memory_limiter → batch → otlp`) between a fast sender (many concurrent OTLP/gRPC
+//! clients) and a slow sink (an OTLP/gRPC server that takes 300 ms per request). The sender
+//! must see retryable refusals (`UNAVAILABLE`), strata's peak resident set (`VmHWM`) must stay
+//! under `limit_mib` plus [`OVERHEAD_MIB`], and every span strata acknowledged must reach the
+//! sink. The measured peak is printed and recorded in BENCHMARKS.md; the bound here is
+//! deliberately generous (this is a test, not a benchmark).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Strata, eventually, free_port};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use strata_pipelines::testing::fake;
+
+/// The configured hard limit.
+const LIMIT_MIB: u64 = 64;
+/// What the test allows above it: the process's own footprint (runtime, buffers, binary)
+/// plus the copies outside the budget (raw request bodies being read when the limiter starts
+/// refusing, the exporter's encoded request).
+const OVERHEAD_MIB: u64 = 96;
+
+/// An OTLP/gRPC sink that answers each request after `delay` and keeps every span id.
+#[derive(Clone)]
+struct SlowSink {
+    delay: Duration,
+    ids: Arc<Mutex<HashSet<Vec<u8>>>>,
+    duplicates: Arc<AtomicU64>,
+}
+
+#[tonic::async_trait]
+impl TraceService for SlowSink {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        tokio::time::sleep(self.delay).await;
+        let mut ids = self.ids.lock().unwrap();
+        for s in req
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+        {
+            if !ids.insert(s.span_id) {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// 1,000 spans with 10 attributes of 20-byte values; span ids start at `first`.
+fn request(first: u64) -> ExportTraceServiceRequest {
+    let mut t = fake::traces(1, 1000);
+    for (i, s) in t.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        s.span_id = (first + i as u64).to_be_bytes().to_vec();
+        s.attributes = (0..10)
+            .map(|k| fake::kv(&format!("attribute.{k}"), &format!("{:020}", first + k)))
+            .collect();
+    }
+    t
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_is_refused_retryably_with_bounded_memory_and_nothing_admitted_is_lost() {
+    let sink_port = free_port();
+    let sink = SlowSink {
+        delay: Duration::from_millis(300),
+        ids: Arc::default(),
+        duplicates: Arc::default(),
+    };
+    let server = tokio::spawn({
+        let sink = sink.clone();
+        async move {
+            tonic::transport::Server::builder()
+                .add_service(
+                    TraceServiceServer::new(sink)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .max_decoding_message_size(64 << 20),
+                )
+                .serve(format!("127.0.0.1:{sink_port}").parse().unwrap())
+                .await
+                .unwrap();
+        }
+    });
+    let grpc = free_port();
+    let cfg = format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:{grpc}" }}
+processors:
+  memory_limiter: {{ check_interval: 100ms, limit_mib: {LIMIT_MIB}, spike_limit_mib: 16 }}
+  batch: {{ send_batch_size: 2000, timeout: 50ms }}
+exporters:
+  otlp:
+    endpoint: "127.0.0.1:{sink_port}"
+    tls: {{ insecure: true }}
+    timeout: 60s
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp] }}
+"#
+    );
+    let mut s = Strata::start(&cfg, &[grpc]);
+    let pid = s.child.id();
+    let idle_kib = vm_hwm_kib(pid);
+
+    // 48 senders, each with its own connection, for 6 seconds.
+    let accepted = Arc::new(Mutex::new(HashSet::<Vec<u8>>::new()));
+    let refused = Arc::new(AtomicU64::new(0));
+    let other = Arc::new(Mutex::new(Vec::<String>::new()));
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut senders = Vec::new();
+    for w in 0..48u64 {
+        let (accepted, refused, other) = (accepted.clone(), refused.clone(), other.clone());
+        senders.push(tokio::spawn(async move {
+            let mut client = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+                .await
+                .unwrap()
+                .max_encoding_message_size(64 << 20);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let req = request((w << 40) | (n * 1000));
+                n += 1;
+                let ids: Vec<Vec<u8>> = req.resource_spans[0].scope_spans[0]
+                    .spans
+                    .iter()
+                    .map(|s| s.span_id.clone())
+                    .collect();
+                match client.export(req).await {
+                    Ok(r) => {
+                        assert!(
+                            r.into_inner()
+                                .partial_success
+                                .is_none_or(|p| p.rejected_spans == 0)
+                        );
+                        accepted.lock().unwrap().extend(ids);
+                    }
+                    Err(st) if st.code() == tonic::Code::Unavailable => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(st) => other.lock().unwrap().push(format!("{st:?}")),
+                }
+            }
+        }));
+    }
+    for t in senders {
+        t.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    let refused = refused.load(Ordering::Relaxed);
+    assert!(
+        other.lock().unwrap().is_empty(),
+        "unexpected errors: {:?}",
+        other.lock().unwrap()
+    );
+    assert!(refused > 0, "the overload was never refused");
+    assert!(!accepted.is_empty(), "nothing was accepted");
+
+    // Every acknowledged span reached the sink, once.
+    let ids = sink.ids.clone();
+    let want = accepted.len();
+    assert!(
+        eventually(Duration::from_secs(30), || ids.lock().unwrap().len()
+            >= want),
+        "sink has {} of {want} acknowledged spans",
+        ids.lock().unwrap().len()
+    );
+    let got = sink.ids.lock().unwrap().clone();
+    assert!(
+        accepted.is_subset(&got),
+        "acknowledged spans missing at the sink"
+    );
+    assert_eq!(sink.duplicates.load(Ordering::Relaxed), 0);
+
+    let peak_kib = vm_hwm_kib(pid);
+    let metrics = s.self_metrics();
+    let refused_at_door = s.counter(r#"otelcol_receiver_refused_requests{receiver="otlp",transport="grpc",reason="memory_limit"}"#);
+    println!(
+        "memory_limit: limit_mib {LIMIT_MIB}, peak RSS (VmHWM) {:.1} MiB, idle {:.1} MiB; {} spans acknowledged and delivered, {refused} requests refused ({refused_at_door} before their body was read)",
+        peak_kib as f64 / 1024.0,
+        idle_kib as f64 / 1024.0,
+        accepted.len(),
+    );
+    assert!(
+        peak_kib < (LIMIT_MIB + OVERHEAD_MIB) * 1024,
+        "peak RSS {peak_kib} KiB over {LIMIT_MIB} + {OVERHEAD_MIB} MiB\n{metrics}"
+    );
+    s.interrupt(Duration::from_secs(10));
+    server.abort();
+}
