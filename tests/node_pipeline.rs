@@ -17,29 +17,7 @@ use common::{Strata, free_port, read_lines};
 use serde_json::Value;
 
 fn python() -> Option<PathBuf> {
-    let py = std::env::var_os("STRATA_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http",
-        ])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("STRATA_REQUIRE_INTEROP").as_deref() != Ok("1"),
-        "interop peer missing: {} cannot import the OpenTelemetry SDK (run scripts/test)",
-        py.display()
-    );
-    eprintln!(
-        "SKIPPED: interop peer missing ({}); run scripts/test",
-        py.display()
-    );
-    None
+    common::interop_python("opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http")
 }
 
 fn write(root: &Path, rel: &str, s: &str) {

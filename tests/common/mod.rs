@@ -214,3 +214,29 @@ pub mod fake_redfish;
 pub mod fake_spdk;
 pub mod otlp;
 pub mod tls;
+
+/// The interop peers' Python (`STRATA_INTEROP_PYTHON`, or the project's `.venv`) when it can
+/// import `modules` (comma-separated). Without it: `None` and a SKIPPED line, unless
+/// `STRATA_REQUIRE_INTEROP=1` (set by `scripts/test`), where a missing peer fails the test.
+pub fn interop_python(modules: &str) -> Option<PathBuf> {
+    let py = std::env::var_os("STRATA_INTEROP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var("STRATA_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "interop peer missing: {} cannot import {modules} (run scripts/test)",
+        py.display()
+    );
+    eprintln!(
+        "SKIPPED: interop peer missing ({}); run scripts/test",
+        py.display()
+    );
+    None
+}
