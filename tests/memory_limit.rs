@@ -1,7 +1,7 @@
 //! Memory stays bounded under overload and nothing admitted is lost: the real `strata` binary
 //! (`otlp → memory_limiter → batch → otlp`) between a fast sender (many concurrent OTLP/gRPC
-//! clients) and a slow sink (an OTLP/gRPC server that takes 300 ms per request). The sender
-//! must see retryable refusals (`UNAVAILABLE`), strata's peak resident set (`VmHWM`) must stay
+//! and OTLP/HTTP clients) and a slow sink (an OTLP/gRPC server that takes 300 ms per request). The sender
+//! must see retryable refusals (`UNAVAILABLE`, HTTP 503 with `Retry-After`), strata's peak resident set (`VmHWM`) must stay
 //! under `limit_mib` plus [`OVERHEAD_MIB`], and every span strata acknowledged must reach the
 //! sink. The measured peak is printed and recorded in BENCHMARKS.md; the bound here is
 //! deliberately generous (this is a test, not a benchmark).
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::otlp::http_post;
 use common::{Strata, eventually, free_port};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
@@ -108,13 +109,14 @@ async fn overload_is_refused_retryably_with_bounded_memory_and_nothing_admitted_
                 .unwrap();
         }
     });
-    let grpc = free_port();
+    let (grpc, http) = (free_port(), free_port());
     let cfg = format!(
         r#"
 receivers:
   otlp:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:{grpc}" }}
+      http: {{ endpoint: "127.0.0.1:{http}" }}
 processors:
   memory_limiter: {{ check_interval: 100ms, limit_mib: {LIMIT_MIB}, spike_limit_mib: 16 }}
   batch: {{ send_batch_size: 2000, timeout: 50ms }}
@@ -128,7 +130,7 @@ service:
     traces: {{ receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp] }}
 "#
     );
-    let mut s = Strata::start(&cfg, &[grpc]);
+    let mut s = Strata::start(&cfg, &[grpc, http]);
     let pid = s.child.id();
     let idle_kib = vm_hwm_kib(pid);
 
@@ -172,6 +174,42 @@ service:
             }
         }));
     }
+    // And 8 OTLP/HTTP senders (protobuf), refused with 503 at the door under pressure.
+    let http_refused = Arc::new(AtomicU64::new(0));
+    for w in 48..56u64 {
+        let (accepted, http_refused, other) =
+            (accepted.clone(), http_refused.clone(), other.clone());
+        senders.push(tokio::task::spawn_blocking(move || {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let req = request((w << 40) | (n * 1000));
+                n += 1;
+                let r = http_post(
+                    http,
+                    "/v1/traces",
+                    &[("Content-Type", "application/x-protobuf")],
+                    &prost::Message::encode_to_vec(&req),
+                );
+                match r.status {
+                    200 => accepted.lock().unwrap().extend(
+                        req.resource_spans[0].scope_spans[0]
+                            .spans
+                            .iter()
+                            .map(|s| s.span_id.clone()),
+                    ),
+                    503 => {
+                        assert!(r.header("Retry-After").is_some());
+                        http_refused.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    other_status => other
+                        .lock()
+                        .unwrap()
+                        .push(format!("http {other_status}: {}", r.text())),
+                }
+            }
+        }));
+    }
     for t in senders {
         t.await.unwrap();
     }
@@ -204,8 +242,12 @@ service:
     let peak_kib = vm_hwm_kib(pid);
     let metrics = s.self_metrics();
     let refused_at_door = s.counter(r#"otelcol_receiver_refused_requests{receiver="otlp",transport="grpc",reason="memory_limit"}"#);
+    let http_at_door = s.counter(r#"otelcol_receiver_refused_requests{receiver="otlp",transport="http",reason="memory_limit"}"#);
+    let http_refused = http_refused.load(Ordering::Relaxed);
+    assert!(http_refused > 0, "no HTTP sender was refused");
+    assert!(http_at_door > 0 && http_at_door <= http_refused);
     println!(
-        "memory_limit: limit_mib {LIMIT_MIB}, peak RSS (VmHWM) {:.1} MiB, idle {:.1} MiB; {} spans acknowledged and delivered, {refused} requests refused ({refused_at_door} before their body was read)",
+        "memory_limit: limit_mib {LIMIT_MIB}, peak RSS (VmHWM) {:.1} MiB, idle {:.1} MiB; {} spans acknowledged and delivered, {refused} gRPC requests refused ({refused_at_door} before their body was read), {http_refused} HTTP requests refused ({http_at_door} at the door)",
         peak_kib as f64 / 1024.0,
         idle_kib as f64 / 1024.0,
         accepted.len(),

@@ -136,6 +136,11 @@ fn exemplars(v: &Vec<Exemplar>) -> usize {
             .sum::<usize>()
 }
 
+/// A data-point vector and what each point owns.
+fn points<P>(v: &Vec<P>, each: impl Fn(&P) -> usize) -> usize {
+    vec(v) + v.iter().map(each).sum::<usize>()
+}
+
 fn buckets(b: &Option<Buckets>) -> usize {
     b.as_ref().map_or(0, |b| vec(&b.bucket_counts))
 }
@@ -147,51 +152,27 @@ impl HeapSize for Metric {
             + self.unit.capacity()
             + vec_deep(&self.metadata);
         n += match &self.data {
-            Some(Data::Gauge(g)) => {
-                vec(&g.data_points)
-                    + g.data_points
-                        .iter()
-                        .map(|p| vec_deep(&p.attributes) + exemplars(&p.exemplars))
-                        .sum::<usize>()
-            }
-            Some(Data::Sum(s)) => {
-                vec(&s.data_points)
-                    + s.data_points
-                        .iter()
-                        .map(|p| vec_deep(&p.attributes) + exemplars(&p.exemplars))
-                        .sum::<usize>()
-            }
-            Some(Data::Histogram(h)) => {
-                vec(&h.data_points)
-                    + h.data_points
-                        .iter()
-                        .map(|p| {
-                            vec_deep(&p.attributes)
-                                + exemplars(&p.exemplars)
-                                + vec(&p.bucket_counts)
-                                + vec(&p.explicit_bounds)
-                        })
-                        .sum::<usize>()
-            }
-            Some(Data::ExponentialHistogram(h)) => {
-                vec(&h.data_points)
-                    + h.data_points
-                        .iter()
-                        .map(|p| {
-                            vec_deep(&p.attributes)
-                                + exemplars(&p.exemplars)
-                                + buckets(&p.positive)
-                                + buckets(&p.negative)
-                        })
-                        .sum::<usize>()
-            }
-            Some(Data::Summary(s)) => {
-                vec(&s.data_points)
-                    + s.data_points
-                        .iter()
-                        .map(|p| vec_deep(&p.attributes) + vec(&p.quantile_values))
-                        .sum::<usize>()
-            }
+            Some(Data::Gauge(g)) => points(&g.data_points, |p| {
+                vec_deep(&p.attributes) + exemplars(&p.exemplars)
+            }),
+            Some(Data::Sum(s)) => points(&s.data_points, |p| {
+                vec_deep(&p.attributes) + exemplars(&p.exemplars)
+            }),
+            Some(Data::Histogram(h)) => points(&h.data_points, |p| {
+                vec_deep(&p.attributes)
+                    + exemplars(&p.exemplars)
+                    + vec(&p.bucket_counts)
+                    + vec(&p.explicit_bounds)
+            }),
+            Some(Data::ExponentialHistogram(h)) => points(&h.data_points, |p| {
+                vec_deep(&p.attributes)
+                    + exemplars(&p.exemplars)
+                    + buckets(&p.positive)
+                    + buckets(&p.negative)
+            }),
+            Some(Data::Summary(s)) => points(&s.data_points, |p| {
+                vec_deep(&p.attributes) + vec(&p.quantile_values)
+            }),
             None => 0,
         };
         n
@@ -231,5 +212,24 @@ mod tests {
         let l = fake::logs(2, 5);
         assert!(l.heap_size() > l.encoded_len());
         assert_eq!(Traces::default().heap_size(), 0);
+
+        // A histogram's buckets and bounds are counted with its points.
+        use opentelemetry_proto::tonic::metrics::v1::{Histogram, HistogramDataPoint};
+        let point = HistogramDataPoint {
+            bucket_counts: vec![1; 100],
+            explicit_bounds: vec![1.0; 99],
+            ..Default::default()
+        };
+        let metric = Metric {
+            data: Some(Data::Histogram(Histogram {
+                data_points: vec![point],
+                aggregation_temporality: 2,
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            metric.heap_size(),
+            size_of::<HistogramDataPoint>() + 100 * 8 + 99 * 8
+        );
     }
 }

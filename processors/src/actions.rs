@@ -144,19 +144,26 @@ pub fn value_text(v: &AnyValue) -> String {
         Some(Av::BoolValue(b)) => b.to_string(),
         Some(Av::IntValue(i)) => i.to_string(),
         Some(Av::DoubleValue(d)) => d.to_string(),
-        Some(Av::BytesValue(b)) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        Some(Av::BytesValue(b)) => hex(b),
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
 }
 
+/// Lowercase hex of `bytes` (two characters per byte), in one allocation.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
 /// Lowercase hex SHA-256 of `s`.
 pub fn sha256_hex(s: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(ring::digest::digest(&ring::digest::SHA256, s).as_ref())
 }
 
 impl Actions {

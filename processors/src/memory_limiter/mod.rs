@@ -29,6 +29,10 @@
 //!    soft limit all data is refused until a reading is back under it. Each transition is
 //!    logged at warn / info.
 //!
+//! The budget and its pressure flag are one per process. Limiters in several pipelines share
+//! them, each comparing the shared total with its own soft limit, so give every pipeline's
+//! limiter the same limits: with different ones, the lower limit decides for all.
+//!
 //! Refused items are counted in `otelcol_processor_refused_{spans,metric_points,log_records}
 //! {processor}` and by the receiver as refused. Nothing admitted is dropped: the limiter only
 //! refuses at the door.

@@ -1,6 +1,5 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use regex::{Regex, RegexSet};
@@ -15,6 +14,7 @@ use strata_pipelines::{
 use super::TYPE;
 use super::config::{Config, HashFunction, Summary};
 use super::presets::{self, Applies};
+use crate::actions::{hex, sha256_hex, value_text};
 
 /// The text that replaces a blocked value when no hash function is configured.
 pub const MASK: &str = "****";
@@ -37,32 +37,22 @@ enum Hasher {
 
 impl Hasher {
     fn replace(&self, s: &str) -> String {
-        let hex = |b: &[u8]| {
-            let mut out = String::with_capacity(b.len() * 2);
-            for x in b {
-                let _ = write!(out, "{x:02x}");
-            }
-            out
-        };
+        let b = s.as_bytes();
         match self {
             Hasher::Mask => MASK.to_string(),
-            Hasher::Hmac(k) => hex(ring::hmac::sign(k, s.as_bytes()).as_ref()),
+            Hasher::Hmac(k) => hex(ring::hmac::sign(k, b).as_ref()),
             Hasher::Digest(f) => match f {
-                HashFunction::Sha256 => {
-                    hex(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref())
+                HashFunction::Sha256 => sha256_hex(b),
+                HashFunction::Sha1 => {
+                    hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b).as_ref())
                 }
-                HashFunction::Sha1 => hex(ring::digest::digest(
-                    &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                    s.as_bytes(),
-                )
-                .as_ref()),
                 HashFunction::Sha3 => {
                     use sha3::Digest as _;
-                    hex(&sha3::Sha3_256::digest(s.as_bytes()))
+                    hex(&sha3::Sha3_256::digest(b))
                 }
                 HashFunction::Md5 => {
                     use md5::Digest as _;
-                    hex(&md5::Md5::digest(s.as_bytes()))
+                    hex(&md5::Md5::digest(b))
                 }
                 HashFunction::HmacSha256 | HashFunction::HmacSha512 => {
                     unreachable!("HMAC functions are compiled to Hasher::Hmac")
@@ -102,6 +92,16 @@ const BODY: Names = Names {
     allowed_count: "redaction.body.allowed.count",
     ignored_count: "redaction.body.ignored.count",
 };
+
+/// What rules 1 and 2 decide for a key.
+enum KeyFate {
+    /// Passed untouched.
+    Ignore,
+    /// Deleted.
+    Redact,
+    /// Kept, and checked against the value rules.
+    Keep,
+}
 
 /// What was done to one attribute list or body.
 #[derive(Default)]
@@ -339,13 +339,16 @@ impl Redactor {
     pub fn apply_to(&self, attrs: &mut Vec<KeyValue>) {
         let mut t = Tally::default();
         attrs.retain_mut(|kv| {
-            if self.ignored(&kv.key) {
-                t.ignored += 1;
-                return true;
-            }
-            if self.redacts(&kv.key) {
-                t.redacted.push(kv.key.clone());
-                return false;
+            match self.key_fate(&kv.key) {
+                KeyFate::Ignore => {
+                    t.ignored += 1;
+                    return true;
+                }
+                KeyFate::Redact => {
+                    t.redacted.push(kv.key.clone());
+                    return false;
+                }
+                KeyFate::Keep => {}
             }
             let text = kv.value.as_ref().and_then(|v| self.text_of(v));
             if let Some(s) = &text
@@ -355,12 +358,7 @@ impl Redactor {
                 return true;
             }
             let replacement = if self.blocks_key(&kv.key) {
-                let whole = match (&text, &kv.value) {
-                    (Some(s), _) => s.to_string(),
-                    (None, Some(v)) => crate::actions::value_text(v),
-                    (None, None) => String::new(),
-                };
-                Some(self.hasher.replace(&whole))
+                Some(self.whole_replacement(text.as_deref(), kv.value.as_ref()))
             } else {
                 text.and_then(|s| self.mask_value(&s))
             };
@@ -373,6 +371,26 @@ impl Redactor {
         self.summarize(t, attrs, &ATTRS);
     }
 
+    /// Rules 1 and 2 of the module docs, shared by attributes and log-body maps.
+    fn key_fate(&self, key: &str) -> KeyFate {
+        if self.ignored(key) {
+            KeyFate::Ignore
+        } else if self.redacts(key) {
+            KeyFate::Redact
+        } else {
+            KeyFate::Keep
+        }
+    }
+
+    /// What replaces the whole value of a blocked key: the mask or hash of its text form.
+    fn whole_replacement(&self, text: Option<&str>, value: Option<&AnyValue>) -> String {
+        match (text, value) {
+            (Some(s), _) => self.hasher.replace(s),
+            (None, Some(v)) => self.hasher.replace(&value_text(v)),
+            (None, None) => self.hasher.replace(""),
+        }
+    }
+
     /// A log body: strings get the value rules; maps and arrays are walked, their keys
     /// getting the key rules, with dotted paths (`a.b.[0]`) as names in the summary.
     fn body(&self, body: &mut AnyValue, attrs: &mut Vec<KeyValue>) {
@@ -382,45 +400,41 @@ impl Redactor {
     }
 
     fn body_value(&self, path: &str, v: &mut AnyValue, t: &mut Tally, top: bool) {
+        let path_of = |k: &str| {
+            if top {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
         match &mut v.value {
             Some(Av::KvlistValue(kvs)) => {
-                kvs.values.retain_mut(|kv| {
-                    let p = if top {
-                        kv.key.clone()
-                    } else {
-                        format!("{path}.{}", kv.key)
-                    };
-                    if self.ignored(&kv.key) {
+                kvs.values.retain_mut(|kv| match self.key_fate(&kv.key) {
+                    KeyFate::Ignore => {
                         t.ignored += 1;
-                        return true;
+                        true
                     }
-                    if self.redacts(&kv.key) {
-                        t.redacted.push(p);
-                        return false;
+                    KeyFate::Redact => {
+                        t.redacted.push(path_of(&kv.key));
+                        false
                     }
-                    if self.blocks_key(&kv.key) {
-                        let whole = kv.value.as_ref().map(crate::actions::value_text);
-                        Self::set_str(
-                            &mut kv.value,
-                            self.hasher.replace(&whole.unwrap_or_default()),
-                        );
-                        t.masked.push(p);
-                        return true;
+                    KeyFate::Keep if self.blocks_key(&kv.key) => {
+                        let r = self.whole_replacement(None, kv.value.as_ref());
+                        Self::set_str(&mut kv.value, r);
+                        t.masked.push(path_of(&kv.key));
+                        true
                     }
-                    if let Some(inner) = &mut kv.value {
-                        self.body_value(&p, inner, t, false);
+                    KeyFate::Keep => {
+                        if let Some(inner) = &mut kv.value {
+                            self.body_value(&path_of(&kv.key), inner, t, false);
+                        }
+                        true
                     }
-                    true
                 });
             }
             Some(Av::ArrayValue(a)) => {
                 for (i, inner) in a.values.iter_mut().enumerate() {
-                    let p = if top {
-                        format!("[{i}]")
-                    } else {
-                        format!("{path}.[{i}]")
-                    };
-                    self.body_value(&p, inner, t, false);
+                    self.body_value(&path_of(&format!("[{i}]")), inner, t, false);
                 }
             }
             _ => {
