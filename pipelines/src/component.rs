@@ -1,6 +1,9 @@
 //! Component lifecycle traits: receivers, processors and exporters.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use std::future::Future;
 
@@ -15,12 +18,106 @@ use crate::id::ComponentId;
 use crate::signal::{Logs, Metrics, SignalData, Traces};
 use crate::telemetry::{Counter, Telemetry};
 
-/// What a component may reach while starting: self-telemetry now; extensions (storage, auth)
-/// will be looked up here by id.
+/// What a component may reach while starting: self-telemetry, the started extensions (by id),
+/// the state handed over between graphs on reload, and the shutdown deadline.
 #[derive(Clone, Default)]
 pub struct Host {
     /// The process-wide self-telemetry registry.
     pub telemetry: Telemetry,
+    /// Started extensions by id (filled by [`crate::Graph::start`]).
+    pub extensions: BTreeMap<ComponentId, Arc<dyn Extension>>,
+    /// State that outlives one graph (in-memory queues across a SIGHUP reload).
+    pub handover: Handover,
+    /// When the running graph's graceful shutdown must be finished.
+    pub deadline: Deadline,
+}
+
+impl Host {
+    /// The extension `id`, if it is configured and started.
+    pub fn extension(&self, id: &ComponentId) -> Option<&Arc<dyn Extension>> {
+        self.extensions.get(id)
+    }
+}
+
+/// An extension (the Collector's `extension.Extension`): a component outside the pipelines that
+/// others use by id — storage for persistent queues now; auth and health checks later.
+pub trait Extension: Component {
+    /// The storage this extension provides, if it is a storage extension.
+    fn storage(&self) -> Option<crate::storage::FileStorage> {
+        None
+    }
+}
+
+/// The instant a graceful shutdown must end, shared by the graph and its components: unset while
+/// running; [`crate::Graph::shutdown`] sets it before stopping anything, so an exporter draining
+/// its queue knows how long it may try.
+#[derive(Clone, Default, Debug)]
+pub struct Deadline(Arc<Mutex<Option<Instant>>>);
+
+impl Deadline {
+    /// Sets the deadline to `at`.
+    pub fn set(&self, at: Instant) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    /// The deadline, if a shutdown has begun.
+    pub fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Values parked by one graph's components for the next graph (SIGHUP reload), by key
+/// (`exporter id/signal`). While [`Handover::reloading`] is true, an exporter that shuts down
+/// parks its in-memory queue here instead of draining it, and the exporter with the same id in
+/// the new graph takes it at start; nothing queued is lost to a reload.
+#[derive(Clone, Default)]
+pub struct Handover(Arc<Mutex<HandoverState>>);
+
+#[derive(Default)]
+struct HandoverState {
+    reloading: bool,
+    parked: BTreeMap<String, Box<dyn Any + Send + Sync>>,
+}
+
+impl Handover {
+    /// Marks a reload in progress (set by the binary around the old graph's shutdown).
+    pub fn set_reloading(&self, on: bool) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).reloading = on;
+    }
+
+    /// True while a reload is in progress.
+    pub fn reloading(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).reloading
+    }
+
+    /// Parks `value` under `key`, replacing what was there.
+    pub fn park<V: Any + Send + Sync>(&self, key: String, value: V) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .parked
+            .insert(key, Box::new(value));
+    }
+
+    /// Takes the value parked under `key` if it has type `V`.
+    pub fn take<V: Any + Send + Sync>(&self, key: &str) -> Option<V> {
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let v = st.parked.remove(key)?;
+        match v.downcast::<V>() {
+            Ok(v) => Some(*v),
+            Err(v) => {
+                st.parked.insert(key.to_owned(), v);
+                None
+            }
+        }
+    }
+
+    /// Removes and returns everything nobody took (after the new graph started), by key.
+    pub fn take_unclaimed(&self) -> Vec<(String, Box<dyn Any + Send + Sync>)> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()).parked)
+            .into_iter()
+            .collect()
+    }
 }
 
 /// Lifecycle shared by every component (the Collector's `component.Component`).

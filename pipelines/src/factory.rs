@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_yaml_ng::Value;
 
-use crate::component::{Exporter, NextConsumers, Processor, Receiver};
+use crate::component::{Exporter, Extension, NextConsumers, Processor, Receiver};
 use crate::config::ConfigError;
 use crate::consumer::BoxConsumer;
 use crate::error::BuildError;
@@ -25,6 +25,8 @@ pub enum Kind {
     Processor,
     /// `exporters:`
     Exporter,
+    /// `extensions:`
+    Extension,
 }
 
 impl fmt::Display for Kind {
@@ -33,6 +35,7 @@ impl fmt::Display for Kind {
             Kind::Receiver => "receiver",
             Kind::Processor => "processor",
             Kind::Exporter => "exporter",
+            Kind::Extension => "extension",
         })
     }
 }
@@ -230,6 +233,22 @@ signal_factories!(Traces, create_traces, create_traces, traces);
 signal_factories!(Metrics, create_metrics, create_metrics, metrics);
 signal_factories!(Logs, create_logs, create_logs, logs);
 
+/// Creates extensions of one type, one instance per id listed in `service::extensions`.
+pub trait ExtensionFactory: Send + Sync {
+    /// The type name in configs (`file_storage`).
+    fn type_name(&self) -> &'static str;
+    /// Checks `cfg` without creating anything.
+    ///
+    /// # Errors
+    /// The first invalid field, with its path.
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError>;
+    /// Creates the extension (not yet started).
+    ///
+    /// # Errors
+    /// An invalid config.
+    fn create(&self, set: Settings, cfg: Value) -> Result<Arc<dyn Extension>, BuildError>;
+}
+
 /// A second factory registered for a type that already has one.
 #[derive(Debug, thiserror::Error)]
 #[error("duplicate {kind} type {name:?} in the component registry")]
@@ -249,6 +268,8 @@ pub struct Factories {
     pub processors: BTreeMap<&'static str, Box<dyn ProcessorFactory>>,
     /// Exporter factories by type name.
     pub exporters: BTreeMap<&'static str, Box<dyn ExporterFactory>>,
+    /// Extension factories by type name.
+    pub extensions: BTreeMap<&'static str, Box<dyn ExtensionFactory>>,
 }
 
 impl Factories {
@@ -291,6 +312,23 @@ impl Factories {
         if self.exporters.insert(name, Box::new(f)).is_some() {
             return Err(DuplicateType {
                 kind: Kind::Exporter,
+                name,
+            });
+        }
+        Ok(self)
+    }
+}
+
+impl Factories {
+    /// Registers an extension factory.
+    ///
+    /// # Errors
+    /// [`DuplicateType`] when the type is already registered.
+    pub fn extension(mut self, f: impl ExtensionFactory + 'static) -> Result<Self, DuplicateType> {
+        let name = f.type_name();
+        if self.extensions.insert(name, Box::new(f)).is_some() {
+            return Err(DuplicateType {
+                kind: Kind::Extension,
                 name,
             });
         }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::{info, warn};
 
-use crate::component::{Component, Exporter, Host, NextConsumers, Receiver};
+use crate::component::{Component, Exporter, Extension, Host, NextConsumers, Receiver};
 use crate::config::{Config, ConfigError, ConfigErrors};
 use crate::consumer::{BoxConsumer, ConsumeResult, Consumer};
 use crate::error::{BuildError, ShutdownError, StartError};
@@ -81,14 +81,19 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
             )),
         }
     }
-    for id in cfg.extensions.keys() {
-        errs.push(ConfigError::new(
-            format!("extensions::{id}"),
-            format!(
-                "unknown extension type {:?} (no extensions are available yet)",
-                id.ty()
-            ),
-        ));
+    for (id, v) in &cfg.extensions {
+        let path = format!("extensions::{id}");
+        match factories.extensions.get(id.ty()) {
+            Some(f) => errs.extend(f.validate(&path, v).err()),
+            None => errs.push(ConfigError::new(
+                path,
+                format!(
+                    "unknown extension type {:?} (known: {})",
+                    id.ty(),
+                    known(factories.extensions.keys().collect())
+                ),
+            )),
+        }
     }
     for (i, id) in cfg.service.extensions.iter().enumerate() {
         if !cfg.extensions.contains_key(id) {
@@ -172,6 +177,9 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
 
 /// A built pipeline graph, ready to start.
 pub struct Graph {
+    extensions: Vec<(ComponentId, Arc<dyn Extension>)>,
+    /// The host given to `start`, with the extensions added; its deadline is set at shutdown.
+    host: std::sync::Mutex<Option<Host>>,
     exporters: Vec<(String, Arc<dyn Component>)>,
     processors: Vec<(String, Arc<dyn Component>)>,
     receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
@@ -196,6 +204,8 @@ impl Graph {
     ) -> Result<Graph, ConfigErrors> {
         validate(cfg, factories)?;
         let mut graph = Graph {
+            extensions: Vec::new(),
+            host: std::sync::Mutex::new(None),
             exporters: Vec::new(),
             processors: Vec::new(),
             receivers: Vec::new(),
@@ -207,6 +217,23 @@ impl Graph {
                 other => ConfigError::new("", other),
             }])
         };
+        for id in &cfg.service.extensions {
+            let f = factories.extensions.get(id.ty()).ok_or_else(|| {
+                to_errs(BuildError::Other {
+                    id: id.clone(),
+                    source: "unknown extension type".into(),
+                })
+            })?;
+            let set = Settings {
+                kind: Kind::Extension,
+                id: id.clone(),
+                telemetry: telemetry.clone(),
+            };
+            let e = f
+                .create(set, cfg.extensions[id].clone())
+                .map_err(to_errs)?;
+            graph.extensions.push((id.clone(), e));
+        }
         build_signal::<Traces>(cfg, factories, telemetry, &mut graph, &mut wiring, |w| {
             &mut w.traces
         })
@@ -251,6 +278,21 @@ impl Graph {
     /// The first component that failed to start.
     pub async fn start(&self, host: &Host) -> Result<(), StartError> {
         let mut started: Vec<Arc<dyn Component>> = Vec::new();
+        let mut host = host.clone();
+        for (id, e) in &self.extensions {
+            if let Err(err) = e.start(&host).await {
+                warn!(extension = %id, error = %err, "start failed, shutting down what started");
+                for s in started.iter().rev() {
+                    let _ = s.shutdown().await;
+                }
+                return Err(err);
+            }
+            info!(component = %format!("extension {id}"), "started");
+            host.extensions.insert(id.clone(), e.clone());
+            started.push(e.clone());
+        }
+        *self.host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host.clone());
+        let host = &host;
         let all = self
             .exporters
             .iter()
@@ -281,6 +323,9 @@ impl Graph {
     /// # Errors
     /// Every component that failed to shut down, or a timeout.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), Vec<ShutdownError>> {
+        if let Some(h) = self.host.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            h.deadline.set(std::time::Instant::now() + deadline);
+        }
         let run = async {
             let mut errs = Vec::new();
             for (id, r) in &self.receivers {
@@ -293,6 +338,12 @@ impl Graph {
                 if let Err(e) = c.shutdown().await {
                     warn!(component = %name, error = %e, "shutdown failed");
                     errs.push(e);
+                }
+            }
+            for (id, e) in self.extensions.iter().rev() {
+                if let Err(err) = e.shutdown().await {
+                    warn!(extension = %id, error = %err, "shutdown failed");
+                    errs.push(err);
                 }
             }
             errs

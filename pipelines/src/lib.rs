@@ -17,6 +17,7 @@ pub mod heap;
 pub mod id;
 pub mod memory;
 pub mod signal;
+pub mod storage;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -24,13 +25,13 @@ pub mod tls;
 pub mod visit;
 
 pub use component::{
-    Component, Exporter, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,
+    Component, Deadline, Exporter, Extension, Handover, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,
 };
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 pub use error::{BoxError, BuildError, ConsumeError, ShutdownError, StartError};
 pub use factory::{
-    ExporterFactory, Factories, Kind, ProcessorFactory, ReceiverFactory, Settings, SignalFactories,
+    ExporterFactory, ExtensionFactory, Factories, Kind, ProcessorFactory, ReceiverFactory, Settings, SignalFactories,
 };
 pub use graph::Graph;
 pub use id::{ComponentId, PipelineId};

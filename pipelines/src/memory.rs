@@ -71,6 +71,17 @@ impl MemoryBudget {
         self.used.load(Ordering::Acquire)
     }
 
+    /// Reserves `bytes` whatever the total: for data already accepted (an exporter's in-memory
+    /// queue holds what the sender was told is safe). Counting it lets `memory_limiter` refuse
+    /// new data while queues are full of old data.
+    pub fn reserve(&'static self, bytes: u64) -> Reservation {
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        Reservation {
+            budget: self,
+            bytes,
+        }
+    }
+
     /// Reserves `bytes` if the total stays at or under `limit`; `None` (nothing reserved)
     /// otherwise. A single request larger than `limit` is admitted when nothing else is held,
     /// so an oversized request is refused by size checks, not starved here forever.

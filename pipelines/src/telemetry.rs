@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::id::ComponentId;
@@ -30,6 +30,28 @@ type SeriesKey = (String, Labels);
 #[derive(Clone, Default)]
 pub struct Telemetry {
     counters: Arc<Mutex<BTreeMap<SeriesKey, Arc<AtomicU64>>>>,
+    gauges: Arc<Mutex<BTreeMap<SeriesKey, Arc<AtomicI64>>>>,
+}
+
+/// A handle to one gauge time series (a value that goes up and down: a queue's size).
+#[derive(Clone, Debug, Default)]
+pub struct Gauge(Arc<AtomicI64>);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// Adds `d` (negative to subtract).
+    pub fn add(&self, d: i64) {
+        self.0.fetch_add(d, Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A handle to one counter time series; cheap to increment from any task.
@@ -59,33 +81,36 @@ impl Telemetry {
         Counter(map.entry(key).or_default().clone())
     }
 
-    /// Renders every counter in the Prometheus text format 0.0.4.
+    /// The gauge `name{labels}`, created at 0 on first use. Handles for the same series share
+    /// the value.
+    pub fn gauge(&self, name: &str, labels: &[(&'static str, &str)]) -> Gauge {
+        let key = (
+            name.to_owned(),
+            labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        );
+        let mut map = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        Gauge(map.entry(key).or_default().clone())
+    }
+
+    /// Renders every counter and gauge in the Prometheus text format 0.0.4.
     pub fn render(&self) -> String {
-        let map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        let mut last_name = "";
-        for ((name, labels), v) in map.iter() {
-            if name != last_name {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last_name = name;
-            }
-            out.push_str(name);
-            if !labels.is_empty() {
-                out.push('{');
-                for (i, (k, val)) in labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let escaped = val
-                        .replace('\\', r"\\")
-                        .replace('"', "\\\"")
-                        .replace('\n', r"\n");
-                    let _ = write!(out, "{k}=\"{escaped}\"");
-                }
-                out.push('}');
-            }
-            let _ = writeln!(out, " {}", v.load(Ordering::Relaxed));
+        {
+            let map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            render_family(
+                &mut out,
+                "counter",
+                map.iter()
+                    .map(|(k, v)| (k, v.load(Ordering::Relaxed).to_string())),
+            );
         }
+        let map = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        render_family(
+            &mut out,
+            "gauge",
+            map.iter()
+                .map(|(k, v)| (k, v.load(Ordering::Relaxed).to_string())),
+        );
         out
     }
 
@@ -233,6 +258,37 @@ pub fn init_logs(cfg: &LogsConfig) {
     };
 }
 
+/// Writes one family type's series (`# TYPE` once per name) in the text format 0.0.4.
+fn render_family<'a>(
+    out: &mut String,
+    kind: &str,
+    series: impl Iterator<Item = (&'a SeriesKey, String)>,
+) {
+    let mut last_name = "";
+    for ((name, labels), v) in series {
+        if name != last_name {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            last_name = name;
+        }
+        out.push_str(name);
+        if !labels.is_empty() {
+            out.push('{');
+            for (i, (k, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let escaped = val
+                    .replace('\\', r"\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', r"\n");
+                let _ = write!(out, "{k}=\"{escaped}\"");
+            }
+            out.push('}');
+        }
+        let _ = writeln!(out, " {v}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,3 +314,4 @@ mod tests {
         ));
     }
 }
+
