@@ -1,4 +1,4 @@
-//! THE registry: every receiver, processor and exporter factory Strata ships, one line each.
+//! THE registry: every receiver, processor, exporter and extension factory Strata ships, one line each.
 //! Adding a component = one directory in its crate, one `mod` line, one line here.
 
 use strata_pipelines::Factories;
@@ -28,5 +28,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .exporter(strata_exporters::otlp::Factory::alias())?
         .exporter(strata_exporters::otlp_http::Factory)?
         .exporter(strata_exporters::debug::Factory)?
-        .exporter(strata_exporters::file::Factory)
+        .exporter(strata_exporters::file::Factory)?
+        // Extensions
+        .extension(strata_extensions::file_storage::Factory)
 }

@@ -153,6 +153,10 @@ fn print_components(f: &Factories) {
     for (name, e) in &f.exporters {
         println!("  {name:<12} {}", sig(e.signals()));
     }
+    println!("extensions:");
+    for name in f.extensions.keys() {
+        println!("  {name}");
+    }
 }
 
 fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
@@ -168,10 +172,11 @@ fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(cfg, factories))
+    rt.block_on(serve(args, cfg, factories))
 }
 
-async fn serve(cfg: Config, factories: Factories) -> anyhow::Result<()> {
+async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::Result<()> {
+    let mut signals = Signals::listen();
     let telemetry = Telemetry::default();
     let graph = Graph::build(&cfg, &factories, &telemetry)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
@@ -199,15 +204,27 @@ async fn serve(cfg: Config, factories: Factories) -> anyhow::Result<()> {
     } else {
         None
     };
-    let host = Host { telemetry };
+    let host = Host {
+        telemetry: telemetry.clone(),
+        ..Host::default()
+    };
     graph
         .start(&host)
         .await
         .context("pipelines failed to start")?;
-    info!("everything is ready; press Ctrl-C or send SIGTERM to stop");
-    wait_for_signal().await;
-    info!(deadline = ?cfg.service.shutdown_timeout, "shutting down");
-    let result = graph.shutdown(cfg.service.shutdown_timeout).await;
+    info!("everything is ready; send SIGHUP to reload the config, SIGTERM or Ctrl-C to stop");
+    let mut running = Running { cfg, graph };
+    loop {
+        match signals.next().await {
+            Signal::Stop => break,
+            Signal::Reload => {
+                running = reload(args, running, &factories, &host).await;
+            }
+        }
+    }
+    let deadline = running.cfg.service.shutdown_timeout;
+    info!(deadline = ?deadline, "shutting down");
+    let result = running.graph.shutdown(deadline).await;
     stop_telemetry.cancel();
     if let Some(h) = telemetry_server {
         let _ = h.await;
@@ -224,17 +241,117 @@ async fn serve(cfg: Config, factories: Factories) -> anyhow::Result<()> {
     }
 }
 
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
+/// The graph that runs and the config it was built from.
+struct Running {
+    cfg: Config,
+    graph: Graph,
+}
+
+/// SIGHUP: re-reads the config sources, validates and builds the new graph, and only then
+/// replaces the running one. The old graph is shut down in reload mode (its in-memory queues
+/// are parked in `host.handover` and taken by the new exporters with the same ids; persistent
+/// queues stay on disk and are reopened), then the new graph starts. An invalid config, or one
+/// that fails to build, leaves the running graph untouched. If the new graph fails to start
+/// (a port taken, say), the previous config is built and started again.
+async fn reload(args: &SourceArgs, old: Running, factories: &Factories, host: &Host) -> Running {
+    info!("received SIGHUP: reloading the configuration");
+    let new_cfg = match load(args) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            error!("reload refused, invalid config; the running configuration stays:\n{e}");
+            return old;
+        }
         Err(e) => {
-            error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the process");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+            error!("reload refused: {e:#}; the running configuration stays");
+            return old;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("received SIGINT"),
-        _ = term.recv() => info!("received SIGTERM"),
+    let new_graph = match Graph::build(&new_cfg, factories, &host.telemetry) {
+        Ok(g) => g,
+        Err(e) => {
+            error!("reload refused, invalid config; the running configuration stays:\n{e}");
+            return old;
+        }
+    };
+    host.handover.set_reloading(true);
+    if let Err(errs) = old.graph.shutdown(old.cfg.service.shutdown_timeout).await {
+        for e in errs {
+            error!(error = %e, "while stopping the previous configuration");
+        }
+    }
+    let fresh = || Host {
+        deadline: strata_pipelines::Deadline::default(),
+        ..host.clone()
+    };
+    let next = match new_graph.start(&fresh()).await {
+        Ok(()) => {
+            info!("reload complete: the new configuration is running");
+            Running {
+                cfg: new_cfg,
+                graph: new_graph,
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "the new configuration failed to start; restoring the previous one");
+            let graph = Graph::build(&old.cfg, factories, &host.telemetry)
+                .expect("the running configuration was valid");
+            if let Err(e) = graph.start(&fresh()).await {
+                error!(error = %e, "the previous configuration failed to start again; nothing runs until the next SIGHUP");
+            }
+            Running {
+                cfg: old.cfg,
+                graph,
+            }
+        }
+    };
+    host.handover.set_reloading(false);
+    for (key, _) in host.handover.take_unclaimed() {
+        error!(queue = %key, "the new configuration has no exporter for this queue; its data is dropped");
+    }
+    next
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// The process signals strata acts on, listened to from start-up (SIGHUP's default action would
+/// kill the process).
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let open = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                error!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        Signals {
+            term: open(SignalKind::terminate(), "SIGTERM"),
+            hup: open(SignalKind::hangup(), "SIGHUP"),
+        }
+    }
+
+    async fn next(&mut self) -> Signal {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { info!("received SIGINT"); Signal::Stop }
+            _ = recv(&mut self.term) => { info!("received SIGTERM"); Signal::Stop }
+            _ = recv(&mut self.hup) => Signal::Reload,
+        }
     }
 }

@@ -64,14 +64,15 @@ async fn exporters_verify_the_peer_with_ca_file() {
         std::fs::read_to_string(&out).unwrap_or_default()
     );
 
-    // Without the CA, both exporters refuse the peer and the client hears about it.
+    // Without the CA, both exporters refuse the peer; with no queue the client hears about it.
+    let sync = "sending_queue: { enabled: false }, retry_on_failure: { enabled: false }";
     for (exporter, name) in [
         (
-            format!("  otlp: {{ endpoint: \"127.0.0.1:{tls_grpc}\" }}\n"),
+            format!("  otlp: {{ endpoint: \"127.0.0.1:{tls_grpc}\", {sync} }}\n"),
             "otlp",
         ),
         (
-            format!("  otlp_http: {{ endpoint: \"https://127.0.0.1:{tls_http}\" }}\n"),
+            format!("  otlp_http: {{ endpoint: \"https://127.0.0.1:{tls_http}\", {sync} }}\n"),
             "otlp_http",
         ),
     ] {

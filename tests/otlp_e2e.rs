@@ -143,7 +143,13 @@ async fn exporter_down_gives_the_client_a_retryable_error() {
 {receivers}processors:
   batch: {{ timeout: 50ms }}
 exporters:
-  otlp: {{ endpoint: "127.0.0.1:{dead}", tls: {{ insecure: true }}, timeout: 2s }}
+  otlp:
+    endpoint: "127.0.0.1:{dead}"
+    tls: {{ insecure: true }}
+    timeout: 2s
+    # No queue: the client's answer waits for the export (queued mode: tests/reliability.rs).
+    sending_queue: {{ enabled: false }}
+    retry_on_failure: {{ enabled: false }}
 service:
   pipelines:
     traces: {{ receivers: [otlp], processors: [batch], exporters: [otlp] }}
@@ -252,8 +258,34 @@ service:
         .await
         .unwrap();
 
-    // Every export was acknowledged, so B has written everything already.
+    // Every export was acknowledged once queued in A; wait for A's queue to reach B.
     let out = b.path("out.jsonl");
+    let items = |lines: &[serde_json::Value]| -> usize {
+        lines
+            .iter()
+            .map(|l| {
+                if l.get("resourceSpans").is_some() {
+                    serde_json::from_value::<Traces>(l.clone())
+                        .unwrap()
+                        .item_count()
+                } else if l.get("resourceMetrics").is_some() {
+                    serde_json::from_value::<Metrics>(l.clone())
+                        .unwrap()
+                        .item_count()
+                } else {
+                    serde_json::from_value::<Logs>(l.clone())
+                        .unwrap()
+                        .item_count()
+                }
+            })
+            .sum()
+    };
+    let want = 1200 + metrics.item_count() + logs.item_count();
+    assert!(
+        eventually(Duration::from_secs(20), || items(&read_lines(&out)) >= want),
+        "B has {} of {want} items",
+        items(&read_lines(&out))
+    );
     let lines: Vec<serde_json::Value> = read_lines(&out);
     let mut traces = Vec::new();
     let mut got_metrics = Vec::new();
@@ -324,8 +356,16 @@ service:
     let r = http_post(a_http, "/v1/logs", &[PROTO], &logs.encode_to_vec());
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let lines: Vec<serde_json::Value> = read_lines(&b.path("out.jsonl"));
+    // Both were acknowledged once queued in A; the two exporters deliver independently.
+    let out = b.path("out.jsonl");
+    assert!(eventually(Duration::from_secs(10), || read_lines::<
+        serde_json::Value,
+    >(&out)
+    .len()
+        >= 2));
+    let mut lines: Vec<serde_json::Value> = read_lines(&out);
     assert_eq!(lines.len(), 2, "{lines:?}");
+    lines.sort_by_key(|l| l.get("resourceSpans").is_none());
     let got: Traces = serde_json::from_value(lines[0].clone()).unwrap();
     assert_eq!(got, traces);
     let got: Logs = serde_json::from_value(lines[1].clone()).unwrap();

@@ -6,7 +6,8 @@ use std::time::Duration;
 use strata_pipelines::ConsumeError;
 
 /// gRPC codes the OTLP spec lists as retryable: CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
-/// (treated as retryable: the peer is overloaded), ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
+/// (only with `RetryInfo`; see [`from_grpc_status`]), ABORTED, OUT_OF_RANGE, UNAVAILABLE,
+/// DATA_LOSS.
 pub fn grpc_retryable(code: tonic::Code) -> bool {
     use tonic::Code::*;
     matches!(
@@ -21,15 +22,26 @@ pub fn grpc_retryable(code: tonic::Code) -> bool {
     )
 }
 
-/// Maps a gRPC status from a peer to a [`ConsumeError`].
+/// Maps a gRPC status from a peer to a [`ConsumeError`]. A retryable status carries the delay of
+/// its `google.rpc.RetryInfo` detail, if any (OTLP spec, "OTLP/gRPC Throttling"). Per the spec,
+/// `RESOURCE_EXHAUSTED` is retryable only when the peer sent `RetryInfo`.
 pub fn from_grpc_status(endpoint: &str, status: &tonic::Status) -> ConsumeError {
+    use tonic_types::StatusExt as _;
     let msg = format!(
         "export to {endpoint} failed: {:?}: {}",
         status.code(),
         status.message()
     );
-    if grpc_retryable(status.code()) {
-        ConsumeError::retryable(msg)
+    let retry_after = status.get_details_retry_info().and_then(|r| r.retry_delay);
+    let retryable = match status.code() {
+        tonic::Code::ResourceExhausted => retry_after.is_some(),
+        c => grpc_retryable(c),
+    };
+    if retryable {
+        ConsumeError::Retryable {
+            error: msg.into(),
+            retry_after,
+        }
     } else {
         ConsumeError::permanent(msg)
     }
@@ -67,5 +79,26 @@ mod tests {
             Some(Duration::from_secs(7))
         );
         assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn grpc_retry_info_sets_the_delay() {
+        use tonic_types::{ErrorDetails, StatusExt};
+        let st = tonic::Status::with_error_details(
+            tonic::Code::ResourceExhausted,
+            "slow down",
+            ErrorDetails::with_retry_info(Some(Duration::from_secs(3))),
+        );
+        match from_grpc_status("peer", &st) {
+            ConsumeError::Retryable { retry_after, .. } => {
+                assert_eq!(retry_after, Some(Duration::from_secs(3)));
+            }
+            other => panic!("{other}"),
+        }
+        // RESOURCE_EXHAUSTED without RetryInfo is permanent (OTLP spec).
+        let st = tonic::Status::resource_exhausted("too big");
+        assert!(!from_grpc_status("peer", &st).is_retryable());
+        let st = tonic::Status::unavailable("down");
+        assert!(from_grpc_status("peer", &st).is_retryable());
     }
 }

@@ -8,5 +8,6 @@
 pub mod classify;
 pub mod debug;
 pub mod file;
+pub mod helper;
 pub mod otlp;
 pub mod otlp_http;

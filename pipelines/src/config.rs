@@ -427,6 +427,47 @@ fn resolve(reference: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
     }
 }
 
+/// Reads a byte size: an integer (bytes) or a string with a unit — `B`, `KiB`, `MiB`, `GiB`
+/// (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000), e.g. `4MiB`.
+///
+/// # Errors
+/// Anything else, with the accepted forms in the message.
+pub fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match <Raw as serde::Deserialize>::deserialize(d)? {
+        Raw::N(n) => Ok(n),
+        Raw::S(s) => parse_bytes(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid size {s:?}: use bytes or a number with B, KiB, MiB, GiB, KB, MB or GB"
+            ))
+        }),
+    }
+}
+
+/// Parses `4MiB`, `512 KiB`, `1GB`, `100` (bytes); `None` when malformed or overflowing.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mul: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

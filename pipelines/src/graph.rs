@@ -11,18 +11,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tracing::{info, warn};
 
-use crate::component::{Component, Exporter, Extension, Host, NextConsumers, Receiver};
+use crate::component::{Component, Extension, Host, NextConsumers, Receiver};
 use crate::config::{Config, ConfigError, ConfigErrors};
-use crate::consumer::{BoxConsumer, ConsumeResult, Consumer};
+use crate::consumer::BoxConsumer;
 use crate::error::{BuildError, ShutdownError, StartError};
 use crate::factory::{Factories, Kind, Settings, SignalFactories};
 use crate::fanout::fanout;
 use crate::id::ComponentId;
 use crate::signal::{Logs, Metrics, Signal, Traces};
-use crate::telemetry::{Counter, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// Checks a loaded config against the registry before anything is built: every component type
 /// is known, every component config parses and validates, every pipeline has receivers and
@@ -229,9 +228,7 @@ impl Graph {
                 id: id.clone(),
                 telemetry: telemetry.clone(),
             };
-            let e = f
-                .create(set, cfg.extensions[id].clone())
-                .map_err(to_errs)?;
+            let e = f.create(set, cfg.extensions[id].clone()).map_err(to_errs)?;
             graph.extensions.push((id.clone(), e));
         }
         build_signal::<Traces>(cfg, factories, telemetry, &mut graph, &mut wiring, |w| {
@@ -398,11 +395,10 @@ fn build_signal<T: SignalFactories>(
                 telemetry: telemetry.clone(),
             };
             let exp = T::create_exporter(f.as_ref(), set, cfg.exporters[id].clone())?;
-            let observed = Arc::new(ObservedExporter::new(exp, id, telemetry));
             graph
                 .exporters
-                .push((format!("exporter {id} ({})", T::SIGNAL), observed.clone()));
-            let c: BoxConsumer<T> = observed;
+                .push((format!("exporter {id} ({})", T::SIGNAL), exp.clone()));
+            let c: BoxConsumer<T> = exp;
             exporters.insert(id.clone(), c.clone());
             consumers.push(c);
         }
@@ -431,53 +427,4 @@ fn build_signal<T: SignalFactories>(
         }
     }
     Ok(())
-}
-
-/// Wraps every exporter to count `otelcol_exporter_sent_*` and `otelcol_exporter_send_failed_*`
-/// by the result of each `consume`.
-struct ObservedExporter<T: SignalFactories> {
-    inner: Arc<dyn Exporter<T>>,
-    sent: Counter,
-    failed: Counter,
-}
-
-impl<T: SignalFactories> ObservedExporter<T> {
-    fn new(inner: Arc<dyn Exporter<T>>, id: &ComponentId, telemetry: &Telemetry) -> Self {
-        let id = id.to_string();
-        let item = T::SIGNAL.item_name();
-        ObservedExporter {
-            inner,
-            sent: telemetry.counter(
-                &format!("otelcol_exporter_sent_{item}"),
-                &[("exporter", &id)],
-            ),
-            failed: telemetry.counter(
-                &format!("otelcol_exporter_send_failed_{item}"),
-                &[("exporter", &id)],
-            ),
-        }
-    }
-}
-
-#[async_trait]
-impl<T: SignalFactories> Consumer<T> for ObservedExporter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
-        let n = data.item_count() as u64;
-        let r = self.inner.consume(data).await;
-        match &r {
-            Ok(_) => self.sent.add(n),
-            Err(_) => self.failed.add(n),
-        }
-        r
-    }
-}
-
-#[async_trait]
-impl<T: SignalFactories> Component for ObservedExporter<T> {
-    async fn start(&self, host: &Host) -> Result<(), StartError> {
-        self.inner.start(host).await
-    }
-    async fn shutdown(&self) -> Result<(), ShutdownError> {
-        self.inner.shutdown().await
-    }
 }

@@ -25,13 +25,15 @@ pub mod tls;
 pub mod visit;
 
 pub use component::{
-    Component, Deadline, Exporter, Extension, Handover, Host, NextConsumers, Process, Processor, Receiver, Tasks, processor_fn,
+    Component, Deadline, Exporter, Extension, Handover, Host, NextConsumers, Process, Processor,
+    Receiver, Tasks, processor_fn,
 };
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 pub use error::{BoxError, BuildError, ConsumeError, ShutdownError, StartError};
 pub use factory::{
-    ExporterFactory, ExtensionFactory, Factories, Kind, ProcessorFactory, ReceiverFactory, Settings, SignalFactories,
+    ExporterFactory, ExtensionFactory, Factories, Kind, ProcessorFactory, ReceiverFactory,
+    Settings, SignalFactories,
 };
 pub use graph::Graph;
 pub use id::{ComponentId, PipelineId};

@@ -257,7 +257,9 @@ fn scan(file: &mut File, len: u64) -> io::Result<(u64, u32, Vec<u32>)> {
     let mut payload = Vec::new();
     while off + RECORD_HEADER <= len {
         reader.read_exact(&mut header)?;
-        let plen = u64::from(u32::from_le_bytes([header[0], header[1], header[2], header[3]]));
+        let plen = u64::from(u32::from_le_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
         let sum = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         let n = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
         if plen > MAX_RECORD || off + RECORD_HEADER + plen > len {
@@ -503,12 +505,7 @@ impl SegmentLog {
     /// Deletes the oldest segment that is not being written; returns false if there is none.
     fn drop_oldest(&self, st: &mut State) -> bool {
         let write_id = st.write.as_ref().map(|(id, _)| *id);
-        let Some(id) = st
-            .segments
-            .keys()
-            .copied()
-            .find(|id| Some(*id) != write_id)
-        else {
+        let Some(id) = st.segments.keys().copied().find(|id| Some(*id) != write_id) else {
             return false;
         };
         let seg = st.segments.remove(&id).expect("listed");
@@ -743,7 +740,9 @@ mod tests {
         }
         assert_eq!(log.pending(), (10, 45));
         // Small segments: several files.
-        let files = fs::read_dir(tmp.path().join("otlp_up_traces")).unwrap().count();
+        let files = fs::read_dir(tmp.path().join("otlp_up_traces"))
+            .unwrap()
+            .count();
         assert!(files > 4, "{files} files");
         let got = drain(&log);
         assert_eq!(got.len(), 10);
@@ -762,7 +761,9 @@ mod tests {
         let (log, rec) = st2.open("otlp/up_traces").unwrap();
         assert_eq!((rec.records, rec.items, rec.truncated_bytes), (6, 39, 0));
         let again: Vec<_> = drain(&log).into_iter().map(|r| r.payload).collect();
-        let want: Vec<_> = (4..10).map(|i| format!("payload-{i}").into_bytes()).collect();
+        let want: Vec<_> = (4..10)
+            .map(|i| format!("payload-{i}").into_bytes())
+            .collect();
         assert_eq!(again, want);
         assert_eq!(st2.used_bytes(), {
             let dir = tmp.path().join("otlp_up_traces");

@@ -6,13 +6,14 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use serde::{Deserialize, Serialize};
 use strata_pipelines::{
-    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeResult, Consumer, Exporter,
+    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
     Traces, YamlValue, config::parse,
 };
 use tracing::info;
 
 use super::TYPE;
+use crate::helper::{HelperConfig, HelperExporter, RequestSender};
 
 /// Config of the `debug` exporter.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -215,8 +216,8 @@ impl<T: DebugRender> DebugExporter<T> {
 }
 
 #[async_trait]
-impl<T: DebugRender> Consumer<T> for DebugExporter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
+impl<T: DebugRender> RequestSender<T> for DebugExporter<T> {
+    async fn send(&self, data: Arc<T>) -> ConsumeResult {
         info!(exporter = %self.id, signal = %T::SIGNAL, "{}", self.render(&data));
         Ok(Accepted::all())
     }
@@ -232,8 +233,6 @@ impl<T: DebugRender> Component for DebugExporter<T> {
     }
 }
 
-impl<T: DebugRender> Exporter<T> for DebugExporter<T> {}
-
 /// Factory of the `debug` exporter.
 #[derive(Debug, Default)]
 pub struct Factory;
@@ -245,7 +244,12 @@ impl Factory {
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
         let c: Config = parse(&set.path(), cfg)?;
-        Ok(Arc::new(DebugExporter::new(set.id, c)))
+        let e = DebugExporter::new(set.id.clone(), c);
+        Ok(Arc::new(HelperExporter::new(
+            &set,
+            HelperConfig::synchronous(std::time::Duration::from_secs(30)),
+            Arc::new(e),
+        )))
     }
 }
 

@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
-    Consumer, Exporter, ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData,
-    StartError, YamlValue, config::parse,
+    Exporter, ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData, StartError,
+    YamlValue, config::parse,
 };
 use tokio::sync::Mutex;
 
 use super::TYPE;
+use crate::helper::{HelperConfig, HelperExporter, RequestSender};
 
 /// Config of the `file` exporter.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -42,9 +43,9 @@ impl<T: SignalData + Serialize> FileExporter<T> {
 }
 
 #[async_trait]
-impl<T: SignalData + Serialize> Consumer<T> for FileExporter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
-        let mut line = serde_json::to_vec(&data).map_err(ConsumeError::permanent)?;
+impl<T: SignalData + Serialize> RequestSender<T> for FileExporter<T> {
+    async fn send(&self, data: Arc<T>) -> ConsumeResult {
+        let mut line = serde_json::to_vec(data.as_ref()).map_err(ConsumeError::permanent)?;
         line.push(b'\n');
         let mut guard = self.file.lock().await;
         let file = guard.as_mut().ok_or_else(|| {
@@ -83,8 +84,6 @@ impl<T: SignalData + Serialize> Component for FileExporter<T> {
     }
 }
 
-impl<T: SignalData + Serialize> Exporter<T> for FileExporter<T> {}
-
 /// Factory of the `file` exporter.
 #[derive(Debug, Default)]
 pub struct Factory;
@@ -104,7 +103,12 @@ impl Factory {
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
         let c = self.config(&set.path(), cfg)?;
-        Ok(Arc::new(FileExporter::new(set.id, c)))
+        let e = FileExporter::new(set.id.clone(), c);
+        Ok(Arc::new(HelperExporter::new(
+            &set,
+            HelperConfig::synchronous(std::time::Duration::from_secs(30)),
+            Arc::new(e),
+        )))
     }
 }
 
@@ -152,8 +156,8 @@ mod tests {
             },
         );
         e.start(&Host::default()).await.unwrap();
-        e.consume(fake::traces(1, 2)).await.unwrap();
-        e.consume(fake::traces(2, 1)).await.unwrap();
+        e.send(Arc::new(fake::traces(1, 2))).await.unwrap();
+        e.send(Arc::new(fake::traces(2, 1))).await.unwrap();
         e.shutdown().await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<Traces> = text
@@ -180,7 +184,7 @@ mod tests {
             "{err}"
         );
         // Data offered to an exporter that never started is refused retryably, not lost.
-        let refused = e.consume(fake::traces(1, 1)).await.unwrap_err();
+        let refused = e.send(Arc::new(fake::traces(1, 1))).await.unwrap_err();
         assert!(refused.is_retryable(), "{refused}");
     }
 }

@@ -7,6 +7,8 @@ use strata_pipelines::config::ComponentConfig;
 
 use strata_pipelines::tls::TlsClientConfig;
 
+use crate::helper::{HelperConfig, QueueConfig, RetryConfig};
+
 /// Config of the `otlp` (gRPC) exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +24,14 @@ pub struct Config {
     /// Deadline of one export request. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Requests larger than this (encoded) are split before sending. Default 4 MiB, the gRPC
+    /// default message limit of most servers; `0` = no limit. Accepts `4MiB`, `512KiB` or bytes.
+    #[serde(deserialize_with = "crate::helper::de_bytes")]
+    pub max_request_size: u64,
+    /// Retries of failed attempts.
+    pub retry_on_failure: RetryConfig,
+    /// The sending queue.
+    pub sending_queue: QueueConfig,
 }
 
 impl Default for Config {
@@ -32,6 +42,9 @@ impl Default for Config {
             headers: BTreeMap::new(),
             compression: Compression::Gzip,
             timeout: Duration::from_secs(5),
+            max_request_size: 4 << 20,
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
         }
     }
 }
@@ -69,6 +82,18 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The exporter-helper settings of this config.
+    pub fn helper(&self) -> HelperConfig {
+        HelperConfig {
+            timeout: self.timeout,
+            retry: self.retry_on_failure.clone(),
+            queue: self.sending_queue.clone(),
+            max_request_bytes: usize::try_from(self.max_request_size).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 impl ComponentConfig for Config {
     /// Checks the endpoint, headers and TLS files.
     ///
@@ -101,6 +126,8 @@ impl ComponentConfig for Config {
                 "not supported by the otlp (gRPC) exporter: use ca_file with the peer's CA",
             ));
         }
+        self.retry_on_failure.validate(path)?;
+        self.sending_queue.validate(path)?;
         self.tls.validate(&format!("{path}::tls"))
     }
 }

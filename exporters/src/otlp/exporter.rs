@@ -1,65 +1,117 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use strata_pipelines::{
-    Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Consumer, Exporter,
+    Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
     Traces, YamlValue, config::parse_component,
 };
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracing::warn;
 
 use super::{Compression, Config, TYPE};
 use crate::classify::from_grpc_status;
+use crate::helper::{HelperExporter, RequestSender};
 
 /// Largest response accepted from the peer (responses are tiny; this bounds a broken peer).
 const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
 /// One OTLP/gRPC export call for a signal: returns the peer's partial-success
-/// `(rejected items, message)`.
+/// `(rejected items, message)`. The request is encoded from a shared reference, so a retry does
+/// not copy it.
 pub trait GrpcExport: SignalData {
-    /// Sends `req` on `channel`.
-    fn export(
-        channel: Channel,
-        compression: Option<CompressionEncoding>,
-        req: tonic::Request<Self>,
-    ) -> BoxFuture<'static, Result<(i64, String), tonic::Status>>;
+    /// The `Export` method path (`/opentelemetry.proto.collector.trace.v1.TraceService/Export`).
+    const PATH: &'static str;
+    /// The service's response type.
+    type Response: prost::Message + Default + Send + 'static;
+    /// `(rejected items, error message)` of the response's partial success.
+    fn partial(resp: Self::Response) -> (i64, String);
 }
 
 macro_rules! grpc_export {
-    ($t:ty, $client:ident, $field:ident) => {
+    ($t:ty, $resp:ty, $path:literal, $field:ident) => {
         impl GrpcExport for $t {
-            fn export(
-                channel: Channel,
-                compression: Option<CompressionEncoding>,
-                req: tonic::Request<Self>,
-            ) -> BoxFuture<'static, Result<(i64, String), tonic::Status>> {
-                Box::pin(async move {
-                    let mut client = $client::new(channel)
-                        .accept_compressed(CompressionEncoding::Gzip)
-                        .max_decoding_message_size(MAX_RESPONSE_BYTES);
-                    if let Some(c) = compression {
-                        client = client.send_compressed(c);
-                    }
-                    let resp = client.export(req).await?.into_inner();
-                    Ok(resp
-                        .partial_success
-                        .map(|p| (p.$field, p.error_message))
-                        .unwrap_or_default())
-                })
+            const PATH: &'static str = $path;
+            type Response = $resp;
+            fn partial(resp: $resp) -> (i64, String) {
+                resp.partial_success
+                    .map(|p| (p.$field, p.error_message))
+                    .unwrap_or_default()
             }
         }
     };
 }
-grpc_export!(Traces, TraceServiceClient, rejected_spans);
-grpc_export!(Metrics, MetricsServiceClient, rejected_data_points);
-grpc_export!(Logs, LogsServiceClient, rejected_log_records);
+grpc_export!(
+    Traces,
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    rejected_spans
+);
+grpc_export!(
+    Metrics,
+    opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    rejected_data_points
+);
+grpc_export!(
+    Logs,
+    opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse,
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    rejected_log_records
+);
+
+/// A gRPC codec that encodes a shared request (`Arc<T>`) and decodes the response with prost.
+struct SharedCodec<T, U>(std::marker::PhantomData<fn(T) -> U>);
+
+struct SharedEncoder<T>(std::marker::PhantomData<fn(T)>);
+
+impl<T: prost::Message> Encoder for SharedEncoder<T> {
+    type Item = Arc<T>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Arc<T>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode(buf)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+impl<T, U> Codec for SharedCodec<T, U>
+where
+    T: prost::Message + Send + Sync + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = Arc<T>;
+    type Decode = U;
+    type Encoder = SharedEncoder<T>;
+    type Decoder = tonic_prost::ProstDecoder<U>;
+    fn encoder(&mut self) -> Self::Encoder {
+        SharedEncoder(std::marker::PhantomData)
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
+async fn export<T: GrpcExport>(
+    channel: Channel,
+    compression: Option<CompressionEncoding>,
+    req: tonic::Request<Arc<T>>,
+) -> Result<(i64, String), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES);
+    if let Some(c) = compression {
+        grpc = grpc.send_compressed(c);
+    }
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
+    let codec = SharedCodec::<T, T::Response>(std::marker::PhantomData);
+    let path = http::uri::PathAndQuery::from_static(T::PATH);
+    let resp = grpc.unary(req, path, codec).await?;
+    Ok(T::partial(resp.into_inner()))
+}
 
 /// The `otlp` exporter for one signal. The channel is created at `start` and connects lazily,
 /// so a peer that is down at start does not stop the process; its requests fail retryably.
@@ -120,8 +172,8 @@ impl<T: GrpcExport> OtlpExporter<T> {
 }
 
 #[async_trait]
-impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
+impl<T: GrpcExport> RequestSender<T> for OtlpExporter<T> {
+    async fn send(&self, data: Arc<T>) -> ConsumeResult {
         let channel = self
             .channel
             .lock()
@@ -138,7 +190,7 @@ impl<T: GrpcExport> Consumer<T> for OtlpExporter<T> {
         let mut req = tonic::Request::new(data);
         *req.metadata_mut() = self.metadata.clone();
         req.set_timeout(self.cfg.timeout);
-        match T::export(channel, compression, req).await {
+        match export::<T>(channel, compression, req).await {
             Ok((0, _)) => Ok(Accepted::all()),
             Ok((rejected, message)) => {
                 warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
@@ -172,8 +224,6 @@ impl<T: GrpcExport> Component for OtlpExporter<T> {
     }
 }
 
-impl<T: GrpcExport> Exporter<T> for OtlpExporter<T> {}
-
 /// Factory of the `otlp` exporter, registered under `otlp` and under the alias `otlp_grpc`.
 #[derive(Debug, Clone, Copy)]
 pub struct Factory {
@@ -200,11 +250,12 @@ impl Factory {
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
+        let helper = c.helper();
         let e = OtlpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
             id: set.id.clone(),
             source: e.into(),
         })?;
-        Ok(Arc::new(e))
+        Ok(Arc::new(HelperExporter::new(&set, helper, Arc::new(e))))
     }
 }
 
@@ -284,7 +335,7 @@ mod tests {
         };
         let e = OtlpExporter::<Traces>::new("otlp".parse().unwrap(), cfg).unwrap();
         e.start(&Host::default()).await.unwrap();
-        let err = e.consume(fake::traces(1, 1)).await.unwrap_err();
+        let err = e.send(Arc::new(fake::traces(1, 1))).await.unwrap_err();
         assert!(err.is_retryable(), "{err}");
     }
 }

@@ -8,6 +8,8 @@ use strata_pipelines::{ConfigError, Signal};
 pub use crate::otlp::Compression;
 use strata_pipelines::tls::TlsClientConfig;
 
+use crate::helper::{HelperConfig, QueueConfig, RetryConfig};
+
 /// Config of the `otlp_http` exporter.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,6 +34,14 @@ pub struct Config {
     /// Deadline of one request. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Requests larger than this (encoded) are split before sending; `0` (default) = no limit.
+    /// Accepts `4MiB`, `512KiB` or bytes.
+    #[serde(deserialize_with = "crate::helper::de_bytes")]
+    pub max_request_size: u64,
+    /// Retries of failed attempts.
+    pub retry_on_failure: RetryConfig,
+    /// The sending queue.
+    pub sending_queue: QueueConfig,
 }
 
 impl Default for Config {
@@ -46,6 +56,9 @@ impl Default for Config {
             headers: BTreeMap::new(),
             compression: Compression::Gzip,
             timeout: Duration::from_secs(5),
+            max_request_size: 0,
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
         }
     }
 }
@@ -62,6 +75,16 @@ pub enum Encoding {
 }
 
 impl Config {
+    /// The exporter-helper settings of this config.
+    pub fn helper(&self) -> HelperConfig {
+        HelperConfig {
+            timeout: self.timeout,
+            retry: self.retry_on_failure.clone(),
+            queue: self.sending_queue.clone(),
+            max_request_bytes: usize::try_from(self.max_request_size).unwrap_or(usize::MAX),
+        }
+    }
+
     /// The URL for `signal`.
     pub fn url(&self, signal: Signal) -> String {
         let explicit = match signal {
@@ -119,6 +142,8 @@ impl ComponentConfig for Config {
                 "must be greater than 0",
             ));
         }
+        self.retry_on_failure.validate(path)?;
+        self.sending_queue.validate(path)?;
         self.tls.validate(&format!("{path}::tls"))
     }
 }

@@ -9,13 +9,14 @@ use prost::Message;
 use serde::Serialize;
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
-    Consumer, Exporter, ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal,
-    SignalData, StartError, Traces, YamlValue, config::parse_component,
+    Exporter, ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData,
+    StartError, Traces, YamlValue, config::parse_component,
 };
 use tracing::warn;
 
 use super::{Compression, Config, Encoding, TYPE};
 use crate::classify::{http_retryable, retry_after};
+use crate::helper::{HelperExporter, RequestSender};
 
 /// Largest response body read from the peer.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -104,8 +105,8 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
 }
 
 #[async_trait]
-impl<T: HttpExport> Consumer<T> for OtlpHttpExporter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
+impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
+    async fn send(&self, data: Arc<T>) -> ConsumeResult {
         let (body, content_type) = self.body(&data)?;
         let mut req = self
             .client
@@ -170,8 +171,6 @@ impl<T: HttpExport> Component for OtlpHttpExporter<T> {
     }
 }
 
-impl<T: HttpExport> Exporter<T> for OtlpHttpExporter<T> {}
-
 /// Factory of the `otlp_http` exporter.
 #[derive(Debug, Default)]
 pub struct Factory;
@@ -183,11 +182,12 @@ impl Factory {
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
+        let helper = c.helper();
         let e = OtlpHttpExporter::new(set.id.clone(), c).map_err(|e| BuildError::Other {
             id: set.id.clone(),
             source: e.into(),
         })?;
-        Ok(Arc::new(e))
+        Ok(Arc::new(HelperExporter::new(&set, helper, Arc::new(e))))
     }
 }
 

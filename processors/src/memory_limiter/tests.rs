@@ -201,6 +201,7 @@ async fn a_resident_set_above_the_soft_limit_refuses_everything() {
         &lim,
         &Host {
             telemetry: t.clone(),
+            ..Host::default()
         },
     )
     .await

@@ -1,0 +1,499 @@
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use strata_pipelines::telemetry::{Counter, Gauge};
+use strata_pipelines::{
+    Accepted, Component, ComponentId, ConsumeError, ConsumeResult, Consumer, Exporter, Host,
+    Settings, ShutdownError, SignalData, StartError,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use super::config::{HelperConfig, RetryConfig, Sizer};
+use super::queue::{DiskQueue, MemQueue, Refused};
+
+/// One attempt at sending a request: what an exporter implements; the helper adds the queue,
+/// the retries, the per-attempt timeout and the self-metrics.
+///
+/// The request is shared (`Arc`) so that retries do not copy it.
+#[async_trait]
+pub trait RequestSender<T: SignalData>: Component {
+    /// Sends `data` once. `Err(Retryable)` is retried per `retry_on_failure` (after
+    /// `retry_after` when the peer said so); `Err(Permanent)` is dropped and counted.
+    async fn send(&self, data: Arc<T>) -> ConsumeResult;
+}
+
+/// Splits `data` into requests whose encoded size is at most `max` bytes (`0`: no limit), by
+/// halving the item count; a single item larger than `max` goes alone (the peer decides).
+pub fn split_to_size<T: SignalData>(data: T, max: usize) -> Vec<T> {
+    if max == 0 || data.encoded_len() <= max {
+        return vec![data];
+    }
+    let mut out = Vec::new();
+    let mut todo = vec![data];
+    while let Some(mut d) = todo.pop() {
+        let n = d.item_count();
+        if n <= 1 || d.encoded_len() <= max {
+            out.push(d);
+            continue;
+        }
+        let front = d.split_front(n / 2);
+        // Keep order: the front half is handled first.
+        todo.push(d);
+        todo.push(front);
+    }
+    out
+}
+
+/// The self-metrics of one exporter and signal.
+struct Metrics {
+    sent: Counter,
+    send_failed: Counter,
+    enqueue_failed: Counter,
+    retries: Counter,
+    dropped: Counter,
+    storage_dropped: Counter,
+    recovered: Counter,
+    truncated: Counter,
+    queue_size: Gauge,
+    queue_capacity: Gauge,
+}
+
+impl Metrics {
+    fn new<T: SignalData>(set: &Settings) -> Self {
+        let id = set.id.to_string();
+        let item = T::SIGNAL.item_name();
+        let t = &set.telemetry;
+        let ex = [("exporter", id.as_str())];
+        let typed = [("exporter", id.as_str()), ("data_type", T::SIGNAL.as_str())];
+        Metrics {
+            sent: t.counter(&format!("otelcol_exporter_sent_{item}"), &ex),
+            send_failed: t.counter(&format!("otelcol_exporter_send_failed_{item}"), &ex),
+            enqueue_failed: t.counter(&format!("otelcol_exporter_enqueue_failed_{item}"), &ex),
+            retries: t.counter("otelcol_exporter_send_retries", &typed),
+            dropped: t.counter(&format!("otelcol_exporter_queue_dropped_{item}"), &ex),
+            storage_dropped: t.counter(&format!("otelcol_exporter_storage_dropped_{item}"), &ex),
+            recovered: t.counter(&format!("otelcol_exporter_queue_recovered_{item}"), &ex),
+            truncated: t.counter("otelcol_exporter_queue_truncated_bytes", &typed),
+            queue_size: t.gauge("otelcol_exporter_queue_size", &typed),
+            queue_capacity: t.gauge("otelcol_exporter_queue_capacity", &typed),
+        }
+    }
+}
+
+/// The sending part shared by the caller (no queue) and the queue consumers.
+struct Core<T: SignalData> {
+    id: ComponentId,
+    sender: Arc<dyn RequestSender<T>>,
+    timeout: Duration,
+    retry: RetryConfig,
+    m: Metrics,
+}
+
+/// How a delivery ended.
+enum Delivery {
+    /// Sent, or failed for good (counted either way).
+    Done(ConsumeResult),
+    /// Stopped before the request was delivered; it must be kept.
+    Stopped,
+}
+
+impl<T: SignalData> Core<T> {
+    async fn attempt(&self, data: &Arc<T>) -> ConsumeResult {
+        match tokio::time::timeout(self.timeout, self.sender.send(data.clone())).await {
+            Ok(r) => r,
+            Err(_) => Err(ConsumeError::retryable(format!(
+                "exporter {}: attempt timed out after {:?}",
+                self.id, self.timeout
+            ))),
+        }
+    }
+
+    /// Sends with retries until success, a permanent error, `max_elapsed_time`, or `stop`.
+    async fn deliver(&self, data: Arc<T>, stop: &CancellationToken) -> Delivery {
+        let items = data.item_count() as u64;
+        let started = tokio::time::Instant::now();
+        let mut interval = self.retry.initial_interval;
+        loop {
+            let r = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Delivery::Stopped,
+                r = self.attempt(&data) => r,
+            };
+            let err = match r {
+                Ok(a) => {
+                    self.m.sent.add(items);
+                    return Delivery::Done(Ok(a));
+                }
+                Err(e) => e,
+            };
+            let ConsumeError::Retryable { retry_after, .. } = &err else {
+                self.m.send_failed.add(items);
+                error!(exporter = %self.id, items, error = %err, "export failed permanently; dropping the data");
+                return Delivery::Done(Err(err));
+            };
+            if !self.retry.enabled {
+                self.m.send_failed.add(items);
+                warn!(exporter = %self.id, items, error = %err, "export failed; retry_on_failure is disabled");
+                return Delivery::Done(Err(err));
+            }
+            let jitter = self.retry.randomization_factor * (2.0 * fastrand::f64() - 1.0);
+            let mut wait = interval.mul_f64(1.0 + jitter);
+            if let Some(after) = retry_after {
+                wait = wait.max(*after);
+            }
+            let limit = self.retry.max_elapsed_time;
+            if !limit.is_zero() && started.elapsed() + wait > limit {
+                self.m.send_failed.add(items);
+                error!(exporter = %self.id, items, error = %err, elapsed = ?started.elapsed(),
+                    "export failed; max_elapsed_time reached, dropping the data");
+                return Delivery::Done(Err(err));
+            }
+            self.m.retries.add(1);
+            warn!(exporter = %self.id, items, error = %err, wait = ?wait, "export failed, retrying");
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Delivery::Stopped,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            interval = interval
+                .mul_f64(self.retry.multiplier)
+                .min(self.retry.max_interval);
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Queue<T: SignalData> {
+    Memory(Arc<MemQueue<T>>),
+    Disk(Arc<DiskQueue>),
+}
+
+impl<T: SignalData> Queue<T> {
+    fn size(&self) -> (u64, usize, u64) {
+        match self {
+            Queue::Memory(q) => q.size(),
+            Queue::Disk(q) => q.size(),
+        }
+    }
+}
+
+struct Running<T: SignalData> {
+    queue: Queue<T>,
+    /// Stops consumers at once (reload, persistent queue shutdown, deadline).
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    host: Host,
+}
+
+/// An exporter built from a [`RequestSender`] and a [`HelperConfig`] (the Collector's
+/// exporterhelper): every exporter is one of these.
+///
+/// - **No queue**: `consume` sends (with retries) and answers with the result.
+/// - **In-memory queue**: `consume` answers once the request is queued; `num_consumers` tasks
+///   send. At shutdown the queue drains until the graph's deadline; what is still queued then is
+///   counted in `otelcol_exporter_queue_dropped_*` and logged. On a reload the queue is handed
+///   to the next graph's exporter with the same id (nothing is sent twice or lost).
+/// - **Persistent queue**: `consume` answers once the request is in the segment log (synced per
+///   `fsync`); consumers acknowledge each record after delivery. At shutdown or reload the
+///   consumers stop at once and undelivered records stay on disk for the next start.
+pub struct HelperExporter<T: SignalData> {
+    core: Arc<Core<T>>,
+    cfg: HelperConfig,
+    key: String,
+    run: Mutex<Option<Running<T>>>,
+}
+
+impl<T: SignalData> HelperExporter<T> {
+    /// The exporter `set.id` sending through `sender` per `cfg`.
+    pub fn new(set: &Settings, cfg: HelperConfig, sender: Arc<dyn RequestSender<T>>) -> Self {
+        HelperExporter {
+            core: Arc::new(Core {
+                id: set.id.clone(),
+                sender,
+                timeout: cfg.timeout,
+                retry: cfg.retry.clone(),
+                m: Metrics::new::<T>(set),
+            }),
+            key: format!("exporter {}/{}", set.id, T::SIGNAL),
+            cfg,
+            run: Mutex::new(None),
+        }
+    }
+
+    fn running(&self) -> Option<(Queue<T>, CancellationToken)> {
+        self.run
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| (r.queue.clone(), r.stop.clone()))
+    }
+
+    fn update_gauge(core: &Core<T>, q: &Queue<T>) {
+        core.m.queue_size.set(q.size().0 as i64);
+    }
+
+    async fn consume_memory(core: Arc<Core<T>>, q: Arc<MemQueue<T>>, stop: CancellationToken) {
+        loop {
+            let e = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                e = q.take() => e,
+            };
+            let Some(mut e) = e else { return };
+            core.m.queue_size.set(q.size().0 as i64);
+            let data = Arc::new(std::mem::take(&mut e.data));
+            match core.deliver(data.clone(), &stop).await {
+                Delivery::Done(_) => {}
+                Delivery::Stopped => {
+                    e.data = Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
+                    q.requeue(e);
+                    core.m.queue_size.set(q.size().0 as i64);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn consume_disk(core: Arc<Core<T>>, q: Arc<DiskQueue>, stop: CancellationToken) {
+        loop {
+            let r = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                r = q.take() => r,
+            };
+            let rec = match r {
+                Ok(Some(rec)) => rec,
+                Ok(None) => return,
+                Err(e) => {
+                    error!(exporter = %core.id, error = %e, "cannot read the persistent queue; its consumer stops");
+                    return;
+                }
+            };
+            let data = match T::decode(&rec.payload[..]) {
+                Ok(d) => Arc::new(d),
+                Err(e) => {
+                    core.m.dropped.add(u64::from(rec.items));
+                    error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
+                        "undecodable record in the persistent queue; dropped");
+                    q.log.ack(rec.segment, rec.index);
+                    continue;
+                }
+            };
+            match core.deliver(data, &stop).await {
+                Delivery::Done(_) => {
+                    q.log.ack(rec.segment, rec.index);
+                    core.m.queue_size.set(q.size().0 as i64);
+                }
+                Delivery::Stopped => {
+                    q.log.release(rec);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn open_queue(&self, host: &Host) -> Result<Queue<T>, String> {
+        let qc = &self.cfg.queue;
+        if let Some(sid) = &qc.storage {
+            let ext = host.extension(sid).ok_or_else(|| {
+                format!("sending_queue::storage: extension {sid} is not configured in service::extensions")
+            })?;
+            let storage = ext.storage().ok_or_else(|| {
+                format!("sending_queue::storage: extension {sid} is not a storage extension")
+            })?;
+            let name = format!("{}_{}", self.core.id, T::SIGNAL);
+            let (log, rec) = storage.open(&name).map_err(|e| {
+                format!(
+                    "cannot open persistent queue {name} in {}: {e}",
+                    storage.directory.display()
+                )
+            })?;
+            self.core.m.recovered.add(rec.items);
+            self.core.m.truncated.add(rec.truncated_bytes);
+            if rec.records > 0 || rec.truncated_bytes > 0 {
+                info!(exporter = %self.core.id, records = rec.records, items = rec.items,
+                    truncated_bytes = rec.truncated_bytes, corrupt_segments = rec.corrupt_segments,
+                    "persistent queue recovered");
+            }
+            return Ok(Queue::Disk(Arc::new(DiskQueue::new(
+                log,
+                qc.queue_size,
+                qc.sizer,
+            ))));
+        }
+        if let Some(q) = host.handover.take::<Arc<MemQueue<T>>>(&self.key) {
+            q.reconfigure(qc.queue_size, qc.sizer);
+            let (_, requests, items) = q.size();
+            info!(exporter = %self.core.id, requests, items, "took over the in-memory queue of the previous configuration");
+            return Ok(Queue::Memory(q));
+        }
+        Ok(Queue::Memory(Arc::new(MemQueue::new(
+            qc.queue_size,
+            qc.sizer,
+        ))))
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for HelperExporter<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        let items = data.item_count() as u64;
+        if !self.cfg.queue.enabled {
+            let never = CancellationToken::new();
+            let mut out = Accepted::all();
+            for part in split_to_size(data, self.cfg.max_request_bytes) {
+                match self.core.deliver(Arc::new(part), &never).await {
+                    Delivery::Done(r) => out = out.and(r?),
+                    Delivery::Stopped => unreachable!("the token is never cancelled"),
+                }
+            }
+            return Ok(out);
+        }
+        let Some((q, _)) = self.running() else {
+            self.core.m.enqueue_failed.add(items);
+            return Err(ConsumeError::retryable(format!(
+                "exporter {} is not running",
+                self.core.id
+            )));
+        };
+        for part in split_to_size(data, self.cfg.max_request_bytes) {
+            let n = part.item_count() as u64;
+            let r = match &q {
+                Queue::Memory(m) => m.offer(part, self.cfg.queue.block_on_overflow).await,
+                Queue::Disk(d) => loop {
+                    match d.offer(&part).await {
+                        Err(Refused::Full(_)) if self.cfg.queue.block_on_overflow => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => break other,
+                    }
+                },
+            };
+            Self::update_gauge(&self.core, &q);
+            if let Queue::Disk(d) = &q {
+                self.core.m.storage_dropped.add(d.take_dropped());
+            }
+            if let Err(e) = r {
+                self.core.m.enqueue_failed.add(n);
+                if matches!(e, Refused::Io(_)) {
+                    error!(exporter = %self.core.id, error = %e, "cannot queue data");
+                }
+                return Err(ConsumeError::retryable(format!(
+                    "exporter {}: {e}",
+                    self.core.id
+                )));
+            }
+        }
+        Ok(Accepted::all())
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Component for HelperExporter<T> {
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        self.core.sender.start(host).await?;
+        if !self.cfg.queue.enabled {
+            return Ok(());
+        }
+        let queue = self.open_queue(host).map_err(|e| StartError {
+            id: self.core.id.clone(),
+            source: e.into(),
+        })?;
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let cap = match (&queue, self.cfg.queue.sizer) {
+            (Queue::Disk(d), Sizer::Bytes) => d.log.storage().max_bytes,
+            _ => self.cfg.queue.queue_size,
+        };
+        self.core.m.queue_capacity.set(cap as i64);
+        Self::update_gauge(&self.core, &queue);
+        for _ in 0..self.cfg.queue.num_consumers {
+            let core = self.core.clone();
+            let stop = stop.clone();
+            match &queue {
+                Queue::Memory(q) => tracker.spawn(Self::consume_memory(core, q.clone(), stop)),
+                Queue::Disk(q) => tracker.spawn(Self::consume_disk(core, q.clone(), stop)),
+            };
+        }
+        if let Queue::Disk(q) = &queue
+            && q.log.storage().fsync == strata_pipelines::storage::Fsync::Interval
+        {
+            let log = q.log.clone();
+            let every = log.storage().fsync_interval;
+            let stop = stop.clone();
+            let id = self.core.id.clone();
+            tracker.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {
+                            if let Err(e) = log.sync() {
+                                error!(exporter = %id, error = %e, "persistent queue sync failed");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = Some(Running {
+            queue,
+            stop,
+            tracker,
+            host: host.clone(),
+        });
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        let run = self.run.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(run) = run else {
+            return self.core.sender.shutdown().await;
+        };
+        run.tracker.close();
+        match &run.queue {
+            Queue::Disk(q) => {
+                run.stop.cancel();
+                run.tracker.wait().await;
+                q.log.close();
+                let (records, items) = q.log.pending();
+                if records > 0 {
+                    info!(exporter = %self.core.id, records, items, "undelivered data stays in the persistent queue for the next start");
+                }
+            }
+            Queue::Memory(q) if run.host.handover.reloading() => {
+                run.stop.cancel();
+                run.tracker.wait().await;
+                run.host.handover.park(self.key.clone(), q.clone());
+            }
+            Queue::Memory(q) => {
+                q.close();
+                let drained = async {
+                    run.tracker.wait().await;
+                };
+                let left = run
+                    .host
+                    .deadline
+                    .get()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+                    .unwrap_or(Duration::from_secs(30));
+                // Leave a little of the graph's deadline for the components after this one.
+                let budget = left.mul_f64(0.9);
+                if tokio::time::timeout(budget, drained).await.is_err() {
+                    run.stop.cancel();
+                    run.tracker.wait().await;
+                    let (_, requests, items) = q.size();
+                    self.core.m.dropped.add(items);
+                    error!(exporter = %self.core.id, requests, items,
+                        "shutdown deadline reached with data still queued; it is lost");
+                }
+            }
+        }
+        self.core.sender.shutdown().await
+    }
+}
+
+impl<T: SignalData> Exporter<T> for HelperExporter<T> {}

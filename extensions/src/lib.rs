@@ -1,0 +1,7 @@
+//! Strata extensions: components outside the pipelines that others use by id. One directory per
+//! extension; each is registered in the binary's `src/components.rs`.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod file_storage;
