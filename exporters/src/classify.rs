@@ -22,9 +22,10 @@ pub fn grpc_retryable(code: tonic::Code) -> bool {
     )
 }
 
-/// Maps a gRPC status from a peer to a [`ConsumeError`]. A retryable status carries the delay of
-/// its `google.rpc.RetryInfo` detail, if any (OTLP spec, "OTLP/gRPC Throttling"). Per the spec,
-/// `RESOURCE_EXHAUSTED` is retryable only when the peer sent `RetryInfo`.
+/// Maps a gRPC status to a [`ConsumeError`]. A retryable status carries the delay of its
+/// `google.rpc.RetryInfo` detail, if any (OTLP spec, "OTLP/gRPC Throttling"). Per the spec,
+/// `RESOURCE_EXHAUSTED` is retryable only when the peer sent `RetryInfo`. Statuses made locally
+/// from transport errors (the request may never have been processed) are always retryable.
 pub fn from_grpc_status(endpoint: &str, status: &tonic::Status) -> ConsumeError {
     use tonic_types::StatusExt as _;
     let msg = format!(
@@ -33,10 +34,15 @@ pub fn from_grpc_status(endpoint: &str, status: &tonic::Status) -> ConsumeError 
         status.message()
     );
     let retry_after = status.get_details_retry_info().and_then(|r| r.retry_delay);
-    let retryable = match status.code() {
-        tonic::Code::ResourceExhausted => retry_after.is_some(),
-        c => grpc_retryable(c),
-    };
+    // A status with a source was made here from a transport error (connection reset, h2
+    // GOAWAY while the peer shuts down: tonic maps those to INTERNAL or UNKNOWN). The peer never
+    // judged the data, so it is retried; only statuses the peer sent are classified by code.
+    let from_transport = std::error::Error::source(status).is_some();
+    let retryable = from_transport
+        || match status.code() {
+            tonic::Code::ResourceExhausted => retry_after.is_some(),
+            c => grpc_retryable(c),
+        };
     if retryable {
         ConsumeError::Retryable {
             error: msg.into(),
@@ -100,5 +106,13 @@ mod tests {
         assert!(!from_grpc_status("peer", &st).is_retryable());
         let st = tonic::Status::unavailable("down");
         assert!(from_grpc_status("peer", &st).is_retryable());
+        // INTERNAL sent by the peer is permanent; INTERNAL made from a transport error is not.
+        assert!(!from_grpc_status("peer", &tonic::Status::internal("bug")).is_retryable());
+        let reset = tonic::Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        )));
+        assert_eq!(reset.code(), tonic::Code::Unknown);
+        assert!(from_grpc_status("peer", &reset).is_retryable());
     }
 }

@@ -57,15 +57,7 @@ impl Strata {
         };
         let cfg = dir.path().join("config.yaml");
         std::fs::write(&cfg, text).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
-        cmd.arg("--config")
-            .arg(&cfg)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().unwrap();
+        let child = Self::spawn(&cfg, env);
         let mut s = Strata {
             child,
             dir,
@@ -80,6 +72,57 @@ impl Strata {
             s.wait_port(telemetry_port);
         }
         s
+    }
+
+    fn spawn(cfg: &Path, env: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.arg("--config")
+            .arg(cfg)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    /// Kills the process with SIGKILL (a crash: nothing is flushed) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again with the same config file and directory (after [`Self::kill`]
+    /// or an exit), and waits for `ports` and the self-metrics port.
+    pub fn restart(&mut self, ports: &[u16]) {
+        assert!(!self.child_alive(), "restart of a running process");
+        self.child = Self::spawn(&self.dir.path().join("config.yaml"), &[]);
+        self.stderr
+            .lock()
+            .unwrap()
+            .push_str("---- restarted ----\n");
+        self.capture_stderr();
+        for p in ports {
+            self.wait_port(*p);
+        }
+        self.wait_port(self.telemetry_port);
+    }
+
+    /// Replaces the config file (same `{dir}` and `{telemetry}` substitutions; the
+    /// self-metrics section is added unless given), for a SIGHUP reload.
+    pub fn rewrite_config(&self, config: &str) {
+        let text = config
+            .replace("{dir}", &self.dir.path().display().to_string())
+            .replace("{telemetry}", &self.telemetry_port.to_string());
+        let text = if text.contains("telemetry:") {
+            text
+        } else {
+            format!(
+                "{text}\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{}\n",
+                self.telemetry_port
+            )
+        };
+        std::fs::write(self.dir.path().join("config.yaml"), text).unwrap();
     }
 
     fn capture_stderr(&mut self) {
