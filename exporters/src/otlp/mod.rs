@@ -12,16 +12,20 @@
 //!       key_file: /etc/strata/client-key.pem
 //!     headers: { authorization: "Bearer ${file:/var/run/secrets/token}" }
 //!     compression: gzip        # gzip (default), zstd, none
-//!     timeout: 5s              # per request
+//!     timeout: 5s              # per attempt
+//!     max_request_size: 4MiB   # larger requests are split (default 4 MiB, gRPC's usual limit)
+//!     retry_on_failure: { enabled: true, initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s }
+//!     sending_queue: { enabled: true, num_consumers: 10, queue_size: 1000, storage: file_storage }
 //! ```
 //!
-//! Failures are classified per the OTLP spec ([`crate::classify`]) and returned to the caller:
-//! UNAVAILABLE (peer down), DEADLINE_EXCEEDED and the other retryable codes become
-//! `ConsumeError::Retryable`, so the receiver upstream answers its client UNAVAILABLE / 503.
-//! A partial success from the peer is logged with the rejected count. Queueing and retry come
-//! with the exporter helper.
+//! Failures are classified per the OTLP spec ([`crate::classify`]): UNAVAILABLE (peer down),
+//! DEADLINE_EXCEEDED and the other retryable codes, `RESOURCE_EXHAUSTED` with `RetryInfo`, and
+//! transport errors are retried by the exporter helper ([`crate::helper`]); the rest are dropped
+//! and counted. The request is encoded from a shared reference, so retries do not copy it. A
+//! partial success from the peer is logged with the rejected count.
 //!
-//! Self-metrics: `otelcol_exporter_sent_*`, `otelcol_exporter_send_failed_*` (by the graph).
+//! Self-metrics: the exporter helper's (`otelcol_exporter_sent_*`, `..._send_failed_*`,
+//! `..._enqueue_failed_*`, `otelcol_exporter_queue_size`, ...).
 
 mod config;
 mod exporter;
