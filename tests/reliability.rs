@@ -379,9 +379,12 @@ fn walk_logs(dir: &std::path::Path) -> u64 {
 
 /// An OTLP/HTTP peer whose answers follow a script; it records each request's arrival time
 /// and span count.
+/// HTTP status and `Retry-After` value of one scripted answer.
+type Answer = (u16, Option<&'static str>);
+
 #[derive(Clone, Default)]
 struct ScriptedPeer {
-    script: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Vec<Answer>>>,
     seen: Arc<Mutex<Vec<(Instant, usize)>>>,
     delay: Duration,
 }

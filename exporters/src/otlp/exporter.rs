@@ -298,14 +298,20 @@ mod tests {
         assert_eq!(c.uri(), "http://collector.example:4317");
         assert_eq!(c.max_request_size, 2 << 20);
         assert_eq!(c.retry_on_failure.initial_interval, Duration::from_secs(10));
-        assert_eq!(c.retry_on_failure.max_elapsed_time, Duration::from_secs(600));
+        assert_eq!(
+            c.retry_on_failure.max_elapsed_time,
+            Duration::from_secs(600)
+        );
         assert_eq!(c.sending_queue.num_consumers, 2);
         assert_eq!(
             c.sending_queue.storage,
             Some("file_storage/otc".parse().unwrap())
         );
         for (bad, path) in [
-            ("retry_on_failure: {multiplier: 0.5}", "e::retry_on_failure::multiplier"),
+            (
+                "retry_on_failure: {multiplier: 0.5}",
+                "e::retry_on_failure::multiplier",
+            ),
             (
                 "retry_on_failure: {randomization_factor: 2}",
                 "e::retry_on_failure::randomization_factor",
@@ -314,13 +320,19 @@ mod tests {
                 "retry_on_failure: {initial_interval: 10s, max_interval: 1s}",
                 "e::retry_on_failure::max_interval",
             ),
-            ("sending_queue: {num_consumers: 0}", "e::sending_queue::num_consumers"),
-            ("sending_queue: {queue_size: 0}", "e::sending_queue::queue_size"),
+            (
+                "sending_queue: {num_consumers: 0}",
+                "e::sending_queue::num_consumers",
+            ),
+            (
+                "sending_queue: {queue_size: 0}",
+                "e::sending_queue::queue_size",
+            ),
             ("sending_queue: {sizer: pages}", "e::sending_queue.sizer"),
             ("max_request_size: huge", "e::max_request_size"),
         ] {
-            let e = parse_component::<Config>("e", yaml(&format!("endpoint: a:1\n{bad}")))
-                .unwrap_err();
+            let e =
+                parse_component::<Config>("e", yaml(&format!("endpoint: a:1\n{bad}"))).unwrap_err();
             assert!(
                 e.path == path || e.path.replace('.', "::") == path.replace('.', "::"),
                 "{bad}: {e}"
