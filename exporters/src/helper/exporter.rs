@@ -53,6 +53,7 @@ struct Metrics {
     send_failed: Counter,
     enqueue_failed: Counter,
     retries: Counter,
+    rejected: Counter,
     dropped: Counter,
     storage_dropped: Counter,
     recovered: Counter,
@@ -73,6 +74,7 @@ impl Metrics {
             send_failed: t.counter(&format!("otelcol_exporter_send_failed_{item}"), &ex),
             enqueue_failed: t.counter(&format!("otelcol_exporter_enqueue_failed_{item}"), &ex),
             retries: t.counter("otelcol_exporter_send_retries", &typed),
+            rejected: t.counter(&format!("otelcol_exporter_rejected_{item}"), &ex),
             dropped: t.counter(&format!("otelcol_exporter_queue_dropped_{item}"), &ex),
             storage_dropped: t.counter(&format!("otelcol_exporter_storage_dropped_{item}"), &ex),
             recovered: t.counter(&format!("otelcol_exporter_queue_recovered_{item}"), &ex),
@@ -125,6 +127,8 @@ impl<T: SignalData> Core<T> {
             let err = match r {
                 Ok(a) => {
                     self.m.sent.add(items);
+                    // The peer's OTLP partial success: logged by the sender, counted here.
+                    self.m.rejected.add(a.rejected);
                     return Delivery::Done(Ok(a));
                 }
                 Err(e) => e,

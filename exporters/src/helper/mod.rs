@@ -49,6 +49,7 @@
 //! | `otelcol_exporter_send_failed_{...}` | counter: dropped after a permanent error or `max_elapsed_time` |
 //! | `otelcol_exporter_enqueue_failed_{...}` | counter: refused because the queue was full or closed |
 //! | `otelcol_exporter_send_retries` | counter: attempts that were retried |
+//! | `otelcol_exporter_rejected_{...}` | counter: items the peer rejected in an OTLP partial success |
 //! | `otelcol_exporter_queue_size`, `otelcol_exporter_queue_capacity` | gauges, in sizer units |
 //! | `otelcol_exporter_queue_dropped_{...}` | counter: lost at the shutdown deadline, undecodable on disk |
 //! | `otelcol_exporter_queue_recovered_{...}` | counter: found in a persistent queue at start |

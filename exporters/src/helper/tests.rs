@@ -143,6 +143,22 @@ async fn retry_waits_at_least_retry_after_then_backs_off() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn partial_success_is_passed_on_and_counted() {
+    let t = Telemetry::default();
+    let peer = Peer::scripted(vec![Ok(Accepted::rejecting(2, "peer: 2 spans invalid"))]);
+    let e = HelperExporter::new(
+        &settings(&t),
+        cfg(false),
+        Arc::new(PeerSender(peer.clone())),
+    );
+    e.start(&Host::default()).await.unwrap();
+    let a = e.consume(fake::traces(1, 5)).await.unwrap();
+    assert_eq!(a.rejected, 2);
+    assert_eq!(counter(&t, "otelcol_exporter_rejected_spans"), 2);
+    assert_eq!(peer.attempts().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn permanent_errors_are_dropped_and_counted_not_retried() {
     let t = Telemetry::default();
     let peer = Peer::scripted(vec![Err(ConsumeError::permanent("HTTP 400: bad data"))]);
