@@ -176,6 +176,22 @@ pub struct HelperConfig {
 }
 
 impl HelperConfig {
+    /// The helper settings of an exporter config's `timeout`, `retry_on_failure`,
+    /// `sending_queue` and `max_request_size` (bytes; `0` = no limit).
+    pub fn new(
+        timeout: Duration,
+        retry: &RetryConfig,
+        queue: &QueueConfig,
+        max_request_size: u64,
+    ) -> Self {
+        HelperConfig {
+            timeout,
+            retry: retry.clone(),
+            queue: queue.clone(),
+            max_request_bytes: usize::try_from(max_request_size).unwrap_or(usize::MAX),
+        }
+    }
+
     /// One attempt, no queue: what `debug` and `file` use (local writes that either work or
     /// fail for good).
     pub fn synchronous(timeout: Duration) -> Self {

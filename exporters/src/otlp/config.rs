@@ -85,12 +85,12 @@ impl Config {
 impl Config {
     /// The exporter-helper settings of this config.
     pub fn helper(&self) -> HelperConfig {
-        HelperConfig {
-            timeout: self.timeout,
-            retry: self.retry_on_failure.clone(),
-            queue: self.sending_queue.clone(),
-            max_request_bytes: usize::try_from(self.max_request_size).unwrap_or(usize::MAX),
-        }
+        HelperConfig::new(
+            self.timeout,
+            &self.retry_on_failure,
+            &self.sending_queue,
+            self.max_request_size,
+        )
     }
 }
 
