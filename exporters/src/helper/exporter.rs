@@ -176,10 +176,11 @@ enum Queue<T: SignalData> {
 }
 
 impl<T: SignalData> Queue<T> {
-    fn size(&self) -> (u64, usize, u64) {
+    /// `sizer` units used, for the queue-size gauge.
+    fn used(&self) -> u64 {
         match self {
-            Queue::Memory(q) => q.size(),
-            Queue::Disk(q) => q.size(),
+            Queue::Memory(q) => q.used(),
+            Queue::Disk(q) => q.used(),
         }
     }
 }
@@ -236,7 +237,7 @@ impl<T: SignalData> HelperExporter<T> {
     }
 
     fn update_gauge(core: &Core<T>, q: &Queue<T>) {
-        core.m.queue_size.set(q.size().0 as i64);
+        core.m.queue_size.set(q.used() as i64);
     }
 
     async fn consume_memory(core: Arc<Core<T>>, q: Arc<MemQueue<T>>, stop: CancellationToken) {
@@ -247,14 +248,14 @@ impl<T: SignalData> HelperExporter<T> {
                 e = q.take() => e,
             };
             let Some(mut e) = e else { return };
-            core.m.queue_size.set(q.size().0 as i64);
+            core.m.queue_size.set(q.used() as i64);
             let data = Arc::new(std::mem::take(&mut e.data));
             match core.deliver(data.clone(), &stop).await {
                 Delivery::Done(_) => {}
                 Delivery::Stopped => {
                     e.data = Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
                     q.requeue(e);
-                    core.m.queue_size.set(q.size().0 as i64);
+                    core.m.queue_size.set(q.used() as i64);
                     return;
                 }
             }
@@ -289,7 +290,7 @@ impl<T: SignalData> HelperExporter<T> {
             match core.deliver(data, &stop).await {
                 Delivery::Done(_) => {
                     q.log.ack(rec.segment, rec.index);
-                    core.m.queue_size.set(q.size().0 as i64);
+                    core.m.queue_size.set(q.used() as i64);
                 }
                 Delivery::Stopped => {
                     q.log.release(rec);
@@ -351,7 +352,13 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
             for part in split_to_size(data, self.cfg.max_request_bytes) {
                 match self.core.deliver(Arc::new(part), &never).await {
                     Delivery::Done(r) => out = out.and(r?),
-                    Delivery::Stopped => unreachable!("the token is never cancelled"),
+                    // `never` is not cancelled; answer retryably rather than assume it.
+                    Delivery::Stopped => {
+                        return Err(ConsumeError::retryable(format!(
+                            "exporter {} stopped before sending",
+                            self.core.id
+                        )));
+                    }
                 }
             }
             return Ok(out);

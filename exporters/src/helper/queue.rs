@@ -167,7 +167,12 @@ impl<T: SignalData> MemQueue<T> {
         self.writable.notify_waiters();
     }
 
-    /// (`sizer` units used, requests, items) now.
+    /// `sizer` units used now (O(1): what the queue-size gauge reads on every request).
+    pub fn used(&self) -> u64 {
+        self.lock().used
+    }
+
+    /// (`sizer` units used, requests, items) now; walks the queue to count items.
     pub fn size(&self) -> (u64, usize, u64) {
         let st = self.lock();
         (
@@ -246,6 +251,11 @@ impl DiskQueue {
     /// A segment could not be read.
     pub async fn take(&self) -> std::io::Result<Option<Record>> {
         self.log.next().await
+    }
+
+    /// `sizer` units used now.
+    pub fn used(&self) -> u64 {
+        self.size().0
     }
 
     /// (`sizer` units used, requests, items) now.
