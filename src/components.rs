@@ -29,6 +29,8 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .exporter(strata_exporters::otlp_http::Factory)?
         .exporter(strata_exporters::debug::Factory)?
         .exporter(strata_exporters::file::Factory)?
+        .exporter(strata_exporters::zipkin::Factory)?
+        .exporter(strata_exporters::prometheus::Factory)?
         // Extensions
         .extension(strata_extensions::file_storage::Factory)
 }

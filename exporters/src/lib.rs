@@ -9,5 +9,8 @@ pub mod classify;
 pub mod debug;
 pub mod file;
 pub mod helper;
+pub mod http_client;
 pub mod otlp;
 pub mod otlp_http;
+pub mod prometheus;
+pub mod zipkin;

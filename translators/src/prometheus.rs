@@ -143,7 +143,7 @@ pub fn metric_name(name: &str, unit: &str, kind: MetricType, namespace: &str) ->
     }
     for w in unit_suffix(unit) {
         // "per" may repeat (`a_per_b_per_c`); other words are added once.
-        if w == "per" || !parts.iter().any(|p| *p == w) {
+        if w == "per" || !parts.contains(&w) {
             parts.push(w);
         }
     }

@@ -1,4 +1,3 @@
-use std::io::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,7 +14,6 @@ use strata_pipelines::{
 use tracing::warn;
 
 use super::{Compression, Config, Encoding, TYPE};
-use crate::classify::{http_retryable, retry_after};
 use crate::helper::{HelperExporter, RequestSender};
 
 /// Largest response body read from the peer.
@@ -60,19 +58,7 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
     /// # Errors
     /// Unusable TLS files or headers.
     pub fn new(id: ComponentId, cfg: Config) -> Result<Self, String> {
-        let mut headers = http::HeaderMap::new();
-        for (k, v) in &cfg.headers {
-            let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-                .map_err(|e| format!("header {k}: {e}"))?;
-            let val = http::HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
-            headers.insert(name, val);
-        }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(cfg.timeout)
-            .tls_backend_preconfigured(cfg.tls.rustls_config()?)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = crate::http_client::client(&cfg.headers, cfg.timeout, &cfg.tls)?;
         Ok(OtlpHttpExporter {
             id,
             url: cfg.url(T::SIGNAL),
@@ -92,12 +78,7 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
         };
         let body = match self.cfg.compression {
             Compression::None => raw,
-            Compression::Gzip => {
-                let mut enc =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                enc.write_all(&raw).map_err(ConsumeError::permanent)?;
-                enc.finish().map_err(ConsumeError::permanent)?
-            }
+            Compression::Gzip => crate::http_client::gzip(&raw).map_err(ConsumeError::permanent)?,
             Compression::Zstd => zstd::encode_all(&raw[..], 3).map_err(ConsumeError::permanent)?,
         };
         Ok((body, content_type))
@@ -123,7 +104,7 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
             .await
             .map_err(|e| ConsumeError::retryable(format!("export to {} failed: {e}", self.url)))?;
         let status = resp.status();
-        let wait = retry_after(resp.headers().get(http::header::RETRY_AFTER));
+        let retry_after = resp.headers().get(http::header::RETRY_AFTER).cloned();
         let is_json = resp
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -131,33 +112,25 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
             .is_some_and(|v| v.starts_with("application/json"));
         let body = resp.bytes().await.unwrap_or_default();
         let body = &body[..body.len().min(MAX_RESPONSE_BYTES)];
-        if status.is_success() {
-            if !is_json {
-                let (rejected, message) = T::partial_success(body);
-                if rejected > 0 || !message.is_empty() {
-                    warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
-                    return Ok(Accepted::rejecting(
-                        u64::try_from(rejected).unwrap_or(0),
-                        format!("{}: {message}", self.url),
-                    ));
-                }
+        if !status.is_success() {
+            return Err(crate::http_client::failure(
+                &self.url,
+                status,
+                retry_after.as_ref(),
+                body,
+            ));
+        }
+        if !is_json {
+            let (rejected, message) = T::partial_success(body);
+            if rejected > 0 || !message.is_empty() {
+                warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
+                return Ok(Accepted::rejecting(
+                    u64::try_from(rejected).unwrap_or(0),
+                    format!("{}: {message}", self.url),
+                ));
             }
-            return Ok(Accepted::all());
         }
-        let msg = format!(
-            "export to {} failed: HTTP {}: {}",
-            self.url,
-            status.as_u16(),
-            String::from_utf8_lossy(&body[..body.len().min(512)])
-        );
-        if http_retryable(status.as_u16()) {
-            Err(ConsumeError::Retryable {
-                error: msg.into(),
-                retry_after: wait,
-            })
-        } else {
-            Err(ConsumeError::permanent(msg))
-        }
+        Ok(Accepted::all())
     }
 }
 

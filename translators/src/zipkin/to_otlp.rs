@@ -19,6 +19,9 @@ use super::{
 };
 use crate::attr;
 
+/// Spans of one scope: `((name, version), spans)`.
+type ScopeGroup = ((String, String), Vec<OtlpSpan>);
+
 /// Options of [`to_otlp`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ToOtlpOptions {
@@ -129,7 +132,7 @@ pub fn to_otlp(
     opts: ToOtlpOptions,
 ) -> Result<ExportTraceServiceRequest, ToOtlpError> {
     // service name → (scope name, version) → spans, in first-seen order.
-    let mut resources: Vec<(Option<String>, Vec<((String, String), Vec<OtlpSpan>)>)> = Vec::new();
+    let mut resources: Vec<(Option<String>, Vec<ScopeGroup>)> = Vec::new();
     for (index, z) in spans.into_iter().enumerate() {
         let err = |cause: String| ToOtlpError { index, cause };
         let trace_id = unhex(&z.trace_id, 16, "traceId").map_err(err)?;

@@ -1,0 +1,463 @@
+//! The state behind the endpoint: one value per (family, label set), cumulative.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use strata_pipelines::Metrics;
+use strata_pipelines::proto::tonic::common::v1::KeyValue;
+use strata_pipelines::proto::tonic::metrics::v1::{
+    AggregationTemporality, HistogramDataPoint, NumberDataPoint, metric::Data,
+    number_data_point::Value as NumberValue,
+};
+use strata_translators::attr;
+use strata_translators::prometheus::{MetricType, label_name, metric_name, unit_suffix};
+
+use super::Config;
+
+/// A sorted label set.
+pub type Labels = Vec<(String, String)>;
+
+/// `DataPointFlags.FLAG_NO_RECORDED_VALUE`.
+const NO_RECORDED_VALUE: u32 = 1;
+
+/// The value of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A counter's or gauge's value.
+    Number(f64),
+    /// An explicit-bucket histogram: upper bounds, per-bucket counts (bounds + 1), sum, count.
+    Histogram {
+        /// Bucket upper bounds, ascending.
+        bounds: Vec<f64>,
+        /// Count per bucket (not cumulative); one more than `bounds`.
+        counts: Vec<u64>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations.
+        count: u64,
+    },
+    /// A summary: `(quantile, value)`, sum, count.
+    Summary {
+        /// `(quantile, value)` pairs.
+        quantiles: Vec<(f64, f64)>,
+        /// Sum of observations.
+        sum: f64,
+        /// Number of observations.
+        count: u64,
+    },
+}
+
+/// One series.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// The current cumulative value.
+    pub value: Value,
+    /// The point's time, Unix nanoseconds.
+    pub time_unix_nano: u64,
+    updated: Instant,
+}
+
+/// A metric family: one name, one type.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// Its type.
+    pub kind: MetricType,
+    /// `# HELP` text (the first non-empty description seen).
+    pub help: String,
+    /// OpenMetrics unit (`seconds`, `bytes_per_second`), empty if none.
+    pub unit: String,
+    /// Series by label set.
+    pub series: BTreeMap<Labels, Series>,
+}
+
+#[derive(Default)]
+struct State {
+    families: BTreeMap<String, Family>,
+    /// `target_info` series: labels → last seen.
+    targets: BTreeMap<Labels, Instant>,
+    last_sweep: Option<Instant>,
+}
+
+/// Accumulates OTLP metrics into cumulative Prometheus series (module docs of
+/// [`super`] for the rules).
+pub struct Accumulator {
+    namespace: String,
+    const_labels: Labels,
+    resource_labels: bool,
+    expiration: Duration,
+    state: Mutex<State>,
+}
+
+/// What [`Accumulator::accumulate`] could not keep: `(points, reason)`.
+pub type Dropped = Vec<(usize, String)>;
+
+fn number(p: &NumberDataPoint) -> f64 {
+    match p.value {
+        Some(NumberValue::AsDouble(d)) => d,
+        #[allow(clippy::cast_precision_loss)] // Prometheus values are doubles.
+        Some(NumberValue::AsInt(i)) => i as f64,
+        None => f64::NAN,
+    }
+}
+
+/// Adds `(key, value)` unless `key` is already present.
+fn add_absent(labels: &mut Labels, key: String, value: String) {
+    if !labels.iter().any(|(k, _)| *k == key) {
+        labels.push((key, value));
+    }
+}
+
+/// Attribute labels: sanitised keys; values of keys that sanitise to the same name are joined
+/// with `;` in the order of their original keys (as the Collector does).
+fn attribute_labels(attrs: &[KeyValue]) -> Labels {
+    let mut sorted: Vec<&KeyValue> = attrs.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out: Labels = Vec::new();
+    for kv in sorted {
+        let name = label_name(&kv.key);
+        let value = kv.value.as_ref().map(attr::to_string).unwrap_or_default();
+        match out.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, v)) => {
+                v.push(';');
+                v.push_str(&value);
+            }
+            None => out.push((name, value)),
+        }
+    }
+    out
+}
+
+impl Accumulator {
+    /// An empty accumulator for `cfg`.
+    pub fn new(cfg: &Config) -> Self {
+        Accumulator {
+            namespace: cfg.namespace.clone(),
+            const_labels: cfg
+                .const_labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            resource_labels: cfg.resource_to_telemetry_conversion.enabled,
+            expiration: cfg.metric_expiration,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Folds `data` into the series. Returns the points it dropped, with why.
+    pub fn accumulate(&self, data: &Metrics) -> Dropped {
+        let now = Instant::now();
+        let mut dropped: Dropped = Vec::new();
+        let mut st = self.lock();
+        for rm in &data.resource_metrics {
+            let res: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
+            let mut base: Labels = Vec::new();
+            let service = attr::get_text(res, "service.name");
+            let job = match (attr::get_text(res, "service.namespace"), &service) {
+                (Some(ns), Some(s)) => Some(format!("{ns}/{s}")),
+                (None, Some(s)) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(job) = job {
+                base.push(("job".into(), job));
+            }
+            if let Some(instance) = attr::get_text(res, "service.instance.id") {
+                base.push(("instance".into(), instance));
+            }
+            let others: Vec<KeyValue> = res
+                .iter()
+                .filter(|kv| {
+                    !matches!(
+                        kv.key.as_str(),
+                        "service.name" | "service.namespace" | "service.instance.id"
+                    )
+                })
+                .cloned()
+                .collect();
+            let resource_attr_labels = attribute_labels(&others);
+            if !others.is_empty() {
+                let mut target = base.clone();
+                for (k, v) in &resource_attr_labels {
+                    add_absent(&mut target, k.clone(), v.clone());
+                }
+                for (k, v) in &self.const_labels {
+                    add_absent(&mut target, k.clone(), v.clone());
+                }
+                target.sort();
+                st.targets.insert(target, now);
+            }
+            for sm in &rm.scope_metrics {
+                let mut scope_labels: Labels = Vec::new();
+                if let Some(scope) = sm.scope.as_ref().filter(|s| !s.name.is_empty()) {
+                    scope_labels.push(("otel_scope_name".into(), scope.name.clone()));
+                    if !scope.version.is_empty() {
+                        scope_labels.push(("otel_scope_version".into(), scope.version.clone()));
+                    }
+                }
+                let labels_of = |attrs: &[KeyValue]| -> Labels {
+                    let mut l = attribute_labels(attrs);
+                    for (k, v) in scope_labels.iter().chain(&base) {
+                        add_absent(&mut l, k.clone(), v.clone());
+                    }
+                    if self.resource_labels {
+                        for (k, v) in &resource_attr_labels {
+                            add_absent(&mut l, k.clone(), v.clone());
+                        }
+                    }
+                    for (k, v) in &self.const_labels {
+                        add_absent(&mut l, k.clone(), v.clone());
+                    }
+                    l.sort();
+                    l
+                };
+                for m in &sm.metrics {
+                    let Some(data) = &m.data else { continue };
+                    let (kind, temporality) = match data {
+                        Data::Gauge(_) => (MetricType::Gauge, None),
+                        Data::Sum(s) => (
+                            if s.is_monotonic {
+                                MetricType::Counter
+                            } else {
+                                MetricType::Gauge
+                            },
+                            Some(s.aggregation_temporality),
+                        ),
+                        Data::Histogram(h) => {
+                            (MetricType::Histogram, Some(h.aggregation_temporality))
+                        }
+                        Data::Summary(_) => (MetricType::Summary, None),
+                        Data::ExponentialHistogram(e) => {
+                            dropped.push((
+                                e.data_points.len(),
+                                format!("{}: exponential histograms are not supported", m.name),
+                            ));
+                            continue;
+                        }
+                    };
+                    let delta = temporality == Some(AggregationTemporality::Delta as i32);
+                    if temporality == Some(AggregationTemporality::Unspecified as i32) {
+                        dropped.push((
+                            data_points(data),
+                            format!("{}: unspecified aggregation temporality", m.name),
+                        ));
+                        continue;
+                    }
+                    let name = metric_name(&m.name, &m.unit, kind, &self.namespace);
+                    let family = st.families.entry(name.clone()).or_insert_with(|| Family {
+                        kind,
+                        help: String::new(),
+                        unit: unit_suffix(&m.unit).join("_"),
+                        series: BTreeMap::new(),
+                    });
+                    if family.kind != kind {
+                        dropped.push((
+                            data_points(data),
+                            format!(
+                                "{}: {name} is already a {}, not a {}",
+                                m.name,
+                                family.kind.as_str(),
+                                kind.as_str()
+                            ),
+                        ));
+                        continue;
+                    }
+                    if family.help.is_empty() {
+                        family.help.clone_from(&m.description);
+                    }
+                    let mut skipped = 0;
+                    match data {
+                        Data::Gauge(g) => {
+                            for p in &g.data_points {
+                                if p.flags & NO_RECORDED_VALUE != 0 {
+                                    skipped += 1;
+                                    continue;
+                                }
+                                let v = Value::Number(number(p));
+                                put(
+                                    family,
+                                    labels_of(&p.attributes),
+                                    v,
+                                    p.time_unix_nano,
+                                    false,
+                                    now,
+                                );
+                            }
+                        }
+                        Data::Sum(s) => {
+                            for p in &s.data_points {
+                                if p.flags & NO_RECORDED_VALUE != 0 {
+                                    skipped += 1;
+                                    continue;
+                                }
+                                let v = Value::Number(number(p));
+                                put(
+                                    family,
+                                    labels_of(&p.attributes),
+                                    v,
+                                    p.time_unix_nano,
+                                    delta,
+                                    now,
+                                );
+                            }
+                        }
+                        Data::Histogram(h) => {
+                            for p in &h.data_points {
+                                if p.flags & NO_RECORDED_VALUE != 0 {
+                                    skipped += 1;
+                                    continue;
+                                }
+                                let v = histogram(p);
+                                put(
+                                    family,
+                                    labels_of(&p.attributes),
+                                    v,
+                                    p.time_unix_nano,
+                                    delta,
+                                    now,
+                                );
+                            }
+                        }
+                        Data::Summary(s) => {
+                            for p in &s.data_points {
+                                if p.flags & NO_RECORDED_VALUE != 0 {
+                                    skipped += 1;
+                                    continue;
+                                }
+                                let v = Value::Summary {
+                                    quantiles: p
+                                        .quantile_values
+                                        .iter()
+                                        .map(|q| (q.quantile, q.value))
+                                        .collect(),
+                                    sum: p.sum,
+                                    count: p.count,
+                                };
+                                put(
+                                    family,
+                                    labels_of(&p.attributes),
+                                    v,
+                                    p.time_unix_nano,
+                                    false,
+                                    now,
+                                );
+                            }
+                        }
+                        Data::ExponentialHistogram(_) => {}
+                    }
+                    if skipped > 0 {
+                        dropped.push((skipped, format!("{}: no recorded value", m.name)));
+                    }
+                }
+            }
+        }
+        self.sweep_if_due(&mut st, now);
+        dropped.retain(|(n, _)| *n > 0);
+        dropped
+    }
+
+    fn sweep_if_due(&self, st: &mut State, now: Instant) {
+        if st
+            .last_sweep
+            .is_some_and(|t| now.duration_since(t) < self.expiration / 4)
+        {
+            return;
+        }
+        st.last_sweep = Some(now);
+        let exp = self.expiration;
+        for f in st.families.values_mut() {
+            f.series.retain(|_, s| now.duration_since(s.updated) < exp);
+        }
+        st.families.retain(|_, f| !f.series.is_empty());
+        st.targets.retain(|_, t| now.duration_since(*t) < exp);
+    }
+
+    /// A copy of the live families and `target_info` label sets, expired series removed.
+    pub fn snapshot(&self) -> (BTreeMap<String, Family>, Vec<Labels>) {
+        let mut st = self.lock();
+        st.last_sweep = None;
+        self.sweep_if_due(&mut st, Instant::now());
+        (st.families.clone(), st.targets.keys().cloned().collect())
+    }
+}
+
+fn data_points(data: &Data) -> usize {
+    match data {
+        Data::Gauge(g) => g.data_points.len(),
+        Data::Sum(s) => s.data_points.len(),
+        Data::Histogram(h) => h.data_points.len(),
+        Data::ExponentialHistogram(e) => e.data_points.len(),
+        Data::Summary(s) => s.data_points.len(),
+    }
+}
+
+fn histogram(p: &HistogramDataPoint) -> Value {
+    let mut counts = p.bucket_counts.clone();
+    counts.resize(p.explicit_bounds.len() + 1, 0);
+    Value::Histogram {
+        bounds: p.explicit_bounds.clone(),
+        counts,
+        sum: p.sum.unwrap_or(0.0),
+        count: p.count,
+    }
+}
+
+/// Stores `value` for `labels`: added to the current value for a delta point (histograms only
+/// when the bounds match), else replacing it unless the current one is newer.
+fn put(family: &mut Family, labels: Labels, value: Value, time: u64, delta: bool, now: Instant) {
+    use std::collections::btree_map::Entry;
+    match family.series.entry(labels) {
+        Entry::Vacant(v) => {
+            v.insert(Series {
+                value,
+                time_unix_nano: time,
+                updated: now,
+            });
+        }
+        Entry::Occupied(mut o) => {
+            let s = o.get_mut();
+            if delta {
+                let merged = match (&mut s.value, &value) {
+                    (Value::Number(a), Value::Number(b)) => {
+                        *a += b;
+                        true
+                    }
+                    (
+                        Value::Histogram {
+                            bounds,
+                            counts,
+                            sum,
+                            count,
+                        },
+                        Value::Histogram {
+                            bounds: b2,
+                            counts: c2,
+                            sum: s2,
+                            count: n2,
+                        },
+                    ) if bounds == b2 => {
+                        for (a, b) in counts.iter_mut().zip(c2) {
+                            *a += b;
+                        }
+                        *sum += s2;
+                        *count += n2;
+                        true
+                    }
+                    _ => false,
+                };
+                if !merged {
+                    s.value = value;
+                }
+                s.time_unix_nano = s.time_unix_nano.max(time);
+                s.updated = now;
+            } else if time >= s.time_unix_nano {
+                s.value = value;
+                s.time_unix_nano = time;
+                s.updated = now;
+            }
+        }
+    }
+}
