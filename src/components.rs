@@ -15,6 +15,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .receiver(strata_receivers::hostmetrics::Factory)?
         .receiver(strata_receivers::spdk::Factory)?
         .receiver(strata_receivers::redfish::Factory)?
+        .receiver(strata_receivers::zipkin::Factory)?
         // Processors
         .processor(strata_processors::attributes::Factory)?
         .processor(strata_processors::batch::Factory)?

@@ -11,3 +11,4 @@ pub mod recorder;
 pub mod redfish;
 pub mod scraper;
 pub mod spdk;
+pub mod zipkin;

@@ -79,7 +79,11 @@ fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
 }
 
 /// Decompresses `body` per `Content-Encoding`, refusing output over `max` bytes.
-fn decompress(headers: &HeaderMap, body: Bytes, max: usize) -> Result<Bytes, (StatusCode, String)> {
+pub(crate) fn decompress(
+    headers: &HeaderMap,
+    body: Bytes,
+    max: usize,
+) -> Result<Bytes, (StatusCode, String)> {
     let ce = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -41,7 +41,9 @@ mod http;
 mod receiver;
 
 pub use config::{Config, GrpcConfig, HttpConfig, Protocols};
+pub(crate) use http::decompress;
 pub use receiver::{Factory, OtlpReceiver};
+pub(crate) use receiver::{Refusal, deliver};
 
 /// The type name in configs.
 pub const TYPE: &str = "otlp";

@@ -21,7 +21,7 @@ use super::http::{HttpState, router};
 use super::{Config, TYPE};
 
 /// Why a request's data was not accepted.
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// The receiver is in no pipeline of this signal.
     NoPipeline(Signal),
     /// The pipeline refused it.
@@ -30,7 +30,7 @@ pub(super) enum Refusal {
 
 /// Hands `data` to the pipeline and counts the outcome. `Ok` carries what the pipeline dropped
 /// on purpose, for the partial success in the response.
-pub(super) async fn deliver<T: SignalData>(
+pub(crate) async fn deliver<T: SignalData>(
     next: &Option<BoxConsumer<T>>,
     obs: &ReceiverObs,
     data: T,

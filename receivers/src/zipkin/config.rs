@@ -1,0 +1,51 @@
+use serde::Deserialize;
+use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
+
+/// Config of the `zipkin` receiver.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `host:port` to listen on. Default `0.0.0.0:9411` (Zipkin's port).
+    pub endpoint: String,
+    /// Largest accepted body in MiB, on the wire and after decompression. Default 4.
+    pub max_request_body_size_mib: u64,
+    /// Turn tag text into typed attributes. Default false (every tag stays a string).
+    pub parse_string_tags: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: "0.0.0.0:9411".into(),
+            max_request_body_size_mib: 4,
+            parse_string_tags: false,
+        }
+    }
+}
+
+impl ComponentConfig for Config {
+    /// Checks the endpoint and the limit.
+    ///
+    /// # Errors
+    /// An endpoint that is not `host:port`; a zero limit.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let ok = self
+            .endpoint
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            return Err(ConfigError::new(
+                format!("{path}::endpoint"),
+                format!("invalid endpoint {:?}: expected host:port", self.endpoint),
+            ));
+        }
+        if self.max_request_body_size_mib == 0 {
+            return Err(ConfigError::new(
+                format!("{path}::max_request_body_size_mib"),
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}
