@@ -102,15 +102,19 @@ fn every_kind_of_span() -> ExportTraceServiceRequest {
             spans.push(Span {
                 trace_id: vec![n; 16],
                 span_id: vec![n, 1, 2, 3, 4, 5, 6, 7],
-                parent_span_id: if n % 2 == 0 { vec![9; 8] } else { vec![] },
+                parent_span_id: if n.is_multiple_of(2) {
+                    vec![9; 8]
+                } else {
+                    vec![]
+                },
                 name: format!("op-{n}"),
                 kind: kind as i32,
                 start_time_unix_nano: start,
                 // Sub-microsecond spans get a duration of 1, never 0 (the schema's minimum).
-                end_time_unix_nano: start + if n % 3 == 0 { 400 } else { 2_345_678 },
+                end_time_unix_nano: start + if n.is_multiple_of(3) { 400 } else { 2_345_678 },
                 attributes: vec![
                     kv("str", s("dpu")),
-                    kv("bool", V::BoolValue(n % 2 == 0)),
+                    kv("bool", V::BoolValue(n.is_multiple_of(2))),
                     kv("int", V::IntValue(-i64::from(n))),
                     kv("double", V::DoubleValue(f64::from(n) / 3.0)),
                     kv("bytes", V::BytesValue(vec![0, 255, n])),
@@ -141,7 +145,7 @@ fn every_kind_of_span() -> ExportTraceServiceRequest {
                     kv("peer.service", s("nvmf-target")),
                     kv(
                         "network.peer.address",
-                        s(if n % 2 == 0 {
+                        s(if n.is_multiple_of(2) {
                             "10.1.2.3"
                         } else {
                             "2001:db8::7"

@@ -232,6 +232,17 @@ pub fn http_get(port: u16, path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A plain HTTP/1.0 GET on loopback (so the body is never chunked): the body, or `None` when
+/// nothing listens yet or the connection fails.
+pub fn try_http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())
+}
+
 /// Reads a file exporter's output: one OTLP/JSON request per line, parsed as `T`.
 pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     std::fs::read_to_string(path)
