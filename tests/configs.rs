@@ -23,8 +23,8 @@ fn every_profile_validates() {
     for entry in std::fs::read_dir("configs").unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".upstream.yaml") {
-            continue; // An overlay, validated with its base below.
+        if name.matches('.').count() > 1 {
+            continue; // An overlay (`dpu.upstream.yaml`), validated with its base below.
         }
         let (ok, out) = strata(&["validate", "--config", path.to_str().unwrap()], &[]);
         assert!(ok, "{name}: {out}");
@@ -32,6 +32,18 @@ fn every_profile_validates() {
         let (ok, out) = strata(&["validate", "--profile", profile], &[]);
         assert!(ok, "profile {profile}: {out}");
     }
+    // The cluster profile with its Zipkin overlay.
+    let (ok, out) = strata(
+        &[
+            "validate",
+            "--config",
+            "configs/cluster.yaml",
+            "--config",
+            "configs/cluster.zipkin.yaml",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
     // The dpu profile with its upstream overlay.
     let (ok, out) = strata(&["validate"], &[("STRATA_UPSTREAM", "collector:4317")]);
     assert!(ok, "{out}");
