@@ -114,6 +114,44 @@ pub struct QueueConfig {
     /// The id of a `file_storage` extension: makes the queue persistent (see
     /// `strata_pipelines::storage`). Default: in memory.
     pub storage: Option<ComponentId>,
+    /// Batching inside the queue (the Collector's `sending_queue::batch`): consumers merge
+    /// queued requests into one export of at least `min_size` items, or whatever arrived within
+    /// `flush_timeout`. Requests are still acknowledged when queued, so senders never wait for
+    /// a batch to fill. Absent: each request is exported as queued.
+    #[serde(default, deserialize_with = "present")]
+    pub batch: Option<QueueBatch>,
+}
+
+/// A key that is present is `Some`, even with a null value (`batch:` enables the defaults).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// `sending_queue::batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueBatch {
+    /// Longest a batch waits to reach `min_size` after its first request. Default `200ms`.
+    #[serde(with = "humantime_serde")]
+    pub flush_timeout: Duration,
+    /// Items that make a batch leave at once. Default `8192`.
+    pub min_size: usize,
+    /// Largest export in items; bigger batches are split. `0` (default) = no limit.
+    pub max_size: usize,
+}
+
+impl Default for QueueBatch {
+    fn default() -> Self {
+        QueueBatch {
+            flush_timeout: Duration::from_millis(200),
+            min_size: 8192,
+            max_size: 0,
+        }
+    }
 }
 
 impl Default for QueueConfig {
@@ -125,6 +163,7 @@ impl Default for QueueConfig {
             sizer: Sizer::Requests,
             block_on_overflow: false,
             storage: None,
+            batch: None,
         }
     }
 }
@@ -157,6 +196,26 @@ impl QueueConfig {
                 format!("{path}::sending_queue::queue_size"),
                 "must be greater than 0",
             ));
+        }
+        if let Some(b) = &self.batch {
+            if self.storage.is_some() {
+                return Err(ConfigError::new(
+                    format!("{path}::sending_queue::batch"),
+                    "batching is not supported on a persistent queue yet: remove batch or storage",
+                ));
+            }
+            if b.flush_timeout.is_zero() {
+                return Err(ConfigError::new(
+                    format!("{path}::sending_queue::batch::flush_timeout"),
+                    "must be greater than 0",
+                ));
+            }
+            if b.max_size > 0 && b.max_size < b.min_size {
+                return Err(ConfigError::new(
+                    format!("{path}::sending_queue::batch::max_size"),
+                    format!("must be 0 or at least min_size ({})", b.min_size),
+                ));
+            }
         }
         Ok(())
     }

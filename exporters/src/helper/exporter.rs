@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use super::config::{HelperConfig, RetryConfig, Sizer};
-use super::queue::{DiskQueue, MemQueue, Refused};
+use super::config::{HelperConfig, QueueBatch, RetryConfig, Sizer};
+use super::queue::{DiskQueue, MemEntry, MemQueue, Refused};
 
 /// One attempt at sending a request: what an exporter implements; the helper adds the queue,
 /// the retries, the per-attempt timeout and the self-metrics.
@@ -240,26 +240,75 @@ impl<T: SignalData> HelperExporter<T> {
         core.m.queue_size.set(q.used() as i64);
     }
 
-    async fn consume_memory(core: Arc<Core<T>>, q: Arc<MemQueue<T>>, stop: CancellationToken) {
+    async fn consume_memory(
+        core: Arc<Core<T>>,
+        q: Arc<MemQueue<T>>,
+        stop: CancellationToken,
+        batch: Option<(QueueBatch, Arc<tokio::sync::Mutex<()>>)>,
+    ) {
         loop {
-            let e = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return,
-                e = q.take() => e,
+            let e = match &batch {
+                None => tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    e = q.take() => e,
+                },
+                Some((b, gate)) => tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    e = Self::gather(&q, b, gate) => e,
+                },
             };
             let Some(mut e) = e else { return };
             core.m.queue_size.set(q.used() as i64);
-            let data = Arc::new(std::mem::take(&mut e.data));
-            match core.deliver(data.clone(), &stop).await {
-                Delivery::Done(_) => {}
-                Delivery::Stopped => {
-                    e.data = Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
-                    q.requeue(e);
-                    core.m.queue_size.set(q.used() as i64);
-                    return;
+            let max = batch.as_ref().map_or(0, |(b, _)| b.max_size);
+            // Exports of at most `max` items, in order; what is not delivered at a stop goes
+            // back to the queue as one entry.
+            let mut rest = std::mem::take(&mut e.data);
+            loop {
+                let part = if max > 0 && rest.item_count() > max {
+                    rest.split_front(max)
+                } else {
+                    std::mem::take(&mut rest)
+                };
+                let data = Arc::new(part);
+                match core.deliver(data.clone(), &stop).await {
+                    Delivery::Done(_) => {}
+                    Delivery::Stopped => {
+                        let mut undelivered =
+                            Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
+                        undelivered.append(rest);
+                        e.data = undelivered;
+                        q.requeue(e);
+                        core.m.queue_size.set(q.used() as i64);
+                        return;
+                    }
+                }
+                if rest.item_count() == 0 {
+                    break;
                 }
             }
         }
+    }
+
+    /// Takes the next request and merges queued ones into it until it holds `min_size` items
+    /// or `flush_timeout` has passed since it was taken. One consumer gathers at a time (the
+    /// `gate`), so batches fill in arrival order while earlier ones are being sent.
+    async fn gather(
+        q: &MemQueue<T>,
+        b: &QueueBatch,
+        gate: &tokio::sync::Mutex<()>,
+    ) -> Option<MemEntry<T>> {
+        let _turn = gate.lock().await;
+        let mut e = q.take().await?;
+        let deadline = tokio::time::Instant::now() + b.flush_timeout;
+        while e.data.item_count() < b.min_size {
+            match tokio::time::timeout_at(deadline, q.take()).await {
+                Ok(Some(next)) => e.absorb(next),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Some(e)
     }
 
     async fn consume_disk(core: Arc<Core<T>>, q: Arc<DiskQueue>, stop: CancellationToken) {
@@ -421,11 +470,15 @@ impl<T: SignalData> Component for HelperExporter<T> {
         };
         self.core.m.queue_capacity.set(cap as i64);
         Self::update_gauge(&self.core, &queue);
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
         for _ in 0..self.cfg.queue.num_consumers {
             let core = self.core.clone();
             let stop = stop.clone();
+            let batch = self.cfg.queue.batch.clone().map(|b| (b, gate.clone()));
             match &queue {
-                Queue::Memory(q) => tracker.spawn(Self::consume_memory(core, q.clone(), stop)),
+                Queue::Memory(q) => {
+                    tracker.spawn(Self::consume_memory(core, q.clone(), stop, batch))
+                }
                 Queue::Disk(q) => tracker.spawn(Self::consume_disk(core, q.clone(), stop)),
             };
         }

@@ -26,6 +26,10 @@
 //!       sizer: requests          # requests | items | bytes
 //!       block_on_overflow: false # true: the sender waits for room instead of a retryable refusal
 //!       storage: file_storage/queue   # persistent; omit for in memory
+//!       batch:                   # in-memory queues: merge queued requests per export
+//!         flush_timeout: 200ms   # a batch leaves at min_size items or after this
+//!         min_size: 8192
+//!         max_size: 0            # split bigger batches; 0 = no limit
 //! service:
 //!   extensions: [file_storage/queue]
 //! ```
@@ -60,7 +64,7 @@ mod config;
 mod exporter;
 mod queue;
 
-pub use config::{HelperConfig, QueueConfig, RetryConfig, Sizer};
+pub use config::{HelperConfig, QueueBatch, QueueConfig, RetryConfig, Sizer};
 pub use exporter::{HelperExporter, RequestSender, split_to_size};
 pub use queue::{DiskQueue, MemQueue, Refused};
 pub use strata_pipelines::config::{de_bytes, parse_bytes};

@@ -40,7 +40,17 @@ pub struct MemEntry<T> {
     /// The request.
     pub data: T,
     units: u64,
-    _mem: Reservation,
+    _mem: Vec<Reservation>,
+}
+
+impl<T: SignalData> MemEntry<T> {
+    /// Merges `other` into this entry (its items after this one's), keeping its memory
+    /// reservation and queue units, so a requeue restores both.
+    pub fn absorb(&mut self, mut other: MemEntry<T>) {
+        self.data.append(std::mem::take(&mut other.data));
+        self.units += other.units;
+        self._mem.append(&mut other._mem);
+    }
 }
 
 struct MemState<T> {
@@ -116,7 +126,7 @@ impl<T: SignalData> MemQueue<T> {
                     st.q.push_back(MemEntry {
                         data,
                         units: n,
-                        _mem: mem,
+                        _mem: vec![mem],
                     });
                     drop(st);
                     self.readable.notify_one();

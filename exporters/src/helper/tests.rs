@@ -381,3 +381,58 @@ async fn a_persistent_queue_keeps_undelivered_data_across_restarts() {
     let (_, rec) = storage.open("otlp/test_traces").unwrap();
     assert_eq!(rec.records, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn queue_batching_merges_acknowledged_requests_into_exports() {
+    let t = Telemetry::default();
+    let peer = Arc::new(Peer::default());
+    let mut c = cfg(true);
+    c.queue.num_consumers = 4;
+    c.queue.queue_size = 1000;
+    c.queue.batch = Some(QueueBatch {
+        flush_timeout: Duration::from_millis(200),
+        min_size: 250,
+        max_size: 300,
+    });
+    let e = HelperExporter::new(&settings(&t), c, Arc::new(PeerSender(peer.clone())));
+    e.start(&Host::default()).await.unwrap();
+    // Each request is acknowledged at once, without waiting for a batch to fill.
+    let started = Instant::now();
+    for _ in 0..11 {
+        e.consume(fake::traces(1, 100)).await.unwrap();
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Full batches left at once: 100-item requests merge to 300 (min 250), never above max.
+    let sizes = |p: &Peer| {
+        p.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sizes(&peer), [300, 300, 300], "{:?}", sizes(&peer));
+    // The last 200 items wait for flush_timeout, then go as one export.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sizes(&peer), [300, 300, 300, 200]);
+    assert_eq!(peer.received(), 1100);
+    e.shutdown().await.unwrap();
+}
+
+#[test]
+fn queue_batch_config() {
+    let y = |s: &str| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(s).unwrap();
+    let q: QueueConfig = serde_yaml_ng::from_value(y("batch:")).unwrap();
+    assert_eq!(q.batch, Some(QueueBatch::default()));
+    let q: QueueConfig =
+        serde_yaml_ng::from_value(y("batch: { flush_timeout: 1s, min_size: 10, max_size: 5 }"))
+            .unwrap();
+    assert_eq!(
+        q.validate("e").unwrap_err().path,
+        "e::sending_queue::batch::max_size"
+    );
+    let q: QueueConfig = serde_yaml_ng::from_value(y("batch: {}\nstorage: file_storage")).unwrap();
+    assert!(q.validate("e").unwrap_err().message.contains("persistent"));
+    assert_eq!(QueueConfig::default().batch, None);
+}
