@@ -190,7 +190,11 @@ impl OtlpReceiver {
         let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            // No Nagle delay: a response written in several parts (headers, then data and
+            // trailers once the pipeline answers) must not wait for the client's delayed ACK
+            // (measured: +40 ms per request behind `memory_limiter`).
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             if let Err(e) = router
                 .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
                 .await
@@ -221,6 +225,11 @@ impl OtlpReceiver {
         let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
+            // No Nagle delay on responses (see the gRPC server).
+            use axum::serve::ListenerExt as _;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
                 .await

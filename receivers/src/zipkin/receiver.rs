@@ -227,6 +227,11 @@ impl Component for ZipkinReceiver {
         let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
+            // No Nagle delay on responses (see the gRPC server).
+            use axum::serve::ListenerExt as _;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
                 .await
