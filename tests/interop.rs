@@ -11,58 +11,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Strata, free_port, otlp_receiver, read_lines};
+use common::{Strata, attrs, free_port, num, otlp_receiver, read_lines};
 use serde_json::{Value, json};
 
 fn python() -> Option<PathBuf> {
     common::interop_python(
         "opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http",
     )
-}
-
-/// OTLP/JSON `AnyValue` → plain JSON (int64 strings become numbers).
-fn plain(v: &Value) -> Value {
-    if let Some(s) = v.get("stringValue") {
-        return s.clone();
-    }
-    if let Some(b) = v.get("boolValue") {
-        return b.clone();
-    }
-    if let Some(i) = v.get("intValue") {
-        return match i {
-            Value::String(s) => json!(s.parse::<i64>().unwrap()),
-            other => other.clone(),
-        };
-    }
-    if let Some(d) = v.get("doubleValue") {
-        return d.clone();
-    }
-    if let Some(a) = v.get("arrayValue") {
-        return Value::Array(
-            a["values"]
-                .as_array()
-                .map(|vs| vs.iter().map(plain).collect())
-                .unwrap_or_default(),
-        );
-    }
-    panic!("unexpected AnyValue {v}")
-}
-
-fn attrs(kvs: &Value) -> BTreeMap<String, Value> {
-    kvs.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"])))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn num(v: &Value) -> u64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        other => other.as_u64().unwrap(),
-    }
 }
 
 fn run(protocol: &str) {

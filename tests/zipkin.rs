@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::otlp::http_post;
-use common::{Strata, eventually, free_port, otlp_receiver, read_lines};
+use common::{Strata, attrs, eventually, free_port, num, otlp_receiver, read_lines};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value::Value as V,
@@ -473,47 +473,6 @@ fn receiver_accepts_json_and_gzip_and_answers_bad_input() {
     );
     assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="decode"}"#), 2);
     assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="too_large"}"#), 1);
-}
-
-/// OTLP/JSON `AnyValue` → plain JSON.
-fn plain(v: &Value) -> Value {
-    for k in ["stringValue", "boolValue", "doubleValue"] {
-        if let Some(x) = v.get(k) {
-            return x.clone();
-        }
-    }
-    if let Some(i) = v.get("intValue") {
-        return match i {
-            Value::String(s) => json!(s.parse::<i64>().unwrap()),
-            other => other.clone(),
-        };
-    }
-    if let Some(a) = v.get("arrayValue") {
-        return Value::Array(
-            a["values"]
-                .as_array()
-                .map(|vs| vs.iter().map(plain).collect())
-                .unwrap_or_default(),
-        );
-    }
-    panic!("unexpected AnyValue {v}")
-}
-
-fn attrs(kvs: &Value) -> BTreeMap<String, Value> {
-    kvs.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"])))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn num(v: &Value) -> u64 {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        other => other.as_u64().unwrap(),
-    }
 }
 
 #[test]

@@ -294,3 +294,47 @@ pub fn interop_python(modules: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// OTLP/JSON `AnyValue` → plain JSON (int64 strings become numbers).
+pub fn plain(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Value, json};
+    for k in ["stringValue", "boolValue", "doubleValue"] {
+        if let Some(x) = v.get(k) {
+            return x.clone();
+        }
+    }
+    if let Some(i) = v.get("intValue") {
+        return match i {
+            Value::String(s) => json!(s.parse::<i64>().unwrap()),
+            other => other.clone(),
+        };
+    }
+    if let Some(a) = v.get("arrayValue") {
+        return Value::Array(
+            a["values"]
+                .as_array()
+                .map(|vs| vs.iter().map(plain).collect())
+                .unwrap_or_default(),
+        );
+    }
+    panic!("unexpected AnyValue {v}")
+}
+
+/// OTLP/JSON attributes (`[{key, value}]`) → key → plain JSON value.
+pub fn attrs(kvs: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    kvs.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An OTLP/JSON 64-bit integer (a string or a number).
+pub fn num(v: &serde_json::Value) -> u64 {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap(),
+        other => other.as_u64().unwrap(),
+    }
+}

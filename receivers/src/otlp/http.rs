@@ -116,6 +116,52 @@ pub(crate) fn decompress(
     }
 }
 
+/// Reads a request body of at most `max` bytes and decompresses it per `Content-Encoding`
+/// (again at most `max` bytes).
+///
+/// # Errors
+/// `(status, reason, message)`: 413 and `too_large` over the limit, 400 and `decode` for an
+/// unreadable or undecompressable body; `reason` is the `refused_requests` label.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Bytes, (StatusCode, &'static str, String)> {
+    let raw = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(e) => {
+            let cause = e.into_inner();
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+            let mut too_large = false;
+            while let Some(err) = source {
+                too_large |= err.is::<http_body_util::LengthLimitError>();
+                source = err.source();
+            }
+            return Err(if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body exceeds the limit of {max} bytes"),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "decode",
+                    format!("cannot read body: {cause}"),
+                )
+            });
+        }
+    };
+    decompress(headers, raw, max).map_err(|(status, msg)| {
+        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "decode"
+        };
+        (status, reason, msg)
+    })
+}
+
 /// A signal the HTTP server handles: decodable from protobuf or OTLP/JSON, with its response.
 pub(super) trait HttpSignal: SignalData + DeserializeOwned {
     /// The success response, with the partial success when items were dropped.
@@ -176,45 +222,10 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
                 .into(),
         );
     }
-    let raw = match axum::body::to_bytes(body, state.max_bytes).await {
+    let body = match read_body(&parts.headers, body, state.max_bytes).await {
         Ok(b) => b,
-        Err(e) => {
-            let cause = e.into_inner();
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
-            let mut too_large = false;
-            while let Some(err) = source {
-                too_large |= err.is::<http_body_util::LengthLimitError>();
-                source = err.source();
-            }
-            if too_large {
-                obs.refused_request("too_large");
-                return error(
-                    enc,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    8,
-                    format!(
-                        "request body exceeds the limit of {} bytes",
-                        state.max_bytes
-                    ),
-                );
-            }
-            obs.refused_request("decode");
-            return error(
-                enc,
-                StatusCode::BAD_REQUEST,
-                3,
-                format!("cannot read body: {cause}"),
-            );
-        }
-    };
-    let body = match decompress(&parts.headers, raw, state.max_bytes) {
-        Ok(b) => b,
-        Err((status, msg)) => {
-            obs.refused_request(if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "decode"
-            });
+        Err((status, reason, msg)) => {
+            obs.refused_request(reason);
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 8
             } else {

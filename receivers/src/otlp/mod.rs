@@ -41,7 +41,7 @@ mod http;
 mod receiver;
 
 pub use config::{Config, GrpcConfig, HttpConfig, Protocols};
-pub(crate) use http::decompress;
+pub(crate) use http::read_body;
 pub use receiver::{Factory, OtlpReceiver};
 pub(crate) use receiver::{Refusal, deliver};
 

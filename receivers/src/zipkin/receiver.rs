@@ -15,7 +15,7 @@ use strata_translators::zipkin::{Span, ToOtlpOptions, to_otlp};
 use tracing::{debug, info, warn};
 
 use super::{Config, TYPE};
-use crate::otlp::{Refusal, decompress, deliver};
+use crate::otlp::{Refusal, deliver, read_body};
 
 /// Seconds clients are asked to wait after a retryable refusal.
 const RETRY_AFTER_SECS: &str = "5";
@@ -82,41 +82,10 @@ async fn spans(State(state): State<Arc<ZipkinState>>, req: Request) -> Response 
             "data refused: memory usage is above the memory_limiter's soft limit; retry later",
         );
     }
-    let raw = match axum::body::to_bytes(body, state.max_bytes).await {
+    let body = match read_body(&parts.headers, body, state.max_bytes).await {
         Ok(b) => b,
-        Err(e) => {
-            let cause = e.into_inner();
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
-            let mut too_large = false;
-            while let Some(err) = source {
-                too_large |= err.is::<http_body_util::LengthLimitError>();
-                source = err.source();
-            }
-            if too_large {
-                obs.refused_request("too_large");
-                return answer(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "request body exceeds the limit of {} bytes",
-                        state.max_bytes
-                    ),
-                );
-            }
-            obs.refused_request("decode");
-            return answer(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read body: {cause}"),
-            );
-        }
-    };
-    let body = match decompress(&parts.headers, raw, state.max_bytes) {
-        Ok(b) => b,
-        Err((status, msg)) => {
-            obs.refused_request(if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "decode"
-            });
+        Err((status, reason, msg)) => {
+            obs.refused_request(reason);
             return answer(status, msg);
         }
     };
