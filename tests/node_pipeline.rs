@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Strata, free_port, read_lines};
+use common::{Strata, attrs, free_port, read_lines};
 use serde_json::Value;
 
 fn python() -> Option<PathBuf> {
@@ -50,29 +50,6 @@ const DOWNWARD_API: &[(&str, &str)] = &[
         "deployment.environment.name=staging",
     ),
 ];
-
-fn plain(v: &Value) -> Value {
-    for k in ["stringValue", "boolValue", "doubleValue"] {
-        if let Some(x) = v.get(k) {
-            return x.clone();
-        }
-    }
-    if let Some(i) = v.get("intValue") {
-        return match i {
-            Value::String(s) => Value::from(s.parse::<i64>().unwrap()),
-            other => other.clone(),
-        };
-    }
-    v.clone()
-}
-
-fn attrs(kvs: &Value) -> BTreeMap<String, Value> {
-    kvs.as_array()
-        .into_iter()
-        .flatten()
-        .map(|kv| (kv["key"].as_str().unwrap().to_owned(), plain(&kv["value"])))
-        .collect()
-}
 
 fn check_identity(resource: &BTreeMap<String, Value>) {
     let want = [

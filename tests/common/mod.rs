@@ -295,7 +295,8 @@ pub fn interop_python(modules: &str) -> Option<PathBuf> {
     None
 }
 
-/// OTLP/JSON `AnyValue` → plain JSON (int64 strings become numbers).
+/// OTLP/JSON `AnyValue` → plain JSON: scalars and arrays as JSON values (int64 strings become
+/// numbers); other kinds unchanged.
 pub fn plain(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::{Value, json};
     for k in ["stringValue", "boolValue", "doubleValue"] {
@@ -317,7 +318,8 @@ pub fn plain(v: &serde_json::Value) -> serde_json::Value {
                 .unwrap_or_default(),
         );
     }
-    panic!("unexpected AnyValue {v}")
+    // Bytes, maps, empty: compared as their OTLP/JSON.
+    v.clone()
 }
 
 /// OTLP/JSON attributes (`[{key, value}]`) → key → plain JSON value.

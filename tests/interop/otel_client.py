@@ -15,7 +15,7 @@ from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -26,46 +26,7 @@ except ImportError:  # pragma: no cover
     from opentelemetry.sdk.logs import LoggerProvider, LoggingHandler
     from opentelemetry.sdk.logs.export import BatchLogRecordProcessor
 
-FAILURES = []
-
-
-class Checked:
-    """Wraps an exporter and records every failed export (any result not named SUCCESS)."""
-
-    def __init__(self, inner):
-        self._inner = inner
-
-    def export(self, batch, *args, **kwargs):
-        result = self._inner.export(batch, *args, **kwargs)
-        if getattr(result, "name", str(result)) != "SUCCESS":
-            FAILURES.append(f"{type(self._inner).__name__}: {result}")
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-class Recorder(SpanProcessor):
-    """Records every finished span as the manifest describes it."""
-
-    def __init__(self):
-        self.spans = []
-
-    def on_end(self, span):
-        ctx = span.get_span_context()
-        self.spans.append({
-            "trace_id": format(ctx.trace_id, "032x"),
-            "span_id": format(ctx.span_id, "016x"),
-            "parent_span_id": format(span.parent.span_id, "016x") if span.parent else "",
-            "name": span.name,
-            "kind": span.kind.value,
-            "start": span.start_time,
-            "end": span.end_time,
-            "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in span.attributes.items()},
-            "events": [{"name": e.name, "time": e.timestamp, "attributes": dict(e.attributes)} for e in span.events],
-            "links": [{"trace_id": format(l.context.trace_id, "032x"), "span_id": format(l.context.span_id, "016x")} for l in span.links],
-            "status": span.status.status_code.value,
-        })
+from peers import FAILURES, Checked, Recorder
 
 
 def exporters(protocol, endpoint):

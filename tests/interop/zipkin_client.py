@@ -12,50 +12,11 @@ import sys
 
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-FAILURES = []
-
-
-class Checked:
-    """Wraps an exporter and records every failed export."""
-
-    def __init__(self, inner):
-        self._inner = inner
-
-    def export(self, batch, *args, **kwargs):
-        result = self._inner.export(batch, *args, **kwargs)
-        if getattr(result, "name", str(result)) != "SUCCESS":
-            FAILURES.append(f"{type(self._inner).__name__}: {result}")
-        return result
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-
-class Recorder(SpanProcessor):
-    """Records every finished span as the manifest describes it."""
-
-    def __init__(self):
-        self.spans = []
-
-    def on_end(self, span):
-        ctx = span.get_span_context()
-        self.spans.append({
-            "trace_id": format(ctx.trace_id, "032x"),
-            "span_id": format(ctx.span_id, "016x"),
-            "parent_span_id": format(span.parent.span_id, "016x") if span.parent else "",
-            "name": span.name,
-            "kind": span.kind.value,
-            "start": span.start_time,
-            "end": span.end_time,
-            "attributes": {k: list(v) if isinstance(v, tuple) else v for k, v in span.attributes.items()},
-            "events": [{"name": e.name, "time": e.timestamp, "attributes": dict(e.attributes)} for e in span.events],
-            "status": span.status.status_code.value,
-            "description": span.status.description or "",
-        })
+from peers import FAILURES, Checked, Recorder
 
 
 def main():

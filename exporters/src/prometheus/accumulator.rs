@@ -268,65 +268,42 @@ impl Accumulator {
                     if family.help.is_empty() {
                         family.help.clone_from(&m.description);
                     }
-                    let mut skipped = 0;
-                    match data {
-                        Data::Gauge(g) => {
-                            for p in &g.data_points {
-                                if p.flags & NO_RECORDED_VALUE != 0 {
-                                    skipped += 1;
-                                    continue;
-                                }
-                                let v = Value::Number(number(p));
-                                put(
-                                    family,
-                                    labels_of(&p.attributes),
-                                    v,
+                    // (attributes, flags, time, value) of every point; gauges and summaries
+                    // have no temporality, so `delta` is false for them.
+                    let points: Vec<(&[KeyValue], u32, u64, Value)> = match data {
+                        Data::Gauge(g) => g
+                            .data_points
+                            .iter()
+                            .map(|p| {
+                                (
+                                    &p.attributes[..],
+                                    p.flags,
                                     p.time_unix_nano,
-                                    false,
-                                    now,
-                                );
-                            }
-                        }
-                        Data::Sum(s) => {
-                            for p in &s.data_points {
-                                if p.flags & NO_RECORDED_VALUE != 0 {
-                                    skipped += 1;
-                                    continue;
-                                }
-                                let v = Value::Number(number(p));
-                                put(
-                                    family,
-                                    labels_of(&p.attributes),
-                                    v,
+                                    Value::Number(number(p)),
+                                )
+                            })
+                            .collect(),
+                        Data::Sum(s) => s
+                            .data_points
+                            .iter()
+                            .map(|p| {
+                                (
+                                    &p.attributes[..],
+                                    p.flags,
                                     p.time_unix_nano,
-                                    delta,
-                                    now,
-                                );
-                            }
-                        }
-                        Data::Histogram(h) => {
-                            for p in &h.data_points {
-                                if p.flags & NO_RECORDED_VALUE != 0 {
-                                    skipped += 1;
-                                    continue;
-                                }
-                                let v = histogram(p);
-                                put(
-                                    family,
-                                    labels_of(&p.attributes),
-                                    v,
-                                    p.time_unix_nano,
-                                    delta,
-                                    now,
-                                );
-                            }
-                        }
-                        Data::Summary(s) => {
-                            for p in &s.data_points {
-                                if p.flags & NO_RECORDED_VALUE != 0 {
-                                    skipped += 1;
-                                    continue;
-                                }
+                                    Value::Number(number(p)),
+                                )
+                            })
+                            .collect(),
+                        Data::Histogram(h) => h
+                            .data_points
+                            .iter()
+                            .map(|p| (&p.attributes[..], p.flags, p.time_unix_nano, histogram(p)))
+                            .collect(),
+                        Data::Summary(s) => s
+                            .data_points
+                            .iter()
+                            .map(|p| {
                                 let v = Value::Summary {
                                     quantiles: p
                                         .quantile_values
@@ -336,17 +313,18 @@ impl Accumulator {
                                     sum: p.sum,
                                     count: p.count,
                                 };
-                                put(
-                                    family,
-                                    labels_of(&p.attributes),
-                                    v,
-                                    p.time_unix_nano,
-                                    false,
-                                    now,
-                                );
-                            }
+                                (&p.attributes[..], p.flags, p.time_unix_nano, v)
+                            })
+                            .collect(),
+                        Data::ExponentialHistogram(_) => Vec::new(),
+                    };
+                    let mut skipped = 0;
+                    for (attrs, flags, time, v) in points {
+                        if flags & NO_RECORDED_VALUE != 0 {
+                            skipped += 1;
+                            continue;
                         }
-                        Data::ExponentialHistogram(_) => {}
+                        put(family, labels_of(attrs), v, time, delta, now);
                     }
                     if skipped > 0 {
                         dropped.push((skipped, format!("{}: no recorded value", m.name)));

@@ -109,16 +109,7 @@ impl Component for PrometheusExporter {
             .route("/metrics", axum::routing::get(metrics))
             .fallback(not_found)
             .with_state(state);
-        let cancel = self.tasks.token();
-        let id = self.id.clone();
-        self.tasks.spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-            {
-                warn!(exporter = %id, error = %e, "prometheus endpoint stopped");
-            }
-        });
+        self.tasks.serve_http(listener, app, self.id.to_string());
         info!(exporter = %self.id, %addr, "Prometheus endpoint listening on /metrics");
         Ok(())
     }

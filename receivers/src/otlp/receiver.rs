@@ -221,22 +221,8 @@ impl OtlpReceiver {
             obs: ReceiverObs::new(&self.set.telemetry, &self.id, "http"),
             max_bytes,
         });
-        let app = router(state);
-        let cancel = self.tasks.token();
-        let id = self.id.clone();
-        self.tasks.spawn(async move {
-            // No Nagle delay on responses (see the gRPC server).
-            use axum::serve::ListenerExt as _;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-            {
-                warn!(receiver = %id, error = %e, "http server stopped");
-            }
-        });
+        self.tasks
+            .serve_http(listener, router(state), format!("{} http", self.id));
         info!(receiver = %self.id, %addr, "OTLP/HTTP listening");
         Ok(())
     }

@@ -12,7 +12,7 @@ use strata_pipelines::{
     StartError, Tasks, Traces, YamlValue, config::parse_component,
 };
 use strata_translators::zipkin::{Span, ToOtlpOptions, to_otlp};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::{Config, TYPE};
 use crate::otlp::{Refusal, deliver, read_body};
@@ -193,21 +193,7 @@ impl Component for ZipkinReceiver {
             .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state);
-        let cancel = self.tasks.token();
-        let id = self.id.clone();
-        self.tasks.spawn(async move {
-            // No Nagle delay on responses (see the gRPC server).
-            use axum::serve::ListenerExt as _;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
-            {
-                warn!(receiver = %id, error = %e, "zipkin server stopped");
-            }
-        });
+        self.tasks.serve_http(listener, app, self.id.to_string());
         info!(receiver = %self.id, %addr, "Zipkin v2 listening on /api/v2/spans");
         Ok(())
     }
