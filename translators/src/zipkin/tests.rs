@@ -274,3 +274,18 @@ fn malformed_ids_are_refused_with_the_span_index() {
     };
     assert!(to_otlp(vec![short_trace], ToOtlpOptions::default()).is_err());
 }
+
+#[test]
+fn spans_with_wrong_id_lengths_are_counted_not_written() {
+    let mut short = span(SpanKind::Client, StatusCode::Ok, "");
+    short.span_id = vec![1, 2, 3, 4];
+    let mut empty_trace = span(SpanKind::Client, StatusCode::Ok, "");
+    empty_trace.trace_id.clear();
+    let good = span(SpanKind::Client, StatusCode::Ok, "");
+    let (spans, invalid) = from_otlp(
+        &request(vec![short, good, empty_trace], Some("svc")),
+        &FromOtlpOptions::default(),
+    );
+    assert_eq!((spans.len(), invalid), (1, 2));
+    assert_eq!(spans[0].id, "abababababababab");
+}
