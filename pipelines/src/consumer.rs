@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::ConsumeError;
 use crate::signal::SignalData;
+use crate::wire::Encoded;
 
 /// What a consumer answers when it took data without error: how many items (spans, metric data
 /// points, log records) were dropped on purpose on the way — by a `filter` processor, for
@@ -74,6 +75,14 @@ pub trait Consumer<T: SignalData>: Send + Sync {
     /// Takes `data`. `Ok` carries how many items were dropped on purpose (usually none);
     /// `Err(Retryable)` means the caller may try again later; `Err(Permanent)` means never.
     async fn consume(&self, data: T) -> ConsumeResult;
+
+    /// Takes a request still in its protobuf encoding (checked by [`Encoded::new`]). Consumers
+    /// that never look inside the data (fanout, `memory_limiter`, exporters that send OTLP
+    /// protobuf) pass it on as is, so a pass-through pipeline forwards the bytes it received;
+    /// the default decodes it and calls [`Consumer::consume`].
+    async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        self.consume(data.decode()?).await
+    }
 }
 
 /// A shared, type-erased consumer, as wired by the graph.

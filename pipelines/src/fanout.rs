@@ -6,6 +6,7 @@ use futures::future::join_all;
 use crate::consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
 use crate::error::ConsumeError;
 use crate::signal::SignalData;
+use crate::wire::Encoded;
 
 /// Sends each batch to every consumer concurrently: clones for all but the last, which gets the
 /// original. The result is `Ok` only when every consumer accepted; otherwise the first permanent
@@ -40,9 +41,23 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
             };
             futs.push(c.consume(d));
         }
+        Self::outcome(join_all(futs).await)
+    }
+
+    /// Every consumer gets the encoded request (the bytes are shared, not copied).
+    async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        let futs = self.consumers.iter().map(|c| c.consume_encoded(data.clone()));
+        Self::outcome(join_all(futs).await)
+    }
+}
+
+impl<T: SignalData> Fanout<T> {
+    /// The fanout's answer from its consumers' answers (see the type's docs).
+    fn outcome(results: Vec<ConsumeResult>) -> ConsumeResult {
+        let n = results.len();
         let mut retryable = None;
         let mut accepted: Vec<Accepted> = Vec::with_capacity(n);
-        for r in join_all(futs).await {
+        for r in results {
             match r {
                 Ok(a) => accepted.push(a),
                 Err(e @ ConsumeError::Permanent(_)) => return Err(e),

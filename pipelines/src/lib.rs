@@ -23,6 +23,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 pub mod visit;
+pub mod wire;
 
 pub use component::{
     Component, Deadline, Exporter, Extension, Handover, Host, NextConsumers, Process, Processor,

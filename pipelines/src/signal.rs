@@ -78,6 +78,8 @@ pub trait SignalData:
 {
     /// Which signal this type carries.
     const SIGNAL: Signal;
+    /// The wire schema [`crate::wire::check`] walks for this request type.
+    const WIRE: &'static crate::wire::Schema;
     /// Number of items: spans, data points or log records.
     fn item_count(&self) -> usize;
     /// Every resource slot, for enrichment and redaction written once for all signals.
@@ -169,6 +171,7 @@ macro_rules! split_three_levels {
 
 impl SignalData for Traces {
     const SIGNAL: Signal = Signal::Traces;
+    const WIRE: &'static crate::wire::Schema = crate::wire::schemas::TRACES;
 
     fn item_count(&self) -> usize {
         self.resource_spans
@@ -193,6 +196,7 @@ impl SignalData for Traces {
 
 impl SignalData for Logs {
     const SIGNAL: Signal = Signal::Logs;
+    const WIRE: &'static crate::wire::Schema = crate::wire::schemas::LOGS;
 
     fn item_count(&self) -> usize {
         self.resource_logs
@@ -217,6 +221,7 @@ impl SignalData for Logs {
 
 impl SignalData for Metrics {
     const SIGNAL: Signal = Signal::Metrics;
+    const WIRE: &'static crate::wire::Schema = crate::wire::schemas::METRICS;
 
     fn item_count(&self) -> usize {
         self.resource_metrics

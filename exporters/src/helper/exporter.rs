@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use strata_pipelines::telemetry::{Counter, Gauge};
 use strata_pipelines::{
     Accepted, Component, ComponentId, ConsumeError, ConsumeResult, Consumer, Exporter, Host,
-    Settings, ShutdownError, SignalData, StartError,
+    Settings, ShutdownError, SignalData, StartError, wire::Encoded,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::config::{HelperConfig, QueueBatch, RetryConfig, Sizer};
+use super::payload::{Payload, Request};
 use super::queue::{DiskQueue, MemEntry, MemQueue, Refused};
 
 /// One attempt at sending a request: what an exporter implements; the helper adds the queue,
@@ -23,6 +24,19 @@ pub trait RequestSender<T: SignalData>: Component {
     /// Sends `data` once. `Err(Retryable)` is retried per `retry_on_failure` (after
     /// `retry_after` when the peer said so); `Err(Permanent)` is dropped and counted.
     async fn send(&self, data: Arc<T>) -> ConsumeResult;
+
+    /// True when [`RequestSender::send_encoded`] sends an encoded request as it is (the OTLP
+    /// protobuf exporters): the helper then queues and sends requests that arrived encoded
+    /// without decoding them.
+    fn sends_encoded(&self) -> bool {
+        false
+    }
+
+    /// Sends an encoded request once; the default decodes it and calls
+    /// [`RequestSender::send`].
+    async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        self.send(Arc::new(data.decode()?)).await
+    }
 }
 
 /// Splits `data` into requests whose encoded size is at most `max` bytes (`0`: no limit), by
@@ -103,8 +117,8 @@ enum Delivery {
 }
 
 impl<T: SignalData> Core<T> {
-    async fn attempt(&self, data: &Arc<T>) -> ConsumeResult {
-        match tokio::time::timeout(self.timeout, self.sender.send(data.clone())).await {
+    async fn attempt(&self, data: &Request<T>) -> ConsumeResult {
+        match tokio::time::timeout(self.timeout, data.send(&*self.sender)).await {
             Ok(r) => r,
             Err(_) => Err(ConsumeError::retryable(format!(
                 "exporter {}: attempt timed out after {:?}",
@@ -114,7 +128,7 @@ impl<T: SignalData> Core<T> {
     }
 
     /// Sends with retries until success, a permanent error, `max_elapsed_time`, or `stop`.
-    async fn deliver(&self, data: Arc<T>, stop: &CancellationToken) -> Delivery {
+    async fn deliver(&self, data: Request<T>, stop: &CancellationToken) -> Delivery {
         let items = data.item_count() as u64;
         let started = tokio::time::Instant::now();
         let mut interval = self.retry.initial_interval;
@@ -271,12 +285,11 @@ impl<T: SignalData> HelperExporter<T> {
                 } else {
                     std::mem::take(&mut rest)
                 };
-                let data = Arc::new(part);
+                let data = part.into_request();
                 match core.deliver(data.clone(), &stop).await {
                     Delivery::Done(_) => {}
                     Delivery::Stopped => {
-                        let mut undelivered =
-                            Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
+                        let mut undelivered = data.into_payload();
                         undelivered.append(rest);
                         e.data = undelivered;
                         q.requeue(e);
@@ -318,7 +331,7 @@ impl<T: SignalData> HelperExporter<T> {
                 _ = stop.cancelled() => return,
                 r = q.take() => r,
             };
-            let rec = match r {
+            let mut rec = match r {
                 Ok(Some(rec)) => rec,
                 Ok(None) => return,
                 Err(e) => {
@@ -326,8 +339,17 @@ impl<T: SignalData> HelperExporter<T> {
                     return;
                 }
             };
-            let data = match T::decode(&rec.payload[..]) {
-                Ok(d) => Arc::new(d),
+            let data = if core.sender.sends_encoded() {
+                Encoded::<T>::new(std::mem::take(&mut rec.payload).into())
+                    .map(Request::Encoded)
+                    .map_err(|e| e.to_string())
+            } else {
+                T::decode(&rec.payload[..])
+                    .map(|d| Request::Decoded(Arc::new(d)))
+                    .map_err(|e| e.to_string())
+            };
+            let data = match data {
+                Ok(d) => d,
                 Err(e) => {
                     core.m.dropped.add(u64::from(rec.items));
                     error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
@@ -394,12 +416,28 @@ impl<T: SignalData> HelperExporter<T> {
 #[async_trait]
 impl<T: SignalData> Consumer<T> for HelperExporter<T> {
     async fn consume(&self, data: T) -> ConsumeResult {
+        self.accept(Payload::Decoded(data)).await
+    }
+
+    /// Kept encoded when the sender sends OTLP protobuf; decoded otherwise.
+    async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        if self.core.sender.sends_encoded() {
+            self.accept(Payload::Encoded(data)).await
+        } else {
+            self.consume(data.decode()?).await
+        }
+    }
+}
+
+impl<T: SignalData> HelperExporter<T> {
+    /// Sends (no queue) or queues `data`; see the type's docs.
+    async fn accept(&self, data: Payload<T>) -> ConsumeResult {
         let items = data.item_count() as u64;
         if !self.cfg.queue.enabled {
             let never = CancellationToken::new();
             let mut out = Accepted::all();
-            for part in split_to_size(data, self.cfg.max_request_bytes) {
-                match self.core.deliver(Arc::new(part), &never).await {
+            for part in data.split_to_size(self.cfg.max_request_bytes) {
+                match self.core.deliver(part.into_request(), &never).await {
                     Delivery::Done(r) => out = out.and(r?),
                     // `never` is not cancelled; answer retryably rather than assume it.
                     Delivery::Stopped => {
@@ -419,7 +457,7 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
                 self.core.id
             )));
         };
-        for part in split_to_size(data, self.cfg.max_request_bytes) {
+        for part in data.split_to_size(self.cfg.max_request_bytes) {
             let n = part.item_count() as u64;
             let r = match &q {
                 Queue::Memory(m) => m.offer(part, self.cfg.queue.block_on_overflow).await,

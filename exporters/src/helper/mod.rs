@@ -62,10 +62,12 @@
 
 mod config;
 mod exporter;
+mod payload;
 mod queue;
 
 pub use config::{HelperConfig, QueueBatch, QueueConfig, RetryConfig, Sizer};
 pub use exporter::{HelperExporter, RequestSender, split_to_size};
+pub use payload::{Payload, Request};
 pub use queue::{DiskQueue, MemQueue, Refused};
 pub use strata_pipelines::config::{de_bytes, parse_bytes};
 

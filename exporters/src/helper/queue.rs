@@ -11,6 +11,7 @@ use strata_pipelines::storage::{AppendError, Fsync, Record, SegmentLog};
 use tokio::sync::Notify;
 
 use super::config::Sizer;
+use super::payload::Payload;
 
 /// Why an offer was refused.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,7 @@ pub enum Refused {
 }
 
 /// The size of `data` in `sizer` units.
-pub fn units<T: SignalData>(sizer: Sizer, data: &T) -> u64 {
+pub fn units<T: SignalData>(sizer: Sizer, data: &Payload<T>) -> u64 {
     match sizer {
         Sizer::Requests => 1,
         Sizer::Items => data.item_count() as u64,
@@ -38,7 +39,7 @@ pub fn units<T: SignalData>(sizer: Sizer, data: &T) -> u64 {
 /// One queued request in memory, with the memory it holds.
 pub struct MemEntry<T> {
     /// The request.
-    pub data: T,
+    pub data: Payload<T>,
     units: u64,
     _mem: Vec<Reservation>,
 }
@@ -108,7 +109,7 @@ impl<T: SignalData> MemQueue<T> {
     ///
     /// # Errors
     /// [`Refused::Full`] or [`Refused::Closed`].
-    pub async fn offer(&self, data: T, block: bool) -> Result<(), Refused> {
+    pub async fn offer(&self, data: Payload<T>, block: bool) -> Result<(), Refused> {
         let sizer = *self.sizer.lock().unwrap_or_else(|p| p.into_inner());
         let n = units(sizer, &data);
         let mem = memory::global().reserve(data.heap_size() as u64);
@@ -224,7 +225,7 @@ impl DiskQueue {
     /// # Errors
     /// [`Refused::Full`] at `queue_size` or the storage limit, [`Refused::Closed`],
     /// [`Refused::Io`].
-    pub async fn offer<T: SignalData>(&self, data: &T) -> Result<(), Refused> {
+    pub async fn offer<T: SignalData>(&self, data: &Payload<T>) -> Result<(), Refused> {
         let (records, items) = self.log.pending();
         let n = data.item_count() as u64;
         let over = match self.sizer {
@@ -238,7 +239,7 @@ impl DiskQueue {
                 self.capacity, self.sizer
             )));
         }
-        let payload = data.encode_to_vec();
+        let payload = data.to_bytes().into_owned();
         let items = u32::try_from(n).unwrap_or(u32::MAX);
         let res = if self.log.storage().fsync == Fsync::Always {
             let log = self.log.clone();

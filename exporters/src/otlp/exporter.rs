@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use strata_pipelines::{
     Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
-    Traces, YamlValue, config::parse_component,
+    Traces, YamlValue, config::parse_component, wire::Encoded,
 };
 use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -62,28 +62,48 @@ grpc_export!(
     rejected_log_records
 );
 
-/// A gRPC codec that encodes a shared request (`Arc<T>`) and decodes the response with prost.
-struct SharedCodec<T, U>(std::marker::PhantomData<fn(T) -> U>);
+/// A request body the gRPC codec can write: a shared decoded request (encoded by prost), or an
+/// encoded one (its bytes copied as they are).
+trait Outgoing: Send + Sync + 'static {
+    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status>;
+}
 
-struct SharedEncoder<T>(std::marker::PhantomData<fn(T)>);
-
-impl<T: prost::Message> Encoder for SharedEncoder<T> {
-    type Item = Arc<T>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Arc<T>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        item.encode(buf)
+impl<T: prost::Message + 'static> Outgoing for Arc<T> {
+    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        self.encode(buf)
             .map_err(|e| tonic::Status::internal(e.to_string()))
     }
 }
 
-impl<T, U> Codec for SharedCodec<T, U>
+impl<T: 'static> Outgoing for Encoded<T> {
+    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        buf.put_slice(self.bytes());
+        Ok(())
+    }
+}
+
+/// A gRPC codec that writes an [`Outgoing`] request and decodes the response with prost.
+struct SharedCodec<I, U>(std::marker::PhantomData<fn(I) -> U>);
+
+struct SharedEncoder<I>(std::marker::PhantomData<fn(I)>);
+
+impl<I: Outgoing> Encoder for SharedEncoder<I> {
+    type Item = I;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: I, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.write(buf)
+    }
+}
+
+impl<I, U> Codec for SharedCodec<I, U>
 where
-    T: prost::Message + Send + Sync + 'static,
+    I: Outgoing,
     U: prost::Message + Default + Send + 'static,
 {
-    type Encode = Arc<T>;
+    type Encode = I;
     type Decode = U;
-    type Encoder = SharedEncoder<T>;
+    type Encoder = SharedEncoder<I>;
     type Decoder = tonic_prost::ProstDecoder<U>;
     fn encoder(&mut self) -> Self::Encoder {
         SharedEncoder(std::marker::PhantomData)
@@ -93,10 +113,10 @@ where
     }
 }
 
-async fn export<T: GrpcExport>(
+async fn export<T: GrpcExport, I: Outgoing>(
     channel: Channel,
     compression: Option<CompressionEncoding>,
-    req: tonic::Request<Arc<T>>,
+    req: tonic::Request<I>,
 ) -> Result<(i64, String), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel)
         .accept_compressed(CompressionEncoding::Gzip)
@@ -107,7 +127,7 @@ async fn export<T: GrpcExport>(
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
-    let codec = SharedCodec::<T, T::Response>(std::marker::PhantomData);
+    let codec = SharedCodec::<I, T::Response>(std::marker::PhantomData);
     let path = http::uri::PathAndQuery::from_static(T::PATH);
     let resp = grpc.unary(req, path, codec).await?;
     Ok(T::partial(resp.into_inner()))
@@ -174,6 +194,22 @@ impl<T: GrpcExport> OtlpExporter<T> {
 #[async_trait]
 impl<T: GrpcExport> RequestSender<T> for OtlpExporter<T> {
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
+        self.call(data).await
+    }
+
+    fn sends_encoded(&self) -> bool {
+        true
+    }
+
+    /// The request's bytes go out as they arrived: no decode, no re-encode.
+    async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        self.call(data).await
+    }
+}
+
+impl<T: GrpcExport> OtlpExporter<T> {
+    /// One `Export` call with `data`, decoded or encoded.
+    async fn call<I: Outgoing>(&self, data: I) -> ConsumeResult {
         let channel = self
             .channel
             .lock()
@@ -190,7 +226,7 @@ impl<T: GrpcExport> RequestSender<T> for OtlpExporter<T> {
         let mut req = tonic::Request::new(data);
         *req.metadata_mut() = self.metadata.clone();
         req.set_timeout(self.cfg.timeout);
-        match export::<T>(channel, compression, req).await {
+        match export::<T, I>(channel, compression, req).await {
             Ok((0, _)) => Ok(Accepted::all()),
             Ok((rejected, message)) => {
                 warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");

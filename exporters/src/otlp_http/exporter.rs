@@ -9,7 +9,7 @@ use serde::Serialize;
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
     Exporter, ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData,
-    StartError, Traces, YamlValue, config::parse_component,
+    StartError, Traces, YamlValue, config::parse_component, wire::Encoded,
 };
 use tracing::warn;
 
@@ -68,27 +68,45 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
         })
     }
 
-    fn body(&self, data: &T) -> Result<(Vec<u8>, &'static str), ConsumeError> {
-        let (raw, content_type) = match self.cfg.encoding {
-            Encoding::Proto => (data.encode_to_vec(), "application/x-protobuf"),
-            Encoding::Json => (
-                serde_json::to_vec(data).map_err(ConsumeError::permanent)?,
-                "application/json",
-            ),
-        };
-        let body = match self.cfg.compression {
-            Compression::None => raw,
-            Compression::Gzip => crate::http_client::gzip(&raw).map_err(ConsumeError::permanent)?,
-            Compression::Zstd => zstd::encode_all(&raw[..], 3).map_err(ConsumeError::permanent)?,
-        };
-        Ok((body, content_type))
+    /// The request body of `raw` (already in the configured encoding), compressed per config.
+    fn body(&self, raw: &[u8]) -> Result<Vec<u8>, ConsumeError> {
+        Ok(match self.cfg.compression {
+            Compression::None => raw.to_vec(),
+            Compression::Gzip => crate::http_client::gzip(raw).map_err(ConsumeError::permanent)?,
+            Compression::Zstd => zstd::encode_all(raw, 3).map_err(ConsumeError::permanent)?,
+        })
     }
 }
 
 #[async_trait]
 impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
-        let (body, content_type) = self.body(&data)?;
+        match self.cfg.encoding {
+            Encoding::Proto => self.post(&data.encode_to_vec(), "application/x-protobuf").await,
+            Encoding::Json => {
+                let raw = serde_json::to_vec(&*data).map_err(ConsumeError::permanent)?;
+                self.post(&raw, "application/json").await
+            }
+        }
+    }
+
+    fn sends_encoded(&self) -> bool {
+        self.cfg.encoding == Encoding::Proto
+    }
+
+    /// The request's protobuf bytes go out as they arrived (`encoding: proto`).
+    async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        if self.cfg.encoding == Encoding::Json {
+            return self.send(Arc::new(data.decode()?)).await;
+        }
+        self.post(data.bytes(), "application/x-protobuf").await
+    }
+}
+
+impl<T: HttpExport> OtlpHttpExporter<T> {
+    /// One `POST` of `raw` (in `content_type`), compressed per config.
+    async fn post(&self, raw: &[u8], content_type: &'static str) -> ConsumeResult {
+        let body = self.body(raw)?;
         let mut req = self
             .client
             .post(&self.url)

@@ -8,7 +8,7 @@ use strata_pipelines::telemetry::Counter;
 use strata_pipelines::{
     BoxConsumer, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Consumer, Host,
     Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData, StartError, Tasks,
-    YamlValue, config::parse_component,
+    YamlValue, config::parse_component, wire::Encoded,
 };
 use tracing::{info, warn};
 
@@ -62,12 +62,9 @@ impl<T: SignalData> MemoryLimiter<T> {
         }
     }
 
-    fn refuse(&self, items: usize, why: String) -> ConsumeResult {
+    fn refuse(&self, items: usize, why: String) -> ConsumeError {
         self.refused.add(items as u64);
-        Err(ConsumeError::retryable(format!(
-            "memory limiter {}: data refused, {why}",
-            self.id
-        )))
+        ConsumeError::retryable(format!("memory limiter {}: data refused, {why}", self.id))
     }
 }
 
@@ -103,25 +100,22 @@ impl State {
     }
 }
 
-#[async_trait]
-impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
-        let items = data.item_count();
+impl<T: SignalData> MemoryLimiter<T> {
+    /// Reserves `bytes` of the budget for `items` items, or refuses them retryably.
+    fn admit(&self, items: usize, bytes: u64) -> Result<memory::Reservation, ConsumeError> {
         if self.state.over.load(Ordering::Acquire) {
             let rss = self.state.rss.load(Ordering::Relaxed) as f64 / MIB;
-            return self.refuse(
+            return Err(self.refuse(
                 items,
                 format!(
                     "resident memory {rss:.1} MiB is above the soft limit {:.1} MiB",
                     self.state.limits.soft as f64 / MIB
                 ),
-            );
+            ));
         }
-        let bytes = (data.heap_size() + std::mem::size_of::<T>()) as u64;
         let Some(reservation) = self.budget.try_reserve(bytes, self.state.limits.soft) else {
-            // Receivers refuse at the door until the next check finds room again.
             self.budget.set_pressure(true);
-            return self.refuse(
+            return Err(self.refuse(
                 items,
                 format!(
                     "{:.1} MiB already in flight, {:.1} MiB more would pass the soft limit {:.1} MiB",
@@ -129,19 +123,22 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
                     bytes as f64 / MIB,
                     self.state.limits.soft as f64 / MIB
                 ),
-            );
+            ));
         };
         if self.budget.used() > self.state.limits.high_water() {
-            // Nearly full: receivers refuse at the door (before reading bodies) until a check
-            // finds room, so a burst cannot pile decoded requests on top of the budget.
             self.budget.set_pressure(true);
         }
-        // The rest of the pipeline runs in its own task holding the reservation, so that the
-        // bytes stay accounted until the pipeline is done with them even when the receiver
-        // stops waiting (its client went away).
-        let next = self.next.clone();
+        Ok(reservation)
+    }
+
+    /// Runs the rest of the pipeline in its own task holding `reservation`, so the memory stays
+    /// reserved until the data is exported or queued even if the caller goes away.
+    async fn forward<F>(&self, reservation: memory::Reservation, rest: F) -> ConsumeResult
+    where
+        F: std::future::Future<Output = ConsumeResult> + Send + 'static,
+    {
         let done = tokio::spawn(async move {
-            let r = next.consume(data).await;
+            let r = rest.await;
             drop(reservation);
             r
         });
@@ -152,6 +149,26 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
                 self.id
             ))),
         }
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        let bytes = (data.heap_size() + std::mem::size_of::<T>()) as u64;
+        let reservation = self.admit(data.item_count(), bytes)?;
+        let next = self.next.clone();
+        self.forward(reservation, async move { next.consume(data).await })
+            .await
+    }
+
+    /// The limiter does not look inside the data: an encoded request stays encoded, and what
+    /// it holds is its length.
+    async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        let reservation = self.admit(data.item_count(), data.len() as u64)?;
+        let next = self.next.clone();
+        self.forward(reservation, async move { next.consume_encoded(data).await })
+            .await
     }
 }
 

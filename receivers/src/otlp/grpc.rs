@@ -1,22 +1,28 @@
 //! OTLP/gRPC services (tonic), one per signal.
+//!
+//! Each service takes the request's protobuf bytes as they arrived, checks them against the
+//! OTLP schema ([`Encoded::new`]: what prost would refuse is answered `INVALID_ARGUMENT`), and
+//! hands them on still encoded, so a pipeline that does not look inside the data forwards them
+//! without a decode and re-encode.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
+use strata_pipelines::wire::Encoded;
+use strata_pipelines::{
+    BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces,
 };
-use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, Traces};
-use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::NamedService;
+use tonic::{Response, Status};
 
-use super::receiver::{OtlpResponse, Refusal, deliver};
+use super::receiver::{OtlpResponse, Refusal, deliver_encoded};
 
 /// One signal's service state: where data goes and what is counted.
 pub(super) struct Svc<T> {
@@ -36,49 +42,140 @@ fn to_status(r: Refusal) -> Status {
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Svc<Traces> {
-    async fn export(
-        &self,
-        request: Request<Traces>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let accepted = deliver(&self.next, &self.obs, request.into_inner())
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(
-            <ExportTraceServiceResponse as OtlpResponse>::from_accepted(&accepted),
-        ))
+/// A signal's OTLP/gRPC service: its name and its response type.
+pub(super) trait ExportSignal: SignalData {
+    /// The gRPC service name (`opentelemetry.proto.collector.trace.v1.TraceService`).
+    const SERVICE: &'static str;
+    /// The `Export` method's response.
+    type Response: OtlpResponse + Send + Sync + 'static;
+}
+
+impl ExportSignal for Traces {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    type Response = ExportTraceServiceResponse;
+}
+impl ExportSignal for Metrics {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+    type Response = ExportMetricsServiceResponse;
+}
+impl ExportSignal for Logs {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    type Response = ExportLogsServiceResponse;
+}
+
+/// The codec of an `Export` call on the server: the request stays bytes, the response is
+/// encoded by prost.
+struct ExportCodec<R>(std::marker::PhantomData<fn(R)>);
+
+struct ResponseEncoder<R>(std::marker::PhantomData<fn(R)>);
+
+impl<R: prost::Message> Encoder for ResponseEncoder<R> {
+    type Item = R;
+    type Error = Status;
+    fn encode(&mut self, item: R, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf).map_err(|e| Status::internal(e.to_string()))
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Svc<Metrics> {
-    async fn export(
-        &self,
-        request: Request<Metrics>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let accepted = deliver(&self.next, &self.obs, request.into_inner())
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(
-            <ExportMetricsServiceResponse as OtlpResponse>::from_accepted(&accepted),
-        ))
+struct BytesDecoder;
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for Svc<Logs> {
-    async fn export(
-        &self,
-        request: Request<Logs>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let accepted = deliver(&self.next, &self.obs, request.into_inner())
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(
-            <ExportLogsServiceResponse as OtlpResponse>::from_accepted(&accepted),
-        ))
+impl<R: prost::Message + Send + 'static> Codec for ExportCodec<R> {
+    type Encode = R;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder<R>;
+    type Decoder = BytesDecoder;
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder(std::marker::PhantomData)
     }
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+struct Unary<T>(Arc<Svc<T>>);
+
+impl<T: ExportSignal> tonic::server::UnaryService<Bytes> for Unary<T> {
+    type Response = T::Response;
+    type Future = BoxFuture<Result<Response<T::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let svc = self.0.clone();
+        Box::pin(async move {
+            let data = Encoded::<T>::new(request.into_inner()).map_err(|e| {
+                svc.obs.refused_request("decode");
+                Status::invalid_argument(format!("failed to decode Protobuf message: {e}"))
+            })?;
+            let accepted = deliver_encoded(&svc.next, &svc.obs, data)
+                .await
+                .map_err(to_status)?;
+            Ok(Response::new(T::Response::from_accepted(&accepted)))
+        })
+    }
+}
+
+/// One signal's `Export` service (what tonic's generated `*ServiceServer` is, with the request
+/// kept encoded).
+pub(super) struct ExportService<T> {
+    svc: Arc<Svc<T>>,
+    max_bytes: usize,
+}
+
+impl<T> Clone for ExportService<T> {
+    fn clone(&self) -> Self {
+        ExportService {
+            svc: self.svc.clone(),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for ExportService<T> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let is_export = req.uri().path().strip_prefix('/').and_then(|p| p.strip_prefix(T::SERVICE))
+            == Some("/Export");
+        let (svc, max_bytes) = (self.svc.clone(), self.max_bytes);
+        Box::pin(async move {
+            if !is_export {
+                return Ok(Status::unimplemented("no such method").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(ExportCodec::<T::Response>(
+                std::marker::PhantomData,
+            ))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_bytes);
+            Ok(grpc.unary(Unary(svc), req).await)
+        })
+    }
+}
+
+impl NamedService for ExportService<Traces> {
+    const NAME: &'static str = Traces::SERVICE;
+}
+impl NamedService for ExportService<Metrics> {
+    const NAME: &'static str = Metrics::SERVICE;
+}
+impl NamedService for ExportService<Logs> {
+    const NAME: &'static str = Logs::SERVICE;
 }
 
 /// Which of tonic's own decode failures to rewrite, and how: returns the new `grpc-status` and
@@ -152,9 +249,9 @@ type Gated<S> = tonic::service::interceptor::InterceptedService<S, MemoryGate>;
 
 /// The gRPC servers of the three signals.
 pub(super) type Services = (
-    Gated<TraceServiceServer<Svc<Traces>>>,
-    Gated<MetricsServiceServer<Svc<Metrics>>>,
-    Gated<LogsServiceServer<Svc<Logs>>>,
+    Gated<ExportService<Traces>>,
+    Gated<ExportService<Metrics>>,
+    Gated<ExportService<Logs>>,
 );
 
 /// The three services with compression and the message limit applied.
@@ -165,31 +262,19 @@ pub(super) fn services(
     max_bytes: usize,
     gate: MemoryGate,
 ) -> Services {
+    fn one<T>(svc: Svc<T>, max_bytes: usize, gate: &MemoryGate) -> Gated<ExportService<T>> {
+        Gated::new(
+            ExportService {
+                svc: Arc::new(svc),
+                max_bytes,
+            },
+            gate.clone(),
+        )
+    }
     (
-        Gated::new(
-            TraceServiceServer::new(traces)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_bytes),
-            gate.clone(),
-        ),
-        Gated::new(
-            MetricsServiceServer::new(metrics)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_bytes),
-            gate.clone(),
-        ),
-        Gated::new(
-            LogsServiceServer::new(logs)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_bytes),
-            gate.clone(),
-        ),
+        one(traces, max_bytes, &gate),
+        one(metrics, max_bytes, &gate),
+        one(logs, max_bytes, &gate),
     )
 }
 

@@ -15,9 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strata_pipelines::{
     Accepted, BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces,
+    wire::Encoded,
 };
 
-use super::receiver::{OtlpResponse, Refusal, deliver, json_response};
+use super::receiver::{OtlpResponse, Refusal, deliver, deliver_encoded, json_response};
 
 /// Seconds clients are asked to wait after a retryable refusal.
 const RETRY_AFTER_SECS: &str = "5";
@@ -234,20 +235,22 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
             return error(enc, status, code, msg);
         }
     };
-    let decoded: Result<T, String> = match enc {
-        Encoding::Proto => T::decode(body).map_err(|e| format!("invalid protobuf payload: {e}")),
-        Encoding::Json => {
-            serde_json::from_slice(&body).map_err(|e| format!("invalid OTLP/JSON payload: {e}"))
-        }
+    // Protobuf stays encoded (checked against the OTLP schema); JSON is decoded.
+    let refused = |msg: String| {
+        obs.refused_request("decode");
+        error(enc, StatusCode::BAD_REQUEST, 3, msg)
     };
-    let data = match decoded {
-        Ok(d) => d,
-        Err(msg) => {
-            obs.refused_request("decode");
-            return error(enc, StatusCode::BAD_REQUEST, 3, msg);
-        }
+    let delivered = match enc {
+        Encoding::Proto => match Encoded::<T>::new(body) {
+            Ok(d) => deliver_encoded(T::next(&state), obs, d).await,
+            Err(e) => return refused(format!("invalid protobuf payload: {e}")),
+        },
+        Encoding::Json => match serde_json::from_slice::<T>(&body) {
+            Ok(d) => deliver(T::next(&state), obs, d).await,
+            Err(e) => return refused(format!("invalid OTLP/JSON payload: {e}")),
+        },
     };
-    match deliver(T::next(&state), obs, data).await {
+    match delivered {
         Ok(accepted) => {
             let (ct, bytes) = T::response(enc, &accepted);
             (StatusCode::OK, [(header::CONTENT_TYPE, ct)], bytes).into_response()

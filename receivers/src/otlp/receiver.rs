@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use strata_pipelines::{
     Accepted, BoxConsumer, BuildError, Component, ComponentId, ConfigError, ConsumeError, Host,
     NextConsumers, Receiver, ReceiverFactory, ReceiverObs, Settings, ShutdownError, Signal,
-    SignalData, StartError, Tasks, YamlValue, config::parse_component,
+    SignalData, StartError, Tasks, YamlValue, config::parse_component, wire::Encoded,
 };
 use tracing::{debug, info, warn};
 
@@ -36,11 +36,36 @@ pub(crate) async fn deliver<T: SignalData>(
     data: T,
 ) -> Result<Accepted, Refusal> {
     let n = data.item_count();
+    hand_over(next, obs, n, |c| async move { c.consume(data).await }).await
+}
+
+/// [`deliver`] for a request still encoded (OTLP protobuf checked by [`Encoded::new`]): the
+/// pipeline decodes it only where a component needs to look inside.
+pub(crate) async fn deliver_encoded<T: SignalData>(
+    next: &Option<BoxConsumer<T>>,
+    obs: &ReceiverObs,
+    data: Encoded<T>,
+) -> Result<Accepted, Refusal> {
+    let n = data.item_count();
+    hand_over(next, obs, n, |c| async move { c.consume_encoded(data).await }).await
+}
+
+async fn hand_over<T, F, Fut>(
+    next: &Option<BoxConsumer<T>>,
+    obs: &ReceiverObs,
+    n: usize,
+    call: F,
+) -> Result<Accepted, Refusal>
+where
+    T: SignalData,
+    F: FnOnce(BoxConsumer<T>) -> Fut,
+    Fut: std::future::Future<Output = strata_pipelines::ConsumeResult>,
+{
     let Some(next) = next else {
         obs.refused(T::SIGNAL, n);
         return Err(Refusal::NoPipeline(T::SIGNAL));
     };
-    match next.consume(data).await {
+    match call(next.clone()).await {
         Ok(a) => {
             obs.accepted(T::SIGNAL, n);
             if !a.is_full() {

@@ -1,4 +1,4 @@
-//! `strata-sink`: an OTLP server (gRPC and HTTP, protobuf, gzip accepted) that counts the
+//! `strata-sink`: an OTLP server (gRPC and HTTP, protobuf; gzip, and zstd over gRPC, accepted) that counts the
 //! items it receives per signal and answers success — the far end of pass-through load runs.
 //! It prints the counts every `--report` interval and at SIGINT/SIGTERM, and serves them as
 //! JSON at `GET /counts` on the HTTP port.
@@ -141,6 +141,7 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for GrpcSink {
             }
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
                 .max_decoding_message_size(usize::MAX);
             Ok(grpc.unary(Svc(me, signal), req).await)
         })
