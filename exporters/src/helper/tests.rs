@@ -8,7 +8,7 @@ use strata_pipelines::storage::{FileStorage, Fsync, WhenFull};
 use strata_pipelines::testing::fake;
 use strata_pipelines::{
     Accepted, Component, ComponentId, ConsumeError, ConsumeResult, Consumer, Extension, Host, Kind,
-    Settings, ShutdownError, SignalData, StartError, Telemetry, Traces,
+    Settings, ShutdownError, SignalData, StartError, Telemetry, Traces, wire::Encoded,
 };
 use tokio::time::Instant;
 
@@ -435,4 +435,127 @@ fn queue_batch_config() {
     let q: QueueConfig = serde_yaml_ng::from_value(y("batch: {}\nstorage: file_storage")).unwrap();
     assert!(q.validate("e").unwrap_err().message.contains("persistent"));
     assert_eq!(QueueConfig::default().batch, None);
+}
+
+/// A sender of OTLP protobuf: records each export's bytes and whether it came still encoded.
+#[derive(Default)]
+struct EncodedPeer {
+    got: Mutex<Vec<(bool, Vec<u8>)>>,
+}
+
+struct EncodedSender(Arc<EncodedPeer>);
+
+#[async_trait]
+impl Component for EncodedSender {
+    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        Ok(())
+    }
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RequestSender<Traces> for EncodedSender {
+    async fn send(&self, data: Arc<Traces>) -> ConsumeResult {
+        self.0.got.lock().unwrap().push((false, data.encode_to_vec()));
+        Ok(Accepted::all())
+    }
+    fn sends_encoded(&self) -> bool {
+        true
+    }
+    async fn send_encoded(&self, data: Encoded<Traces>) -> ConsumeResult {
+        self.0.got.lock().unwrap().push((true, data.bytes().to_vec()));
+        Ok(Accepted::all())
+    }
+}
+
+fn encoded(t: &Traces) -> Encoded<Traces> {
+    Encoded::new(t.encode_to_vec().into()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn encoded_requests_are_queued_merged_and_sent_without_a_decode() {
+    let t = Telemetry::default();
+    let peer = Arc::new(EncodedPeer::default());
+    let mut c = cfg(true);
+    c.queue.queue_size = 1000;
+    c.queue.batch = Some(QueueBatch {
+        flush_timeout: Duration::from_millis(200),
+        min_size: 250,
+        max_size: 0,
+    });
+    let e = HelperExporter::new(&settings(&t), c, Arc::new(EncodedSender(peer.clone())));
+    e.start(&Host::default()).await.unwrap();
+    let reqs: Vec<Traces> = (0..3).map(|i| fake::traces(1 + i, 100 / (1 + i))).collect();
+    for r in &reqs {
+        e.consume_encoded(encoded(r)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // One export: the three requests' bytes concatenated, in order, never decoded.
+    let got = peer.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0, "sent encoded");
+    let want: Vec<u8> = reqs.iter().flat_map(|r| r.encode_to_vec()).collect();
+    assert_eq!(got[0].1, want);
+    let merged = Traces::decode(&got[0].1[..]).unwrap();
+    assert_eq!(merged.item_count(), 100 + 100 + 99);
+    assert_eq!(counter(&t, "otelcol_exporter_sent_spans"), 299);
+
+    // A decoded request meeting encoded ones is encoded into the same export.
+    e.consume_encoded(encoded(&reqs[0])).await.unwrap();
+    e.consume(reqs[1].clone()).await.unwrap();
+    e.consume_encoded(encoded(&reqs[2])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let got = peer.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert!(got[1].0);
+    assert_eq!(got[1].1, want);
+    e.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn senders_of_decoded_data_get_encoded_requests_decoded() {
+    let t = Telemetry::default();
+    let peer = Arc::new(Peer::default());
+    let e = HelperExporter::new(&settings(&t), cfg(false), Arc::new(PeerSender(peer.clone())));
+    e.start(&Host::default()).await.unwrap();
+    e.consume_encoded(encoded(&fake::traces(2, 7))).await.unwrap();
+    assert_eq!(peer.received(), 14);
+    e.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_persistent_queue_stores_encoded_requests_as_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = FileStorage::new(
+        tmp.path().to_path_buf(),
+        Fsync::Never,
+        Duration::from_secs(1),
+        1 << 30,
+        1 << 20,
+        WhenFull::Refuse,
+    );
+    let sid: ComponentId = "file_storage".parse().unwrap();
+    let mut host = Host::default();
+    host.extensions
+        .insert(sid.clone(), Arc::new(Storage(storage.clone())));
+    let mut c = cfg(true);
+    c.queue.storage = Some(sid);
+    c.queue.queue_size = 100;
+    let t = Telemetry::default();
+    let peer = Arc::new(EncodedPeer::default());
+    let e = HelperExporter::new(&settings(&t), c, Arc::new(EncodedSender(peer.clone())));
+    e.start(&host).await.unwrap();
+    let req = fake::traces(2, 5);
+    e.consume_encoded(encoded(&req)).await.unwrap();
+    for _ in 0..200 {
+        if !peer.got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = peer.got.lock().unwrap().clone();
+    assert_eq!(got, vec![(true, req.encode_to_vec())]);
+    e.shutdown().await.unwrap();
 }
