@@ -347,10 +347,12 @@ pub fn check(schema: &Schema, buf: &[u8]) -> Result<usize, WireError> {
 
 /// An OTLP export request of signal `T`, still encoded, checked by [`check`].
 ///
-/// Cloning is cheap (the bytes are shared). `heap_size` is the encoded length: that is what it
-/// holds in memory.
+/// It is held as a list of chunks, each a whole encoded request, whose concatenation is the
+/// merged request: [`Encoded::append`] adds chunks without copying bytes. Cloning is cheap
+/// (the chunks are shared).
 pub struct Encoded<T> {
-    bytes: Bytes,
+    chunks: Vec<Bytes>,
+    len: usize,
     items: usize,
     _signal: PhantomData<fn() -> T>,
 }
@@ -358,7 +360,8 @@ pub struct Encoded<T> {
 impl<T> Clone for Encoded<T> {
     fn clone(&self) -> Self {
         Encoded {
-            bytes: self.bytes.clone(),
+            chunks: self.chunks.clone(),
+            len: self.len,
             items: self.items,
             _signal: PhantomData,
         }
@@ -368,7 +371,8 @@ impl<T> Clone for Encoded<T> {
 impl<T> std::fmt::Debug for Encoded<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoded")
-            .field("bytes", &self.bytes.len())
+            .field("bytes", &self.len)
+            .field("chunks", &self.chunks.len())
             .field("items", &self.items)
             .finish()
     }
@@ -381,18 +385,19 @@ impl<T: SignalData> Encoded<T> {
     /// [`WireError`] when `T::decode` would fail.
     pub fn new(bytes: Bytes) -> Result<Self, WireError> {
         let items = check(T::WIRE, &bytes)?;
-        Ok(Encoded {
-            bytes,
-            items,
-            _signal: PhantomData,
-        })
+        Ok(Self::from_parts(bytes, items))
     }
 
     /// Encodes `data` (for merging a decoded request into encoded ones).
     pub fn encode(data: &T) -> Self {
+        Self::from_parts(Bytes::from(data.encode_to_vec()), data.item_count())
+    }
+
+    fn from_parts(bytes: Bytes, items: usize) -> Self {
         Encoded {
-            bytes: Bytes::from(data.encode_to_vec()),
-            items: data.item_count(),
+            len: bytes.len(),
+            chunks: if bytes.is_empty() { vec![] } else { vec![bytes] },
+            items,
             _signal: PhantomData,
         }
     }
@@ -405,19 +410,34 @@ impl<T> Encoded<T> {
         self.items
     }
 
-    /// The encoded request.
-    pub fn bytes(&self) -> &Bytes {
-        &self.bytes
+    /// The chunks whose concatenation is the encoded request.
+    pub fn chunks(&self) -> &[Bytes] {
+        &self.chunks
+    }
+
+    /// The encoded request in one buffer (copied only when there are several chunks).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.chunks[..] {
+            [] => Bytes::new(),
+            [one] => one.clone(),
+            many => {
+                let mut buf = BytesMut::with_capacity(self.len);
+                for c in many {
+                    buf.put_slice(c);
+                }
+                buf.freeze()
+            }
+        }
     }
 
     /// Length of the encoding in bytes.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.len
     }
 
     /// True for an empty request (no resources).
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len == 0
     }
 
 }
@@ -428,23 +448,14 @@ impl<T: SignalData> Encoded<T> {
     /// # Errors
     /// A permanent [`ConsumeError`] if prost refuses what [`check`] accepted (a bug).
     pub fn decode(&self) -> Result<T, ConsumeError> {
-        T::decode(&self.bytes[..])
+        T::decode(self.to_bytes())
             .map_err(|e| ConsumeError::permanent(format!("undecodable OTLP request: {e}")))
     }
 
     /// Appends `other`'s resources after this request's (concatenation, see the module docs).
     pub fn append(&mut self, other: Encoded<T>) {
-        if other.bytes.is_empty() {
-            return;
-        }
-        if self.bytes.is_empty() {
-            *self = other;
-            return;
-        }
-        let mut buf = BytesMut::with_capacity(self.bytes.len() + other.bytes.len());
-        buf.put_slice(&self.bytes);
-        buf.put_slice(&other.bytes);
-        self.bytes = buf.freeze();
+        self.chunks.extend(other.chunks);
+        self.len += other.len;
         self.items += other.items;
     }
 }

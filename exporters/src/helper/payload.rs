@@ -48,11 +48,11 @@ impl<T: SignalData> Payload<T> {
         }
     }
 
-    /// The protobuf encoding (borrowed when it is already encoded).
-    pub fn to_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+    /// The protobuf encoding (not copied when it is already encoded in one chunk).
+    pub fn to_bytes(&self) -> bytes::Bytes {
         match self {
             Payload::Decoded(d) => d.encode_to_vec().into(),
-            Payload::Encoded(e) => e.bytes()[..].into(),
+            Payload::Encoded(e) => e.to_bytes(),
         }
     }
 

@@ -239,7 +239,7 @@ impl DiskQueue {
                 self.capacity, self.sizer
             )));
         }
-        let payload = data.to_bytes().into_owned();
+        let payload = data.to_bytes();
         let items = u32::try_from(n).unwrap_or(u32::MAX);
         let res = if self.log.storage().fsync == Fsync::Always {
             let log = self.log.clone();

@@ -465,7 +465,7 @@ impl RequestSender<Traces> for EncodedSender {
         true
     }
     async fn send_encoded(&self, data: Encoded<Traces>) -> ConsumeResult {
-        self.0.got.lock().unwrap().push((true, data.bytes().to_vec()));
+        self.0.got.lock().unwrap().push((true, data.to_bytes().to_vec()));
         Ok(Accepted::all())
     }
 }

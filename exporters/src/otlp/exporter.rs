@@ -78,7 +78,9 @@ impl<T: prost::Message + 'static> Outgoing for Arc<T> {
 impl<T: 'static> Outgoing for Encoded<T> {
     fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
         use bytes::BufMut;
-        buf.put_slice(self.bytes());
+        for chunk in self.chunks() {
+            buf.put_slice(chunk);
+        }
         Ok(())
     }
 }

@@ -99,7 +99,7 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
         if self.cfg.encoding == Encoding::Json {
             return self.send(Arc::new(data.decode()?)).await;
         }
-        self.post(data.bytes(), "application/x-protobuf").await
+        self.post(&data.to_bytes(), "application/x-protobuf").await
     }
 }
 
