@@ -10,12 +10,6 @@
 
 mod components;
 
-/// mimalloc: less CPU per allocation than glibc's malloc on the decode/encode path and less
-/// retained memory after a burst (BENCHMARKS.md, "Allocator").
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::process::ExitCode;
 

@@ -96,6 +96,22 @@ mod tests {
     use super::*;
     use crate::signal::Traces;
     use crate::testing::{CollectingConsumer, FailingConsumer, fake};
+    use crate::wire::Encoded;
+
+    #[tokio::test]
+    async fn every_consumer_gets_an_encoded_request_still_encoded() {
+        use prost::Message as _;
+        let a = Arc::new(CollectingConsumer::<Traces>::default());
+        let b = Arc::new(CollectingConsumer::<Traces>::default());
+        let f = fanout::<Traces>(vec![a.clone(), b.clone()]);
+        let data = fake::traces(2, 3);
+        let enc = Encoded::new(data.encode_to_vec().into()).unwrap();
+        f.consume_encoded(enc).await.unwrap();
+        for c in [&a, &b] {
+            assert_eq!(c.encoded_batches(), 1);
+            assert_eq!(c.batches(), vec![data.clone()]);
+        }
+    }
 
     #[tokio::test]
     async fn every_consumer_gets_the_data() {

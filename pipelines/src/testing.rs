@@ -143,15 +143,17 @@ pub mod fake {
     }
 }
 
-/// Records every batch it is given.
+/// Records every batch it is given, decoding those that arrive encoded (and counting them).
 pub struct CollectingConsumer<T> {
     batches: Mutex<Vec<T>>,
+    encoded: std::sync::atomic::AtomicUsize,
 }
 
 impl<T> Default for CollectingConsumer<T> {
     fn default() -> Self {
         CollectingConsumer {
             batches: Mutex::new(Vec::new()),
+            encoded: Default::default(),
         }
     }
 }
@@ -169,6 +171,11 @@ impl<T: SignalData> CollectingConsumer<T> {
     pub fn item_count(&self) -> usize {
         self.batches().iter().map(SignalData::item_count).sum()
     }
+
+    /// How many of the batches arrived still encoded ([`Consumer::consume_encoded`]).
+    pub fn encoded_batches(&self) -> usize {
+        self.encoded.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
@@ -179,6 +186,12 @@ impl<T: SignalData> Consumer<T> for CollectingConsumer<T> {
             .unwrap_or_else(|p| p.into_inner())
             .push(data);
         Ok(Accepted::all())
+    }
+
+    async fn consume_encoded(&self, data: crate::wire::Encoded<T>) -> ConsumeResult {
+        self.encoded
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.consume(data.decode()?).await
     }
 }
 

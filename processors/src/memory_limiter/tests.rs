@@ -212,3 +212,36 @@ async fn a_resident_set_above_the_soft_limit_refuses_everything() {
     assert_eq!(sink.item_count(), 0);
     strata_pipelines::Component::shutdown(&lim).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_encoded_request_passes_still_encoded_and_reserves_its_length() {
+    use prost::Message as _;
+    static BUDGET: MemoryBudget = MemoryBudget::new();
+    let t = Telemetry::default();
+    let data = fake::traces(2, 10);
+    let bytes = data.encode_to_vec();
+    let enc = || strata_pipelines::wire::Encoded::<Traces>::new(bytes.clone().into()).unwrap();
+    let c = config("limit_mib: 1000").unwrap();
+    // Room for one encoded request in flight, not two.
+    let limits = Limits {
+        soft: bytes.len() as u64 * 3 / 2,
+        hard: bytes.len() as u64 * 4,
+    };
+    let gate = Arc::new(Gate::default());
+    let lim = Arc::new(MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, gate.clone()));
+    let first = tokio::spawn({
+        let (l, e) = (lim.clone(), enc());
+        async move { l.consume_encoded(e).await }
+    });
+    wait_for(|| BUDGET.used() == bytes.len() as u64).await;
+    let e = lim.consume_encoded(enc()).await.unwrap_err();
+    assert!(e.to_string().contains("would pass the soft limit"), "{e}");
+    gate.0.notify_waiters();
+    first.await.unwrap().unwrap();
+    wait_for(|| BUDGET.used() == 0).await;
+    let sink = Arc::new(CollectingConsumer::<Traces>::default());
+    let lim = MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, sink.clone());
+    lim.consume_encoded(enc()).await.unwrap();
+    assert_eq!(sink.encoded_batches(), 1);
+    assert_eq!(sink.batches(), vec![data]);
+}
