@@ -46,7 +46,10 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
 
     /// Every consumer gets the encoded request (the bytes are shared, not copied).
     async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
-        let futs = self.consumers.iter().map(|c| c.consume_encoded(data.clone()));
+        let futs = self
+            .consumers
+            .iter()
+            .map(|c| c.consume_encoded(data.clone()));
         Self::outcome(join_all(futs).await)
     }
 }

@@ -79,65 +79,246 @@ macro_rules! schema {
 use Kind::{Bytes as B, I32, I64, Msg, RepI64, RepVarint, Str, Varint};
 
 // common.v1
-schema!(ANY_VALUE, item = false, [(1, Str), (2, Varint), (3, Varint), (4, I64), (5, Msg(&ARRAY_VALUE)), (6, Msg(&KEY_VALUE_LIST)), (7, B), (8, Varint)]);
+schema!(
+    ANY_VALUE,
+    item = false,
+    [
+        (1, Str),
+        (2, Varint),
+        (3, Varint),
+        (4, I64),
+        (5, Msg(&ARRAY_VALUE)),
+        (6, Msg(&KEY_VALUE_LIST)),
+        (7, B),
+        (8, Varint)
+    ]
+);
 schema!(ARRAY_VALUE, item = false, [(1, Msg(&ANY_VALUE))]);
 schema!(KEY_VALUE_LIST, item = false, [(1, Msg(&KEY_VALUE))]);
-schema!(KEY_VALUE, item = false, [(1, Str), (2, Msg(&ANY_VALUE)), (3, Varint)]);
-schema!(SCOPE, item = false, [(1, Str), (2, Str), (3, Msg(&KEY_VALUE)), (4, Varint)]);
-schema!(ENTITY_REF, item = false, [(1, Str), (2, Str), (3, Str), (4, Str)]);
+schema!(
+    KEY_VALUE,
+    item = false,
+    [(1, Str), (2, Msg(&ANY_VALUE)), (3, Varint)]
+);
+schema!(
+    SCOPE,
+    item = false,
+    [(1, Str), (2, Str), (3, Msg(&KEY_VALUE)), (4, Varint)]
+);
+schema!(
+    ENTITY_REF,
+    item = false,
+    [(1, Str), (2, Str), (3, Str), (4, Str)]
+);
 // resource.v1
-schema!(RESOURCE, item = false, [(1, Msg(&KEY_VALUE)), (2, Varint), (3, Msg(&ENTITY_REF))]);
+schema!(
+    RESOURCE,
+    item = false,
+    [(1, Msg(&KEY_VALUE)), (2, Varint), (3, Msg(&ENTITY_REF))]
+);
 // trace.v1
 schema!(TRACE_REQUEST, item = false, [(1, Msg(&RESOURCE_SPANS))]);
-schema!(RESOURCE_SPANS, item = false, [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_SPANS)), (3, Str)]);
-schema!(SCOPE_SPANS, item = false, [(1, Msg(&SCOPE)), (2, Msg(&SPAN)), (3, Str)]);
-schema!(SPAN, item = true, [
-    (1, B), (2, B), (3, Str), (4, B), (16, I32), (5, Str), (6, Varint), (7, I64), (8, I64),
-    (9, Msg(&KEY_VALUE)), (10, Varint), (11, Msg(&EVENT)), (12, Varint), (13, Msg(&LINK)),
-    (14, Varint), (15, Msg(&STATUS)),
-]);
-schema!(EVENT, item = false, [(1, I64), (2, Str), (3, Msg(&KEY_VALUE)), (4, Varint)]);
-schema!(LINK, item = false, [(1, B), (2, B), (3, Str), (4, Msg(&KEY_VALUE)), (5, Varint), (6, I32)]);
+schema!(
+    RESOURCE_SPANS,
+    item = false,
+    [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_SPANS)), (3, Str)]
+);
+schema!(
+    SCOPE_SPANS,
+    item = false,
+    [(1, Msg(&SCOPE)), (2, Msg(&SPAN)), (3, Str)]
+);
+schema!(
+    SPAN,
+    item = true,
+    [
+        (1, B),
+        (2, B),
+        (3, Str),
+        (4, B),
+        (16, I32),
+        (5, Str),
+        (6, Varint),
+        (7, I64),
+        (8, I64),
+        (9, Msg(&KEY_VALUE)),
+        (10, Varint),
+        (11, Msg(&EVENT)),
+        (12, Varint),
+        (13, Msg(&LINK)),
+        (14, Varint),
+        (15, Msg(&STATUS)),
+    ]
+);
+schema!(
+    EVENT,
+    item = false,
+    [(1, I64), (2, Str), (3, Msg(&KEY_VALUE)), (4, Varint)]
+);
+schema!(
+    LINK,
+    item = false,
+    [
+        (1, B),
+        (2, B),
+        (3, Str),
+        (4, Msg(&KEY_VALUE)),
+        (5, Varint),
+        (6, I32)
+    ]
+);
 schema!(STATUS, item = false, [(2, Str), (3, Varint)]);
 // logs.v1
 schema!(LOGS_REQUEST, item = false, [(1, Msg(&RESOURCE_LOGS))]);
-schema!(RESOURCE_LOGS, item = false, [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_LOGS)), (3, Str)]);
-schema!(SCOPE_LOGS, item = false, [(1, Msg(&SCOPE)), (2, Msg(&LOG_RECORD)), (3, Str)]);
-schema!(LOG_RECORD, item = true, [
-    (1, I64), (11, I64), (2, Varint), (3, Str), (5, Msg(&ANY_VALUE)), (6, Msg(&KEY_VALUE)),
-    (7, Varint), (8, I32), (9, B), (10, B), (12, Str),
-]);
+schema!(
+    RESOURCE_LOGS,
+    item = false,
+    [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_LOGS)), (3, Str)]
+);
+schema!(
+    SCOPE_LOGS,
+    item = false,
+    [(1, Msg(&SCOPE)), (2, Msg(&LOG_RECORD)), (3, Str)]
+);
+schema!(
+    LOG_RECORD,
+    item = true,
+    [
+        (1, I64),
+        (11, I64),
+        (2, Varint),
+        (3, Str),
+        (5, Msg(&ANY_VALUE)),
+        (6, Msg(&KEY_VALUE)),
+        (7, Varint),
+        (8, I32),
+        (9, B),
+        (10, B),
+        (12, Str),
+    ]
+);
 // metrics.v1
 schema!(METRICS_REQUEST, item = false, [(1, Msg(&RESOURCE_METRICS))]);
-schema!(RESOURCE_METRICS, item = false, [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_METRICS)), (3, Str)]);
-schema!(SCOPE_METRICS, item = false, [(1, Msg(&SCOPE)), (2, Msg(&METRIC)), (3, Str)]);
-schema!(METRIC, item = false, oneof = [5, 7, 9, 10, 11], [
-    (1, Str), (2, Str), (3, Str), (12, Msg(&KEY_VALUE)), (5, Msg(&GAUGE)), (7, Msg(&SUM)),
-    (9, Msg(&HISTOGRAM)), (10, Msg(&EXP_HISTOGRAM)), (11, Msg(&SUMMARY)),
-]);
+schema!(
+    RESOURCE_METRICS,
+    item = false,
+    [(1, Msg(&RESOURCE)), (2, Msg(&SCOPE_METRICS)), (3, Str)]
+);
+schema!(
+    SCOPE_METRICS,
+    item = false,
+    [(1, Msg(&SCOPE)), (2, Msg(&METRIC)), (3, Str)]
+);
+schema!(
+    METRIC,
+    item = false,
+    oneof = [5, 7, 9, 10, 11],
+    [
+        (1, Str),
+        (2, Str),
+        (3, Str),
+        (12, Msg(&KEY_VALUE)),
+        (5, Msg(&GAUGE)),
+        (7, Msg(&SUM)),
+        (9, Msg(&HISTOGRAM)),
+        (10, Msg(&EXP_HISTOGRAM)),
+        (11, Msg(&SUMMARY)),
+    ]
+);
 schema!(GAUGE, item = false, [(1, Msg(&NUMBER_POINT))]);
-schema!(SUM, item = false, [(1, Msg(&NUMBER_POINT)), (2, Varint), (3, Varint)]);
-schema!(HISTOGRAM, item = false, [(1, Msg(&HISTOGRAM_POINT)), (2, Varint)]);
-schema!(EXP_HISTOGRAM, item = false, [(1, Msg(&EXP_HISTOGRAM_POINT)), (2, Varint)]);
+schema!(
+    SUM,
+    item = false,
+    [(1, Msg(&NUMBER_POINT)), (2, Varint), (3, Varint)]
+);
+schema!(
+    HISTOGRAM,
+    item = false,
+    [(1, Msg(&HISTOGRAM_POINT)), (2, Varint)]
+);
+schema!(
+    EXP_HISTOGRAM,
+    item = false,
+    [(1, Msg(&EXP_HISTOGRAM_POINT)), (2, Varint)]
+);
 schema!(SUMMARY, item = false, [(1, Msg(&SUMMARY_POINT))]);
-schema!(NUMBER_POINT, item = true, [
-    (7, Msg(&KEY_VALUE)), (2, I64), (3, I64), (5, Msg(&EXEMPLAR)), (8, Varint), (4, I64), (6, I64),
-]);
-schema!(HISTOGRAM_POINT, item = true, [
-    (9, Msg(&KEY_VALUE)), (2, I64), (3, I64), (4, I64), (5, I64), (6, RepI64), (7, RepI64),
-    (8, Msg(&EXEMPLAR)), (10, Varint), (11, I64), (12, I64),
-]);
-schema!(EXP_HISTOGRAM_POINT, item = true, [
-    (1, Msg(&KEY_VALUE)), (2, I64), (3, I64), (4, I64), (5, I64), (6, Varint), (7, I64),
-    (8, Msg(&BUCKETS)), (9, Msg(&BUCKETS)), (10, Varint), (11, Msg(&EXEMPLAR)), (12, I64),
-    (13, I64), (14, I64),
-]);
+schema!(
+    NUMBER_POINT,
+    item = true,
+    [
+        (7, Msg(&KEY_VALUE)),
+        (2, I64),
+        (3, I64),
+        (5, Msg(&EXEMPLAR)),
+        (8, Varint),
+        (4, I64),
+        (6, I64),
+    ]
+);
+schema!(
+    HISTOGRAM_POINT,
+    item = true,
+    [
+        (9, Msg(&KEY_VALUE)),
+        (2, I64),
+        (3, I64),
+        (4, I64),
+        (5, I64),
+        (6, RepI64),
+        (7, RepI64),
+        (8, Msg(&EXEMPLAR)),
+        (10, Varint),
+        (11, I64),
+        (12, I64),
+    ]
+);
+schema!(
+    EXP_HISTOGRAM_POINT,
+    item = true,
+    [
+        (1, Msg(&KEY_VALUE)),
+        (2, I64),
+        (3, I64),
+        (4, I64),
+        (5, I64),
+        (6, Varint),
+        (7, I64),
+        (8, Msg(&BUCKETS)),
+        (9, Msg(&BUCKETS)),
+        (10, Varint),
+        (11, Msg(&EXEMPLAR)),
+        (12, I64),
+        (13, I64),
+        (14, I64),
+    ]
+);
 schema!(BUCKETS, item = false, [(1, Varint), (2, RepVarint)]);
-schema!(SUMMARY_POINT, item = true, [
-    (7, Msg(&KEY_VALUE)), (2, I64), (3, I64), (4, I64), (5, I64), (6, Msg(&QUANTILE)), (8, Varint),
-]);
+schema!(
+    SUMMARY_POINT,
+    item = true,
+    [
+        (7, Msg(&KEY_VALUE)),
+        (2, I64),
+        (3, I64),
+        (4, I64),
+        (5, I64),
+        (6, Msg(&QUANTILE)),
+        (8, Varint),
+    ]
+);
 schema!(QUANTILE, item = false, [(1, I64), (2, I64)]);
-schema!(EXEMPLAR, item = false, [(7, Msg(&KEY_VALUE)), (2, I64), (4, B), (5, B), (3, I64), (6, I64)]);
+schema!(
+    EXEMPLAR,
+    item = false,
+    [
+        (7, Msg(&KEY_VALUE)),
+        (2, I64),
+        (4, B),
+        (5, B),
+        (3, I64),
+        (6, I64)
+    ]
+);
 
 /// The wire schemas of the three export requests, for [`SignalData::WIRE`].
 pub mod schemas {
@@ -341,7 +522,12 @@ impl<'a> Reader<'a> {
 /// [`WireError`] for anything `prost::Message::decode` would refuse.
 pub fn check(schema: &Schema, buf: &[u8]) -> Result<usize, WireError> {
     let mut items = 0;
-    Reader { buf, pos: 0, base: 0 }.message(schema, RECURSION_LIMIT, &mut items)?;
+    Reader {
+        buf,
+        pos: 0,
+        base: 0,
+    }
+    .message(schema, RECURSION_LIMIT, &mut items)?;
     Ok(items)
 }
 
@@ -396,12 +582,15 @@ impl<T: SignalData> Encoded<T> {
     fn from_parts(bytes: Bytes, items: usize) -> Self {
         Encoded {
             len: bytes.len(),
-            chunks: if bytes.is_empty() { vec![] } else { vec![bytes] },
+            chunks: if bytes.is_empty() {
+                vec![]
+            } else {
+                vec![bytes]
+            },
             items,
             _signal: PhantomData,
         }
     }
-
 }
 
 impl<T> Encoded<T> {
@@ -439,7 +628,6 @@ impl<T> Encoded<T> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-
 }
 
 impl<T: SignalData> Encoded<T> {
@@ -476,7 +664,10 @@ mod tests {
             (Ok(n), Ok(d)) => *n == d.item_count(),
             (Err(_), Err(_)) => true,
             _ => {
-                eprintln!("disagree on {bytes:02x?}: ours {ours:?}, prost {:?}", prost.err());
+                eprintln!(
+                    "disagree on {bytes:02x?}: ours {ours:?}, prost {:?}",
+                    prost.err()
+                );
                 false
             }
         }

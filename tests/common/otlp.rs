@@ -138,3 +138,71 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// An OTLP/gRPC trace endpoint that records each `Export` request's message bytes exactly as
+/// they arrived (uncompressed) and answers with an empty response.
+#[derive(Clone, Default)]
+pub struct RawTraceSink {
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl tonic::server::NamedService for RawTraceSink {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for RawTraceSink {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        struct Unary(RawTraceSink);
+        impl tonic::server::UnaryService<Vec<u8>> for Unary {
+            type Response = Vec<u8>;
+            type Future = std::future::Ready<Result<tonic::Response<Vec<u8>>, tonic::Status>>;
+            fn call(&mut self, req: tonic::Request<Vec<u8>>) -> Self::Future {
+                self.0.got.lock().unwrap().push(req.into_inner());
+                // An empty ExportTraceServiceResponse is zero bytes.
+                std::future::ready(Ok(tonic::Response::new(Vec::new())))
+            }
+        }
+        let me = self.clone();
+        Box::pin(async move {
+            Ok(tonic::server::Grpc::new(RawCodec)
+                .unary(Unary(me), req)
+                .await)
+        })
+    }
+}
+
+impl RawTraceSink {
+    /// Serves on `127.0.0.1:port` until the test ends.
+    pub async fn serve(port: u16) -> RawTraceSink {
+        let sink = RawTraceSink::default();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let router = tonic::transport::Server::builder().add_service(sink.clone());
+        tokio::spawn(async move {
+            router
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await
+                .unwrap();
+        });
+        sink
+    }
+
+    /// Every request's bytes so far.
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.got.lock().unwrap().clone()
+    }
+}

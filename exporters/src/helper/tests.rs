@@ -458,14 +458,22 @@ impl Component for EncodedSender {
 #[async_trait]
 impl RequestSender<Traces> for EncodedSender {
     async fn send(&self, data: Arc<Traces>) -> ConsumeResult {
-        self.0.got.lock().unwrap().push((false, data.encode_to_vec()));
+        self.0
+            .got
+            .lock()
+            .unwrap()
+            .push((false, data.encode_to_vec()));
         Ok(Accepted::all())
     }
     fn sends_encoded(&self) -> bool {
         true
     }
     async fn send_encoded(&self, data: Encoded<Traces>) -> ConsumeResult {
-        self.0.got.lock().unwrap().push((true, data.to_bytes().to_vec()));
+        self.0
+            .got
+            .lock()
+            .unwrap()
+            .push((true, data.to_bytes().to_vec()));
         Ok(Accepted::all())
     }
 }
@@ -518,9 +526,15 @@ async fn encoded_requests_are_queued_merged_and_sent_without_a_decode() {
 async fn senders_of_decoded_data_get_encoded_requests_decoded() {
     let t = Telemetry::default();
     let peer = Arc::new(Peer::default());
-    let e = HelperExporter::new(&settings(&t), cfg(false), Arc::new(PeerSender(peer.clone())));
+    let e = HelperExporter::new(
+        &settings(&t),
+        cfg(false),
+        Arc::new(PeerSender(peer.clone())),
+    );
     e.start(&Host::default()).await.unwrap();
-    e.consume_encoded(encoded(&fake::traces(2, 7))).await.unwrap();
+    e.consume_encoded(encoded(&fake::traces(2, 7)))
+        .await
+        .unwrap();
     assert_eq!(peer.received(), 14);
     e.shutdown().await.unwrap();
 }

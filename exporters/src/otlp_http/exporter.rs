@@ -82,7 +82,10 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
 impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
         match self.cfg.encoding {
-            Encoding::Proto => self.post(&data.encode_to_vec(), "application/x-protobuf").await,
+            Encoding::Proto => {
+                self.post(&data.encode_to_vec(), "application/x-protobuf")
+                    .await
+            }
             Encoding::Json => {
                 let raw = serde_json::to_vec(&*data).map_err(ConsumeError::permanent)?;
                 self.post(&raw, "application/json").await

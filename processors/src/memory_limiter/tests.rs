@@ -228,7 +228,13 @@ async fn an_encoded_request_passes_still_encoded_and_reserves_its_length() {
         hard: bytes.len() as u64 * 4,
     };
     let gate = Arc::new(Gate::default());
-    let lim = Arc::new(MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, gate.clone()));
+    let lim = Arc::new(MemoryLimiter::<Traces>::new(
+        &settings(&t),
+        &c,
+        limits,
+        &BUDGET,
+        gate.clone(),
+    ));
     let first = tokio::spawn({
         let (l, e) = (lim.clone(), enc());
         async move { l.consume_encoded(e).await }

@@ -15,9 +15,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use strata_pipelines::wire::Encoded;
-use strata_pipelines::{
-    BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces,
-};
+use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces};
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::NamedService;
 use tonic::{Response, Status};
@@ -73,7 +71,8 @@ impl<R: prost::Message> Encoder for ResponseEncoder<R> {
     type Item = R;
     type Error = Status;
     fn encode(&mut self, item: R, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buf).map_err(|e| Status::internal(e.to_string()))
+        item.encode(buf)
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
@@ -149,20 +148,23 @@ impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for Expor
     }
 
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        let is_export = req.uri().path().strip_prefix('/').and_then(|p| p.strip_prefix(T::SERVICE))
+        let is_export = req
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(T::SERVICE))
             == Some("/Export");
         let (svc, max_bytes) = (self.svc.clone(), self.max_bytes);
         Box::pin(async move {
             if !is_export {
                 return Ok(Status::unimplemented("no such method").into_http());
             }
-            let mut grpc = tonic::server::Grpc::new(ExportCodec::<T::Response>(
-                std::marker::PhantomData,
-            ))
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_bytes);
+            let mut grpc =
+                tonic::server::Grpc::new(ExportCodec::<T::Response>(std::marker::PhantomData))
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .accept_compressed(CompressionEncoding::Zstd)
+                    .send_compressed(CompressionEncoding::Gzip)
+                    .max_decoding_message_size(max_bytes);
             Ok(grpc.unary(Unary(svc), req).await)
         })
     }

@@ -47,7 +47,13 @@ pub(crate) async fn deliver_encoded<T: SignalData>(
     data: Encoded<T>,
 ) -> Result<Accepted, Refusal> {
     let n = data.item_count();
-    hand_over(next, obs, n, |c| async move { c.consume_encoded(data).await }).await
+    hand_over(
+        next,
+        obs,
+        n,
+        |c| async move { c.consume_encoded(data).await },
+    )
+    .await
 }
 
 async fn hand_over<T, F, Fut>(
