@@ -1,4 +1,5 @@
 //! Hot paths of the pipeline core: OTLP protobuf and JSON decoding of a 1,000-span request,
+//! the forwarding path (checking an encoded request against decoding and re-encoding it),
 //! splitting it, the `batch` processor carrying requests to a no-op exporter, and the `filter`,
 //! `redaction` and `attributes` processors over 10,000 spans with 10 attributes each.
 //! Numbers and the command that produced them are in BENCHMARKS.md.
@@ -23,6 +24,52 @@ fn decode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(json.len() as u64));
     g.bench_function("json/1000_spans", |b| {
         b.iter(|| serde_json::from_slice::<Traces>(&json).unwrap())
+    });
+    g.finish();
+}
+
+/// The forwarding path against the decode path, on 1,000 spans with 10 attributes each
+/// (20-byte values, as the load bench sends): checking the encoded request
+/// (`wire::check`, what a pass-through pipeline does), against prost's decode plus encode
+/// (what a pipeline that looks inside does), and merging 82 such requests by concatenation.
+fn forward(c: &mut Criterion) {
+    let mut req = spans_with_attributes();
+    req.resource_spans.truncate(1);
+    for s in req
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+    {
+        for span in &mut s.spans {
+            for kv in &mut span.attributes {
+                kv.value = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                    value: Some(
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                            "v".repeat(20),
+                        ),
+                    ),
+                });
+            }
+        }
+    }
+    let proto = bytes::Bytes::from(req.encode_to_vec());
+    let mut g = c.benchmark_group("otlp::forward");
+    g.throughput(Throughput::Elements(req.item_count() as u64));
+    g.bench_function("wire_check/1000_spans_10_attrs", |b| {
+        b.iter(|| strata_pipelines::wire::check(Traces::WIRE, &proto).unwrap())
+    });
+    g.bench_function("prost_decode_encode/1000_spans_10_attrs", |b| {
+        b.iter(|| Traces::decode(&proto[..]).unwrap().encode_to_vec())
+    });
+    g.bench_function("encoded_append_82/1000_spans_10_attrs", |b| {
+        let one = strata_pipelines::wire::Encoded::<Traces>::new(proto.clone()).unwrap();
+        b.iter(|| {
+            let mut all = one.clone();
+            for _ in 1..82 {
+                all.append(one.clone());
+            }
+            all
+        })
     });
     g.finish();
 }
@@ -243,5 +290,7 @@ fn attributes(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, decode, split, batch, filter, redaction, attributes);
+criterion_group!(
+    benches, decode, forward, split, batch, filter, redaction, attributes
+);
 criterion_main!(benches);

@@ -357,7 +357,20 @@ impl<'a> Reader<'a> {
     }
 
     /// prost's `decode_varint`: at most 10 bytes, the 10th at most 1.
+    #[inline]
     fn varint(&mut self) -> Result<u64, WireError> {
+        // Most varints here (keys, short lengths) are one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow()
+    }
+
+    #[cold]
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos + i) else {
@@ -375,6 +388,7 @@ impl<'a> Reader<'a> {
         Err(self.err("varint longer than 10 bytes"))
     }
 
+    #[inline]
     fn take(&mut self, n: u64) -> Result<Reader<'a>, WireError> {
         let rest = (self.buf.len() - self.pos) as u64;
         if n > rest {
@@ -395,6 +409,7 @@ impl<'a> Reader<'a> {
     }
 
     /// prost's `decode_key`: `(field number, wire type)`.
+    #[inline]
     fn key(&mut self) -> Result<(u32, u8), WireError> {
         let key = self.varint()?;
         if key > u64::from(u32::MAX) {
@@ -472,7 +487,7 @@ impl<'a> Reader<'a> {
                 (Kind::Str, 2) => {
                     let n = self.varint()?;
                     let s = self.take(n)?;
-                    if std::str::from_utf8(s.buf).is_err() {
+                    if !s.buf.is_ascii() && std::str::from_utf8(s.buf).is_err() {
                         return Err(s.err("string field is not valid UTF-8"));
                     }
                 }
