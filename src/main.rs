@@ -54,6 +54,29 @@ struct SourceArgs {
     /// Embedded profile: dpu, sidecar, node, cluster.
     #[arg(long, value_name = "NAME", global = true, conflicts_with = "configs")]
     profile: Option<String>,
+    /// Threads that run the pipelines (also `STRATA_WORKER_THREADS`). Default: one per CPU,
+    /// except the sidecar profile, which uses one (BENCHMARKS.md: at 10k spans/s a second
+    /// thread costs more in wake-ups than it saves).
+    #[arg(long, value_name = "N", global = true)]
+    worker_threads: Option<usize>,
+}
+
+impl SourceArgs {
+    /// `--worker-threads`, else `STRATA_WORKER_THREADS`, else 1 for the sidecar profile;
+    /// `None` leaves tokio's default (one per CPU, or `TOKIO_WORKER_THREADS`).
+    fn worker_threads(&self) -> anyhow::Result<Option<usize>> {
+        let n = match (self.worker_threads, std::env::var("STRATA_WORKER_THREADS")) {
+            (Some(n), _) => Some(n),
+            (None, Ok(v)) => Some(v.trim().parse().with_context(|| {
+                format!("STRATA_WORKER_THREADS: expected a number of threads, got {v:?}")
+            })?),
+            (None, Err(_)) => (self.profile.as_deref() == Some("sidecar")).then_some(1),
+        };
+        if n == Some(0) {
+            bail!("worker threads: must be at least 1");
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Subcommand)]
@@ -168,7 +191,11 @@ fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
 fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
     let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     init_logs(&cfg.service.telemetry.logs);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads()? {
+        rt.worker_threads(n);
+    }
+    let rt = rt
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -353,5 +380,29 @@ impl Signals {
             _ = recv(&mut self.term) => { info!("received SIGTERM"); Signal::Stop }
             _ = recv(&mut self.hup) => Signal::Reload,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceArgs;
+
+    #[test]
+    fn worker_threads_flag_and_the_sidecar_default() {
+        // (Run without STRATA_WORKER_THREADS in the environment, as CI does.)
+        if std::env::var_os("STRATA_WORKER_THREADS").is_some() {
+            return;
+        }
+        let args = |profile: Option<&str>, n: Option<usize>| SourceArgs {
+            configs: vec![],
+            profile: profile.map(str::to_string),
+            worker_threads: n,
+        };
+        assert_eq!(args(None, None).worker_threads().unwrap(), None);
+        assert_eq!(args(Some("node"), None).worker_threads().unwrap(), None);
+        assert_eq!(args(Some("sidecar"), None).worker_threads().unwrap(), Some(1));
+        assert_eq!(args(Some("sidecar"), Some(2)).worker_threads().unwrap(), Some(2));
+        let e = args(None, Some(0)).worker_threads().unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
     }
 }
