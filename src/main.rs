@@ -400,8 +400,14 @@ mod tests {
         };
         assert_eq!(args(None, None).worker_threads().unwrap(), None);
         assert_eq!(args(Some("node"), None).worker_threads().unwrap(), None);
-        assert_eq!(args(Some("sidecar"), None).worker_threads().unwrap(), Some(1));
-        assert_eq!(args(Some("sidecar"), Some(2)).worker_threads().unwrap(), Some(2));
+        assert_eq!(
+            args(Some("sidecar"), None).worker_threads().unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            args(Some("sidecar"), Some(2)).worker_threads().unwrap(),
+            Some(2)
+        );
         let e = args(None, Some(0)).worker_threads().unwrap_err();
         assert!(e.to_string().contains("at least 1"), "{e}");
     }
