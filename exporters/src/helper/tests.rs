@@ -334,11 +334,10 @@ impl Extension for Storage {
     }
 }
 
-#[tokio::test]
-async fn a_persistent_queue_keeps_undelivered_data_across_restarts() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A `file_storage` in `dir` (fsync never), a host with it, and a queue config that uses it.
+fn persistent(dir: &std::path::Path) -> (FileStorage, Host, HelperConfig) {
     let storage = FileStorage::new(
-        tmp.path().to_path_buf(),
+        dir.to_path_buf(),
         Fsync::Never,
         Duration::from_secs(1),
         1 << 30,
@@ -352,6 +351,13 @@ async fn a_persistent_queue_keeps_undelivered_data_across_restarts() {
     let mut c = cfg(true);
     c.queue.storage = Some(sid);
     c.queue.queue_size = 100;
+    (storage, host, c)
+}
+
+#[tokio::test]
+async fn a_persistent_queue_keeps_undelivered_data_across_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (storage, host, c) = persistent(tmp.path());
     let t = Telemetry::default();
     let peer = Arc::new(Peer::default());
     peer.down.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -542,21 +548,7 @@ async fn senders_of_decoded_data_get_encoded_requests_decoded() {
 #[tokio::test]
 async fn a_persistent_queue_stores_encoded_requests_as_they_are() {
     let tmp = tempfile::tempdir().unwrap();
-    let storage = FileStorage::new(
-        tmp.path().to_path_buf(),
-        Fsync::Never,
-        Duration::from_secs(1),
-        1 << 30,
-        1 << 20,
-        WhenFull::Refuse,
-    );
-    let sid: ComponentId = "file_storage".parse().unwrap();
-    let mut host = Host::default();
-    host.extensions
-        .insert(sid.clone(), Arc::new(Storage(storage.clone())));
-    let mut c = cfg(true);
-    c.queue.storage = Some(sid);
-    c.queue.queue_size = 100;
+    let (_, host, c) = persistent(tmp.path());
     let t = Telemetry::default();
     let peer = Arc::new(EncodedPeer::default());
     let e = HelperExporter::new(&settings(&t), c, Arc::new(EncodedSender(peer.clone())));
