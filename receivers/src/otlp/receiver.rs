@@ -20,6 +20,9 @@ use super::grpc::{MemoryGate, Svc, rewrite_decode_errors, services};
 use super::http::{HttpState, router};
 use super::{Config, TYPE};
 
+/// The HTTP/2 `SETTINGS_MAX_FRAME_SIZE` the gRPC server advertises (RFC 9113 §6.5.2).
+const MAX_FRAME_SIZE: u32 = 256 * 1024;
+
 /// Why a request's data was not accepted.
 pub(crate) enum Refusal {
     /// The receiver is in no pipeline of this signal.
@@ -212,6 +215,9 @@ impl OtlpReceiver {
             MemoryGate(obs.clone()),
         );
         let router = tonic::transport::Server::builder()
+            // Let clients send a whole OTLP request (typically 10–500 KiB) in one or a few
+            // DATA frames instead of 16 KiB ones: fewer frames to parse and fewer reads.
+            .max_frame_size(MAX_FRAME_SIZE)
             .layer(tower::util::MapResponseLayer::new(rewrite_decode_errors(
                 obs,
             )))
