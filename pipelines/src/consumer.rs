@@ -83,6 +83,13 @@ pub trait Consumer<T: SignalData>: Send + Sync {
     async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
         self.consume(data.decode()?).await
     }
+
+    /// True when [`Consumer::consume_encoded`] keeps the request encoded all the way (no
+    /// consumer after this one decodes it). `memory_limiter` uses it to reserve what the data
+    /// will really hold: its encoded length, or its decoded size.
+    fn keeps_encoded(&self) -> bool {
+        false
+    }
 }
 
 /// A shared, type-erased consumer, as wired by the graph.

@@ -52,6 +52,10 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
             .map(|c| c.consume_encoded(data.clone()));
         Self::outcome(join_all(futs).await)
     }
+
+    fn keeps_encoded(&self) -> bool {
+        self.consumers.iter().all(|c| c.keeps_encoded())
+    }
 }
 
 impl<T: SignalData> Fanout<T> {

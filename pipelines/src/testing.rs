@@ -193,6 +193,11 @@ impl<T: SignalData> Consumer<T> for CollectingConsumer<T> {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.consume(data.decode()?).await
     }
+
+    /// It records what it gets decoded, but takes it encoded (as an OTLP exporter does).
+    fn keeps_encoded(&self) -> bool {
+        true
+    }
 }
 
 /// Refuses every batch, retryably or permanently, counting the calls.

@@ -427,6 +427,10 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
             self.consume(data.decode()?).await
         }
     }
+
+    fn keeps_encoded(&self) -> bool {
+        self.core.sender.sends_encoded()
+    }
 }
 
 impl<T: SignalData> HelperExporter<T> {

@@ -162,13 +162,21 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
             .await
     }
 
-    /// The limiter does not look inside the data: an encoded request stays encoded, and what
-    /// it holds is its length.
+    /// The limiter does not look inside the data. When the rest of the pipeline keeps it
+    /// encoded, what it holds is its length; otherwise it is decoded here, and its decoded size
+    /// is reserved.
     async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        if !self.next.keeps_encoded() {
+            return self.consume(data.decode()?).await;
+        }
         let reservation = self.admit(data.item_count(), data.len() as u64)?;
         let next = self.next.clone();
         self.forward(reservation, async move { next.consume_encoded(data).await })
             .await
+    }
+
+    fn keeps_encoded(&self) -> bool {
+        self.next.keeps_encoded()
     }
 }
 

@@ -227,7 +227,7 @@ async fn an_encoded_request_passes_still_encoded_and_reserves_its_length() {
         soft: bytes.len() as u64 * 3 / 2,
         hard: bytes.len() as u64 * 4,
     };
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(KeepingGate::default());
     let lim = Arc::new(MemoryLimiter::<Traces>::new(
         &settings(&t),
         &c,
@@ -242,12 +242,54 @@ async fn an_encoded_request_passes_still_encoded_and_reserves_its_length() {
     wait_for(|| BUDGET.used() == bytes.len() as u64).await;
     let e = lim.consume_encoded(enc()).await.unwrap_err();
     assert!(e.to_string().contains("would pass the soft limit"), "{e}");
-    gate.0.notify_waiters();
+    gate.0.0.notify_waiters();
     first.await.unwrap().unwrap();
     wait_for(|| BUDGET.used() == 0).await;
     let sink = Arc::new(CollectingConsumer::<Traces>::default());
     let lim = MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, sink.clone());
     lim.consume_encoded(enc()).await.unwrap();
     assert_eq!(sink.encoded_batches(), 1);
-    assert_eq!(sink.batches(), vec![data]);
+    assert_eq!(sink.batches(), vec![data.clone()]);
+
+    // A next consumer that decodes: the limiter decodes and reserves the decoded size.
+    let gate = Arc::new(Gate::default());
+    let limits = Limits {
+        soft: 1 << 30,
+        hard: 1 << 31,
+    };
+    let lim = Arc::new(MemoryLimiter::<Traces>::new(
+        &settings(&t),
+        &c,
+        limits,
+        &BUDGET,
+        gate.clone(),
+    ));
+    let held = tokio::spawn({
+        let (l, e) = (lim.clone(), enc());
+        async move { l.consume_encoded(e).await }
+    });
+    let decoded = Traces::decode(&bytes[..]).unwrap();
+    let want = (decoded.heap_size() + std::mem::size_of::<Traces>()) as u64;
+    wait_for(|| BUDGET.used() == want).await;
+    assert!(
+        want > bytes.len() as u64,
+        "decoded {want} B, encoded {} B",
+        bytes.len()
+    );
+    gate.0.notify_waiters();
+    held.await.unwrap().unwrap();
+}
+
+/// A [`Gate`] that takes requests encoded, as an OTLP exporter does.
+#[derive(Default)]
+struct KeepingGate(Gate);
+
+#[async_trait]
+impl Consumer<Traces> for KeepingGate {
+    async fn consume(&self, data: Traces) -> ConsumeResult {
+        self.0.consume(data).await
+    }
+    fn keeps_encoded(&self) -> bool {
+        true
+    }
 }
