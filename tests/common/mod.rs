@@ -16,13 +16,23 @@ pub fn otlp_receiver(grpc: u16, http: u16) -> String {
     )
 }
 
-/// A free loopback port (bound, read back, released).
+/// A free loopback port (bound, read back, released), never one already handed out in this
+/// test process: the kernel may give a just-released port again, and two servers of one test
+/// (or of two tests running in parallel) must not be told the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running `strata` process; killed when dropped.
