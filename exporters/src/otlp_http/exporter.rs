@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -68,12 +69,17 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
         })
     }
 
-    /// The request body of `raw` (already in the configured encoding), compressed per config.
-    fn body(&self, raw: &[u8]) -> Result<Vec<u8>, ConsumeError> {
+    /// The request body of `raw` (already in the configured encoding), compressed per config;
+    /// uncompressed, it is `raw` itself (not copied).
+    fn body(&self, raw: Bytes) -> Result<Bytes, ConsumeError> {
         Ok(match self.cfg.compression {
-            Compression::None => raw.to_vec(),
-            Compression::Gzip => crate::http_client::gzip(raw).map_err(ConsumeError::permanent)?,
-            Compression::Zstd => zstd::encode_all(raw, 3).map_err(ConsumeError::permanent)?,
+            Compression::None => raw,
+            Compression::Gzip => crate::http_client::gzip(&raw)
+                .map_err(ConsumeError::permanent)?
+                .into(),
+            Compression::Zstd => zstd::encode_all(&raw[..], 3)
+                .map_err(ConsumeError::permanent)?
+                .into(),
         })
     }
 }
@@ -83,12 +89,12 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
         match self.cfg.encoding {
             Encoding::Proto => {
-                self.post(&data.encode_to_vec(), "application/x-protobuf")
+                self.post(data.encode_to_vec().into(), "application/x-protobuf")
                     .await
             }
             Encoding::Json => {
                 let raw = serde_json::to_vec(&*data).map_err(ConsumeError::permanent)?;
-                self.post(&raw, "application/json").await
+                self.post(raw.into(), "application/json").await
             }
         }
     }
@@ -102,13 +108,13 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
         if self.cfg.encoding == Encoding::Json {
             return self.send(Arc::new(data.decode()?)).await;
         }
-        self.post(&data.to_bytes(), "application/x-protobuf").await
+        self.post(data.to_bytes(), "application/x-protobuf").await
     }
 }
 
 impl<T: HttpExport> OtlpHttpExporter<T> {
     /// One `POST` of `raw` (in `content_type`), compressed per config.
-    async fn post(&self, raw: &[u8], content_type: &'static str) -> ConsumeResult {
+    async fn post(&self, raw: Bytes, content_type: &'static str) -> ConsumeResult {
         let body = self.body(raw)?;
         let mut req = self
             .client

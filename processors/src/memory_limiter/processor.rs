@@ -114,6 +114,7 @@ impl<T: SignalData> MemoryLimiter<T> {
             ));
         }
         let Some(reservation) = self.budget.try_reserve(bytes, self.state.limits.soft) else {
+            // Receivers refuse at the door until the next check finds room again.
             self.budget.set_pressure(true);
             return Err(self.refuse(
                 items,
@@ -126,13 +127,16 @@ impl<T: SignalData> MemoryLimiter<T> {
             ));
         };
         if self.budget.used() > self.state.limits.high_water() {
+            // Nearly full: receivers refuse at the door (before reading bodies) until a check
+            // finds room, so a burst cannot pile decoded requests on top of the budget.
             self.budget.set_pressure(true);
         }
         Ok(reservation)
     }
 
-    /// Runs the rest of the pipeline in its own task holding `reservation`, so the memory stays
-    /// reserved until the data is exported or queued even if the caller goes away.
+    /// Runs the rest of the pipeline in its own task holding `reservation`, so that the bytes
+    /// stay accounted until the pipeline is done with them even when the receiver stops waiting
+    /// (its client went away).
     async fn forward<F>(&self, reservation: memory::Reservation, rest: F) -> ConsumeResult
     where
         F: std::future::Future<Output = ConsumeResult> + Send + 'static,
