@@ -619,3 +619,73 @@ async fn a_corrupt_segment_tail_is_truncated_and_the_rest_delivered() {
     );
     assert!(a.log().contains("torn or corrupt tail"), "{}", a.log());
 }
+
+/// Scenario 8: a full in-memory sending queue that does not block refuses at the door, before
+/// the request's body is read: gRPC `UNAVAILABLE` and HTTP 503 saying the queue is full,
+/// counted in `otelcol_receiver_refused_requests{reason="queue_full"}` (not as failed
+/// enqueues, since nothing was offered). Once the peer is up, the queue drains and the refused
+/// requests go through on retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_memory_queue_refuses_at_the_door() {
+    let dead = free_port();
+    let (a_grpc, a_http) = (free_port(), free_port());
+    let cfg = memory_tier(a_grpc, a_http, dead).replace(
+        "    timeout: 1s\n",
+        "    timeout: 1s\n    sending_queue: { queue_size: 2, num_consumers: 1 }\n",
+    );
+    let a = Strata::start(&cfg, &[a_grpc, a_http]);
+    let sender = Sender::default();
+    // One request is taken by the consumer (retrying against the dead peer), two fill the
+    // queue; from then on every request is refused.
+    let mut refused = Vec::new();
+    for i in 0..6u64 {
+        if !sender.send_once(a_grpc, numbered(i * 100, 100)).await {
+            refused.push(i);
+        }
+    }
+    assert!(refused.len() >= 3, "refused {refused:?}\n{}", a.log());
+    assert_eq!(
+        *sender.refusals.lock().unwrap(),
+        BTreeMap::from([("Unavailable".to_string(), refused.len())])
+    );
+    let grpc_door = r#"otelcol_receiver_refused_requests{receiver="otlp",transport="grpc",reason="queue_full"}"#;
+    assert_eq!(a.counter(grpc_door), refused.len() as u64);
+    assert_eq!(
+        a.counter(r#"otelcol_exporter_enqueue_failed_spans{exporter="otlp",data_type="traces"}"#),
+        0
+    );
+
+    // OTLP/HTTP gets 503 with a google.rpc.Status naming the full queue.
+    let body = numbered(1_000_000, 100).encode_to_vec();
+    let r = common::otlp::http_post(
+        a_http,
+        "/v1/traces",
+        &[("Content-Type", "application/x-protobuf")],
+        &body,
+    );
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("sending queue is full"),
+        "{r:?}"
+    );
+    assert_eq!(
+        a.counter(r#"otelcol_receiver_refused_requests{receiver="otlp",transport="http",reason="queue_full"}"#),
+        1
+    );
+
+    // The peer comes up: what was acknowledged arrives, and the refused requests go through.
+    let b_http = free_port();
+    let b = Strata::start(&sink_config(dead, b_http), &[dead, b_http]);
+    for i in refused {
+        sender
+            .run(a_grpc, i..i + 1, 100, Duration::from_millis(0))
+            .await;
+    }
+    assert_eq!(sender.acked().len(), 600);
+    assert!(
+        eventually(Duration::from_secs(30), || sink_count(&b) >= 600),
+        "sink has {}",
+        sink_count(&b)
+    );
+    assert_all_delivered(&sender.acked(), &b, "door refusals");
+}

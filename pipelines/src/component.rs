@@ -227,6 +227,10 @@ impl<T: SignalData, P: Process<T>> Consumer<T> for FnProcessor<T, P> {
             None => Ok(self.dropped(n_in)),
         }
     }
+
+    fn ready(&self) -> Result<(), ConsumeError> {
+        self.next.ready()
+    }
 }
 
 #[async_trait]

@@ -90,6 +90,19 @@ pub trait Consumer<T: SignalData>: Send + Sync {
     fn keeps_encoded(&self) -> bool {
         false
     }
+
+    /// Whether a request offered now would be refused for lack of room downstream: `Err` when
+    /// a sending queue after this consumer is full and does not block (`block_on_overflow:
+    /// false`). Receivers ask before they read a request's body, so an overloaded pipeline
+    /// refuses at the door instead of after reading and checking the data it then refuses
+    /// (tower's `poll_ready`, as a synchronous hint). `Ok` promises nothing: [`Consumer::consume`]
+    /// still decides. Consumers with a `next` forward the question; the default is `Ok`.
+    ///
+    /// # Errors
+    /// A retryable [`ConsumeError`] saying which queue is full.
+    fn ready(&self) -> Result<(), ConsumeError> {
+        Ok(())
+    }
 }
 
 /// A shared, type-erased consumer, as wired by the graph.

@@ -56,6 +56,12 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
     fn keeps_encoded(&self) -> bool {
         self.consumers.iter().all(|c| c.keeps_encoded())
     }
+
+    /// Not ready when any consumer is not: that one would refuse the request, and the fanout
+    /// answers with its error (see the type's docs).
+    fn ready(&self) -> Result<(), ConsumeError> {
+        self.consumers.iter().try_for_each(|c| c.ready())
+    }
 }
 
 impl<T: SignalData> Fanout<T> {
@@ -137,6 +143,31 @@ mod tests {
         let err = f.consume(fake::traces(1, 5)).await.unwrap_err();
         assert!(err.is_retryable());
         assert_eq!(a.item_count(), 5);
+    }
+
+    /// A consumer whose sending queue is full.
+    struct Full;
+
+    #[async_trait]
+    impl Consumer<Traces> for Full {
+        async fn consume(&self, _data: Traces) -> ConsumeResult {
+            Err(ConsumeError::retryable("queue full"))
+        }
+        fn ready(&self) -> Result<(), ConsumeError> {
+            Err(ConsumeError::retryable("queue full"))
+        }
+    }
+
+    #[test]
+    fn not_ready_when_any_consumer_is_not() {
+        let a = Arc::new(CollectingConsumer::<Traces>::default());
+        assert!(fanout::<Traces>(vec![a.clone(), a.clone()]).ready().is_ok());
+        let f = fanout::<Traces>(vec![a, Arc::new(Full)]);
+        let err = f.ready().unwrap_err();
+        assert!(
+            err.is_retryable() && err.to_string().contains("queue full"),
+            "{err}"
+        );
     }
 
     /// Accepts, reporting a fixed number of dropped items.

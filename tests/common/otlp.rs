@@ -63,6 +63,7 @@ pub async fn grpc_raw_traces(port: u16, body: Vec<u8>) -> Result<Vec<u8>, tonic:
 }
 
 /// A raw HTTP/1.1 response.
+#[derive(Debug)]
 pub struct RawResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

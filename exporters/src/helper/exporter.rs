@@ -431,6 +431,26 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
     fn keeps_encoded(&self) -> bool {
         self.core.sender.sends_encoded()
     }
+
+    /// Not ready while the sending queue is full and does not block (`block_on_overflow:
+    /// false`): `consume` would refuse any request now.
+    fn ready(&self) -> Result<(), ConsumeError> {
+        if !self.cfg.queue.enabled || self.cfg.queue.block_on_overflow {
+            return Ok(());
+        }
+        let full = match self.running() {
+            Some((Queue::Memory(q), _)) => q.full(),
+            Some((Queue::Disk(q), _)) => q.full(),
+            None => None,
+        };
+        match full {
+            Some(why) => Err(ConsumeError::retryable(format!(
+                "exporter {}: sending queue is full ({why})",
+                self.core.id
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<T: SignalData> HelperExporter<T> {

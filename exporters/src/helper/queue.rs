@@ -183,6 +183,17 @@ impl<T: SignalData> MemQueue<T> {
         self.lock().used
     }
 
+    /// Why no request would fit now (`used` at or over the capacity, and the queue not empty,
+    /// since an empty queue takes one request of any size), or `None` when one might.
+    pub fn full(&self) -> Option<String> {
+        let st = self.lock();
+        let cap = self.capacity.load(Ordering::Acquire);
+        (st.used >= cap && !st.q.is_empty()).then(|| {
+            let sizer = *self.sizer.lock().unwrap_or_else(|p| p.into_inner());
+            format!("{} of {cap} {sizer:?} used", st.used)
+        })
+    }
+
     /// (`sizer` units used, requests, items) now; walks the queue to count items.
     pub fn size(&self) -> (u64, usize, u64) {
         let st = self.lock();
@@ -267,6 +278,23 @@ impl DiskQueue {
     /// `sizer` units used now.
     pub fn used(&self) -> u64 {
         self.size().0
+    }
+
+    /// Why no request would fit now (`queue_size` reached, in requests or items), or `None`
+    /// when one might (the storage's byte limit is checked at append).
+    pub fn full(&self) -> Option<String> {
+        let (records, items) = self.log.pending();
+        let full = match self.sizer {
+            Sizer::Requests => records >= self.capacity,
+            Sizer::Items => items >= self.capacity && records > 0,
+            Sizer::Bytes => false,
+        };
+        full.then(|| {
+            format!(
+                "{records} requests, {items} items queued; queue_size {} {:?}",
+                self.capacity, self.sizer
+            )
+        })
     }
 
     /// (`sizer` units used, requests, items) now.

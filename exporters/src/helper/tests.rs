@@ -200,9 +200,19 @@ async fn a_queue_acknowledges_at_enqueue_and_refuses_when_full() {
     e.start(&Host::default()).await.unwrap();
     // One request is taken by the consumer (retrying), three fill the queue.
     for _ in 0..4 {
+        assert!(e.ready().is_ok());
         e.consume(fake::traces(1, 1)).await.unwrap();
         tokio::task::yield_now().await;
     }
+    // Receivers asking before they read a body hear that the queue is full.
+    let not_ready = e.ready().unwrap_err();
+    assert!(
+        not_ready.is_retryable()
+            && not_ready
+                .to_string()
+                .contains("sending queue is full (3 of 3"),
+        "{not_ready}"
+    );
     let err = e.consume(fake::traces(1, 1)).await.unwrap_err();
     assert!(
         err.is_retryable() && err.to_string().contains("full"),
@@ -219,6 +229,36 @@ async fn a_queue_acknowledges_at_enqueue_and_refuses_when_full() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(peer.received(), 4);
     assert_eq!(size.get(), 0);
+    assert!(e.ready().is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocking_queue_is_always_ready() {
+    let t = Telemetry::default();
+    let peer = Arc::new(Peer::default());
+    peer.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut c = cfg(true);
+    c.queue.block_on_overflow = true;
+    let e = Arc::new(HelperExporter::new(
+        &settings(&t),
+        c,
+        Arc::new(PeerSender(peer.clone())),
+    ));
+    e.start(&Host::default()).await.unwrap();
+    for _ in 0..4 {
+        e.consume(fake::traces(1, 1)).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    // Full, but a request offered now waits for room instead of being refused.
+    let blocked = tokio::spawn({
+        let e = e.clone();
+        async move { e.consume(fake::traces(1, 1)).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!blocked.is_finished());
+    assert!(e.ready().is_ok());
+    peer.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(blocked.await.unwrap().is_ok());
 }
 
 #[tokio::test(start_paused = true)]

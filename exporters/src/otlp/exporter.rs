@@ -1,26 +1,25 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use strata_pipelines::{
     Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
     Traces, YamlValue, config::parse_component, wire::Encoded,
 };
-use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracing::warn;
 
-use super::{Compression, Config, TYPE};
+use super::{Config, TYPE};
 use crate::classify::from_grpc_status;
 use crate::helper::{HelperExporter, RequestSender};
 
 /// Largest response accepted from the peer (responses are tiny; this bounds a broken peer).
 const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
-/// One OTLP/gRPC export call for a signal: returns the peer's partial-success
-/// `(rejected items, message)`. The request is encoded from a shared reference, so a retry does
-/// not copy it.
+/// A signal's OTLP/gRPC `Export` method: its path, its response, and the response's partial
+/// success.
 pub trait GrpcExport: SignalData {
     /// The `Export` method path (`/opentelemetry.proto.collector.trace.v1.TraceService/Export`).
     const PATH: &'static str;
@@ -61,79 +60,6 @@ grpc_export!(
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     rejected_log_records
 );
-
-/// A request body the gRPC codec can write: a shared decoded request (encoded by prost), or an
-/// encoded one (its bytes copied as they are).
-trait Outgoing: Send + Sync + 'static {
-    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status>;
-}
-
-impl<T: prost::Message + 'static> Outgoing for Arc<T> {
-    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        self.encode(buf)
-            .map_err(|e| tonic::Status::internal(e.to_string()))
-    }
-}
-
-impl<T: 'static> Outgoing for Encoded<T> {
-    fn write(&self, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        for chunk in self.chunks() {
-            buf.put_slice(chunk);
-        }
-        Ok(())
-    }
-}
-
-/// A gRPC codec that writes an [`Outgoing`] request and decodes the response with prost.
-struct SharedCodec<I, U>(std::marker::PhantomData<fn(I) -> U>);
-
-struct SharedEncoder<I>(std::marker::PhantomData<fn(I)>);
-
-impl<I: Outgoing> Encoder for SharedEncoder<I> {
-    type Item = I;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: I, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        item.write(buf)
-    }
-}
-
-impl<I, U> Codec for SharedCodec<I, U>
-where
-    I: Outgoing,
-    U: prost::Message + Default + Send + 'static,
-{
-    type Encode = I;
-    type Decode = U;
-    type Encoder = SharedEncoder<I>;
-    type Decoder = tonic_prost::ProstDecoder<U>;
-    fn encoder(&mut self) -> Self::Encoder {
-        SharedEncoder(std::marker::PhantomData)
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
-    }
-}
-
-async fn export<T: GrpcExport, I: Outgoing>(
-    channel: Channel,
-    compression: Option<CompressionEncoding>,
-    req: tonic::Request<I>,
-) -> Result<(i64, String), tonic::Status> {
-    let mut grpc = tonic::client::Grpc::new(channel)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_RESPONSE_BYTES);
-    if let Some(c) = compression {
-        grpc = grpc.send_compressed(c);
-    }
-    grpc.ready()
-        .await
-        .map_err(|e| tonic::Status::unavailable(format!("channel not ready: {e}")))?;
-    let codec = SharedCodec::<I, T::Response>(std::marker::PhantomData);
-    let path = http::uri::PathAndQuery::from_static(T::PATH);
-    let resp = grpc.unary(req, path, codec).await?;
-    Ok(T::partial(resp.into_inner()))
-}
 
 /// The `otlp` exporter for one signal. The channel is created at `start` and connects lazily,
 /// so a peer that is down at start does not stop the process; its requests fail retryably.
@@ -195,24 +121,26 @@ impl<T: GrpcExport> OtlpExporter<T> {
 
 #[async_trait]
 impl<T: GrpcExport> RequestSender<T> for OtlpExporter<T> {
+    /// Encoded by prost into one buffer of the request's exact size.
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
-        self.call(data).await
+        self.call(&[Bytes::from(data.encode_to_vec())]).await
     }
 
     fn sends_encoded(&self) -> bool {
         true
     }
 
-    /// The request's bytes go out as they arrived: no decode, no re-encode.
+    /// The request's bytes go out as they arrived, chunk by chunk: no decode, no re-encode,
+    /// no copy into one buffer (see [`super::call`]).
     async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
-        self.call(data).await
+        self.call(data.chunks()).await
     }
 }
 
 impl<T: GrpcExport> OtlpExporter<T> {
-    /// One `Export` call with `data`, decoded or encoded.
-    async fn call<I: Outgoing>(&self, data: I) -> ConsumeResult {
-        let channel = self
+    /// One `Export` call with the request encoded as `chunks`.
+    async fn call(&self, chunks: &[Bytes]) -> ConsumeResult {
+        let mut channel = self
             .channel
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -220,15 +148,17 @@ impl<T: GrpcExport> OtlpExporter<T> {
             .ok_or_else(|| {
                 ConsumeError::retryable(format!("exporter {} is not started", self.id))
             })?;
-        let compression = match self.cfg.compression {
-            Compression::Gzip => Some(CompressionEncoding::Gzip),
-            Compression::Zstd => Some(CompressionEncoding::Zstd),
-            Compression::None => None,
-        };
-        let mut req = tonic::Request::new(data);
-        *req.metadata_mut() = self.metadata.clone();
-        req.set_timeout(self.cfg.timeout);
-        match export::<T, I>(channel, compression, req).await {
+        let resp = super::call::unary::<T::Response>(
+            &mut channel,
+            T::PATH,
+            &self.metadata,
+            self.cfg.timeout,
+            self.cfg.compression,
+            chunks,
+            MAX_RESPONSE_BYTES,
+        )
+        .await;
+        match resp.map(T::partial) {
             Ok((0, _)) => Ok(Accepted::all()),
             Ok((rejected, message)) => {
                 warn!(exporter = %self.id, rejected, message = %message, "peer reported partial success");
@@ -317,6 +247,8 @@ mod tests {
     use strata_pipelines::testing::fake;
 
     use strata_pipelines::config::parse;
+
+    use crate::otlp::Compression;
 
     use super::*;
 

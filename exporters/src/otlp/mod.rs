@@ -27,6 +27,7 @@
 //! Self-metrics: the exporter helper's (`otelcol_exporter_sent_*`, `..._send_failed_*`,
 //! `..._enqueue_failed_*`, `otelcol_exporter_queue_size`, ...).
 
+mod call;
 mod config;
 mod exporter;
 

@@ -158,6 +158,10 @@ impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
         rx.await
             .unwrap_or_else(|_| Err(ConsumeError::retryable("batch processor stopped")))
     }
+
+    fn ready(&self) -> Result<(), ConsumeError> {
+        self.inner.next.ready()
+    }
 }
 
 #[async_trait]

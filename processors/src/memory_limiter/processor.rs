@@ -182,6 +182,12 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
     fn keeps_encoded(&self) -> bool {
         self.next.keeps_encoded()
     }
+
+    /// The limiter's own refusals reach receivers through the process-wide pressure flag
+    /// ([`memory::MemoryBudget::under_pressure`]); this asks the rest of the pipeline.
+    fn ready(&self) -> Result<(), ConsumeError> {
+        self.next.ready()
+    }
 }
 
 #[async_trait]

@@ -20,7 +20,7 @@ use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, En
 use tonic::server::NamedService;
 use tonic::{Response, Status};
 
-use super::receiver::{OtlpResponse, Refusal, deliver_encoded};
+use super::receiver::{OtlpResponse, Refusal, deliver_encoded, door};
 
 /// One signal's service state: where data goes and what is counted.
 pub(super) struct Svc<T> {
@@ -158,6 +158,9 @@ impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for Expor
         Box::pin(async move {
             if !is_export {
                 return Ok(Status::unimplemented("no such method").into_http());
+            }
+            if let Err(r) = door(&svc.next, &svc.obs) {
+                return Ok(to_status(r).into_http());
             }
             let mut grpc =
                 tonic::server::Grpc::new(ExportCodec::<T::Response>(std::marker::PhantomData))

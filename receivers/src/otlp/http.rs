@@ -18,7 +18,7 @@ use strata_pipelines::{
     wire::Encoded,
 };
 
-use super::receiver::{OtlpResponse, Refusal, deliver, deliver_encoded, json_response};
+use super::receiver::{OtlpResponse, Refusal, deliver, deliver_encoded, door, json_response};
 
 /// Seconds clients are asked to wait after a retryable refusal.
 const RETRY_AFTER_SECS: &str = "5";
@@ -222,6 +222,9 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
             "data refused: memory usage is above the memory_limiter's soft limit; retry later"
                 .into(),
         );
+    }
+    if let Err(Refusal::Consume(e)) = door(T::next(&state), obs) {
+        return error(enc, StatusCode::SERVICE_UNAVAILABLE, 14, e.to_string());
     }
     let body = match read_body(&parts.headers, body, state.max_bytes).await {
         Ok(b) => b,

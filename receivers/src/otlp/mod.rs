@@ -30,6 +30,7 @@
 //! | unknown path / wrong method | `UNIMPLEMENTED` | 404 / 405 |
 //! | pipeline refused permanently | `INVALID_ARGUMENT` | 400 |
 //! | pipeline refused retryably (exporter down, shutting down) | `UNAVAILABLE` | 503 + `Retry-After` |
+//! | refused before the body is read: a `memory_limiter` over its soft limit (`reason="memory_limit"`), or a sending queue downstream full and not blocking (`reason="queue_full"`) | `UNAVAILABLE` | 503 + `Retry-After` |
 //!
 //! Self-metrics: `otelcol_receiver_accepted_*`, `otelcol_receiver_refused_*` with
 //! `transport=grpc|http`, and `otelcol_receiver_refused_requests{reason}` for requests refused

@@ -59,6 +59,23 @@ pub(crate) async fn deliver_encoded<T: SignalData>(
     .await
 }
 
+/// Refuses before the body is read when the pipeline would refuse any request now
+/// ([`strata_pipelines::Consumer::ready`]: a full sending queue that does not block), counted
+/// in `otelcol_receiver_refused_requests{reason="queue_full"}`. A receiver in no pipeline of
+/// this signal passes: the refusal then comes with its own reason after the read.
+pub(crate) fn door<T: SignalData>(
+    next: &Option<BoxConsumer<T>>,
+    obs: &ReceiverObs,
+) -> Result<(), Refusal> {
+    match next.as_ref().map(|n| n.ready()) {
+        Some(Err(e)) => {
+            obs.refused_request("queue_full");
+            Err(Refusal::Consume(e))
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn hand_over<T, F, Fut>(
     next: &Option<BoxConsumer<T>>,
     obs: &ReceiverObs,

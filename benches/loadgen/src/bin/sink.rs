@@ -35,6 +35,12 @@ struct Args {
     /// Delay before each answer, in milliseconds (a slow backend).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// The HTTP/2 `SETTINGS_MAX_FRAME_SIZE` the gRPC server advertises, in bytes (RFC 9113
+    /// §6.5.2). The default is what Strata's own OTLP receiver advertises, so the sink stands
+    /// for the next Strata tier; 16384 (the protocol's default, grpc-go's) stands for an
+    /// OpenTelemetry Collector.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_frame_size: u32,
 }
 
 #[derive(Default)]
@@ -221,6 +227,7 @@ async fn main() {
     };
     let grpc_addr: std::net::SocketAddr = args.grpc.parse().expect("--grpc host:port");
     let grpc = tonic::transport::Server::builder()
+        .max_frame_size(args.max_frame_size)
         .add_service(Named::<0>(sink.clone()))
         .add_service(Named::<1>(sink.clone()))
         .add_service(Named::<2>(sink.clone()))

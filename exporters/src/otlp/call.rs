@@ -1,0 +1,236 @@
+//! One unary gRPC call whose request message is already encoded, as a list of [`Bytes`]
+//! chunks (gRPC over HTTP/2, "Requests" and "Length-Prefixed-Message" in PROTOCOL-HTTP2.md).
+//!
+//! tonic's client codec writes every request into one contiguous buffer: for a batch of
+//! merged requests that is a fresh multi-MiB allocation per export, copied chunk by chunk and
+//! paid again in page faults when the allocator hands the memory back. Here the uncompressed
+//! message goes out as its chunks behind the 5-byte prefix, and HTTP/2 writes them without a
+//! copy; the last chunk carries `END_STREAM`. A compressed message is compressed into one
+//! buffer first (`grpc-encoding: gzip | zstd`). The response is read by tonic
+//! ([`Streaming::new_response`]), so status and trailer handling are tonic's own.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tonic::client::GrpcService;
+use tonic::codec::Streaming;
+use tonic::metadata::MetadataMap;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::Compression;
+
+/// The request body: the 5-byte gRPC prefix, then the message's chunks, one DATA payload each.
+struct Chunks {
+    frames: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl HttpBody for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        Poll::Ready(this.frames.pop_front().map(|b| {
+            this.remaining -= b.len() as u64;
+            Ok(Frame::data(b))
+        }))
+    }
+
+    /// True after the last chunk, so HTTP/2 ends the stream on it rather than with an empty
+    /// DATA frame of its own.
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// The gRPC message prefix: compressed flag and big-endian length.
+fn prefix(compressed: bool, len: usize) -> Result<Bytes, Status> {
+    let len = u32::try_from(len)
+        .map_err(|_| Status::resource_exhausted(format!("request of {len} bytes is over 4 GiB")))?;
+    let mut p = BytesMut::with_capacity(5);
+    p.put_u8(u8::from(compressed));
+    p.put_u32(len);
+    Ok(p.freeze())
+}
+
+/// `chunks` compressed into one buffer, and the `grpc-encoding` that names it; `None` when
+/// `compression` is `none`.
+fn compress(
+    compression: Compression,
+    chunks: &[Bytes],
+) -> Result<Option<(Bytes, &'static str)>, Status> {
+    let fail = |e: std::io::Error| Status::internal(format!("compressing the request: {e}"));
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    Ok(match compression {
+        Compression::None => None,
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(total / 4),
+                flate2::Compression::default(),
+            );
+            for c in chunks {
+                enc.write_all(c).map_err(fail)?;
+            }
+            Some((enc.finish().map_err(fail)?.into(), "gzip"))
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(Vec::with_capacity(total / 4), 0)
+                .map_err(fail)?;
+            for c in chunks {
+                enc.write_all(c).map_err(fail)?;
+            }
+            Some((enc.finish().map_err(fail)?.into(), "zstd"))
+        }
+    })
+}
+
+/// The `grpc-timeout` header value for `t` (whole milliseconds, at most 8 digits).
+fn grpc_timeout(t: Duration) -> HeaderValue {
+    let ms = t.as_millis().clamp(1, 99_999_999);
+    HeaderValue::from_str(&format!("{ms}m")).unwrap_or(HeaderValue::from_static("99999999m"))
+}
+
+/// Calls `path` on `channel` with the message `chunks` (the protobuf encoding of the request,
+/// in order), `metadata` as headers and a `grpc-timeout` of `timeout`, and decodes the
+/// response message with prost (at most `max_response` bytes).
+///
+/// # Errors
+/// The call's gRPC status when it is not `OK`: the peer's (from the trailers, or from the HTTP
+/// status per the gRPC HTTP-to-status mapping), or tonic's for a transport failure
+/// ([`Status::from_error`]).
+pub(super) async fn unary<R>(
+    channel: &mut Channel,
+    path: &'static str,
+    metadata: &MetadataMap,
+    timeout: Duration,
+    compression: Compression,
+    chunks: &[Bytes],
+    max_response: usize,
+) -> Result<R, Status>
+where
+    R: prost::Message + Default + Send + 'static,
+{
+    let mut frames = VecDeque::with_capacity(chunks.len() + 1);
+    let encoding = match compress(compression, chunks)? {
+        Some((body, name)) => {
+            frames.push_back(prefix(true, body.len())?);
+            frames.push_back(body);
+            Some(name)
+        }
+        None => {
+            let len = chunks.iter().map(Bytes::len).sum();
+            frames.push_back(prefix(false, len)?);
+            frames.extend(chunks.iter().filter(|c| !c.is_empty()).cloned());
+            None
+        }
+    };
+    let remaining = frames.iter().map(|b| b.len() as u64).sum();
+    let mut req = http::Request::builder()
+        .method(http::Method::POST)
+        .version(http::Version::HTTP_2)
+        .uri(path)
+        .body(tonic::body::Body::new(Chunks { frames, remaining }))
+        .map_err(|e| Status::internal(format!("building the request: {e}")))?;
+    let headers = req.headers_mut();
+    headers.extend(metadata.clone().into_headers());
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-timeout", grpc_timeout(timeout));
+    if let Some(name) = encoding {
+        headers.insert("grpc-encoding", HeaderValue::from_static(name));
+    }
+
+    std::future::poll_fn(|cx| GrpcService::poll_ready(channel, cx))
+        .await
+        .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+    let resp = GrpcService::call(channel, req)
+        .await
+        .map_err(|e| Status::from_error(e.into()))?;
+
+    // A trailers-only response carries its status in the headers.
+    if let Some(status) = Status::from_header_map(resp.headers())
+        && status.code() != Code::Ok
+    {
+        return Err(status);
+    }
+    let status = resp.status();
+    let mut body = Streaming::new_response(
+        tonic_prost::ProstDecoder::<R>::default(),
+        resp.into_body(),
+        status,
+        None,
+        Some(max_response),
+    );
+    let message = body
+        .message()
+        .await?
+        .ok_or_else(|| Status::internal("missing response message"))?;
+    // The trailers' status is checked as the body ends.
+    body.trailers().await?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_is_the_prefix_then_the_chunks_ending_with_the_last() {
+        let chunks = [Bytes::from_static(b"abc"), Bytes::from_static(b"defg")];
+        let mut body = Chunks {
+            frames: VecDeque::from([
+                prefix(false, 7).unwrap(),
+                chunks[0].clone(),
+                chunks[1].clone(),
+            ]),
+            remaining: 12,
+        };
+        assert_eq!(body.size_hint().exact(), Some(12));
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(Ok(f))) = Pin::new(&mut body).poll_frame(&mut cx) {
+            out.push(f.into_data().unwrap());
+        }
+        assert!(body.is_end_stream());
+        assert_eq!(out[0].as_ref(), [0, 0, 0, 0, 7]);
+        assert_eq!(out[1..].concat(), b"abcdefg");
+        assert_eq!(body.size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn compressed_bodies_decompress_to_the_message() {
+        let chunks = [Bytes::from_static(b"hello "), Bytes::from_static(b"world")];
+        let (gz, name) = compress(Compression::Gzip, &chunks).unwrap().unwrap();
+        assert_eq!(name, "gzip");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, "hello world");
+        let (zs, name) = compress(Compression::Zstd, &chunks).unwrap().unwrap();
+        assert_eq!(name, "zstd");
+        assert_eq!(zstd::decode_all(&zs[..]).unwrap(), b"hello world");
+        assert!(compress(Compression::None, &chunks).unwrap().is_none());
+    }
+
+    #[test]
+    fn timeouts_are_whole_milliseconds() {
+        assert_eq!(grpc_timeout(Duration::from_secs(5)), "5000m");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1m");
+    }
+}
