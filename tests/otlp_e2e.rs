@@ -7,7 +7,7 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
-use common::otlp::{grpc_raw_traces, http_post};
+use common::otlp::{grpc_raw_traces, grpc_raw_traces_compressed, http_post};
 use common::{Strata, eventually, free_port, otlp_receiver, read_lines};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use strata_pipelines::testing::fake;
 use strata_pipelines::{Logs, Metrics, SignalData, Traces};
+use tonic::codec::CompressionEncoding;
 
 fn file_config(grpc: u16, http: u16, limit_mib: u32) -> String {
     format!(
@@ -126,13 +127,24 @@ async fn bad_input_is_refused_counted_and_the_server_keeps_serving() {
     let r = http_post(http, "/v1/logs", &[JSON], &json);
     assert_eq!(r.status, 200, "{}", r.text());
     grpc_raw_traces(grpc, good.clone()).await.unwrap();
+    for c in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        grpc_raw_traces_compressed(grpc, good.clone(), Some(c))
+            .await
+            .unwrap();
+    }
+    // A compressed message over the limit once decompressed.
+    let e = grpc_raw_traces_compressed(grpc, vec![0x0a; 8 << 20], Some(CompressionEncoding::Gzip))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert_eq!(refused("too_large", "grpc"), 2);
     let accepted = |t: &str| {
         s.counter(&format!(
             "otelcol_receiver_accepted_spans{{receiver=\"otlp\",transport=\"{t}\"}}"
         ))
     };
     assert_eq!(accepted("http"), 3);
-    assert_eq!(accepted("grpc"), 3);
+    assert_eq!(accepted("grpc"), 9);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -47,12 +47,24 @@ impl Codec for RawCodec {
 
 /// Calls `TraceService/Export` with `body` as the message bytes.
 pub async fn grpc_raw_traces(port: u16, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
+    grpc_raw_traces_compressed(port, body, None).await
+}
+
+/// [`grpc_raw_traces`], the message compressed with `compression` (`grpc-encoding`).
+pub async fn grpc_raw_traces_compressed(
+    port: u16,
+    body: Vec<u8>,
+    compression: Option<tonic::codec::CompressionEncoding>,
+) -> Result<Vec<u8>, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect()
         .await
         .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
+    if let Some(c) = compression {
+        grpc = grpc.send_compressed(c);
+    }
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",

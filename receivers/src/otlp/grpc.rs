@@ -1,24 +1,27 @@
 //! OTLP/gRPC services (tonic), one per signal.
 //!
-//! Each service takes the request's protobuf bytes as they arrived, checks them against the
-//! OTLP schema ([`Encoded::new`]: what prost would refuse is answered `INVALID_ARGUMENT`), and
-//! hands them on still encoded, so a pipeline that does not look inside the data forwards them
-//! without a decode and re-encode.
+//! Each service reads the unary call's one length-prefixed message itself (gRPC over HTTP/2,
+//! PROTOCOL-HTTP2.md; tonic's server codec would copy it into a buffer of its own): a message
+//! that arrived in one DATA frame is that frame's bytes. It checks them against the OTLP schema
+//! ([`Encoded::new`]: what prost would refuse is answered `INVALID_ARGUMENT`) and hands them on
+//! still encoded, so a pipeline that does not look inside the data forwards them without a
+//! decode and re-encode. Before reading, it asks the pipeline whether it would take a request
+//! at all ([`door`]).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Bytes, BytesMut};
+use http_body::Frame;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use strata_pipelines::wire::Encoded;
 use strata_pipelines::{BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces};
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::Status;
 use tonic::server::NamedService;
-use tonic::{Response, Status};
 
 use super::receiver::{OtlpResponse, Refusal, deliver_encoded, door};
 
@@ -61,66 +64,161 @@ impl ExportSignal for Logs {
     type Response = ExportLogsServiceResponse;
 }
 
-/// The codec of an `Export` call on the server: the request stays bytes, the response is
-/// encoded by prost.
-struct ExportCodec<R>(std::marker::PhantomData<fn(R)>);
+/// A refusal before the pipeline: the status to answer and the `refused_requests` reason.
+type Refused = (Status, &'static str);
 
-struct ResponseEncoder<R>(std::marker::PhantomData<fn(R)>);
-
-impl<R: prost::Message> Encoder for ResponseEncoder<R> {
-    type Item = R;
-    type Error = Status;
-    fn encode(&mut self, item: R, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buf)
-            .map_err(|e| Status::internal(e.to_string()))
+/// Reads a unary call's request: one length-prefixed message (PROTOCOL-HTTP2.md,
+/// "Length-Prefixed-Message") of at most `max` bytes before and after decompression
+/// (`grpc-encoding`: gzip, zstd, identity). A message that arrived in one DATA frame (the
+/// receiver advertises 256 KiB frames) is that frame's bytes, not a copy.
+///
+/// # Errors
+/// `RESOURCE_EXHAUSTED` over `max`; `INVALID_ARGUMENT` for a body that is not exactly one
+/// message, a compressed message without an encoding, or one that does not decompress.
+async fn read_message(
+    mut body: tonic::body::Body,
+    encoding: &str,
+    max: usize,
+) -> Result<Bytes, Refused> {
+    use http_body_util::BodyExt;
+    let too_large = |n: usize| {
+        (
+            Status::resource_exhausted(format!(
+                "request message of {n} bytes exceeds the limit of {max} bytes"
+            )),
+            "too_large",
+        )
+    };
+    let invalid = |msg: String| (Status::invalid_argument(msg), "decode");
+    let mut parts: Vec<Bytes> = Vec::with_capacity(1);
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|s| invalid(format!("cannot read the request: {}", s.message())))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // Request trailers carry nothing for a unary call.
+        };
+        total += data.len();
+        // The declared length is known from the first frame: refuse before reading the rest.
+        let declared = parts.first().unwrap_or(&data);
+        if declared.len() >= 5 {
+            let n = u32::from_be_bytes([declared[1], declared[2], declared[3], declared[4]]);
+            if n as usize > max {
+                return Err(too_large(n as usize));
+            }
+        }
+        if total > max.saturating_add(5) {
+            return Err(too_large(total - 5));
+        }
+        parts.push(data);
+    }
+    let msg = match parts.len() {
+        1 => parts.pop().unwrap_or_default(),
+        _ => parts.concat().into(),
+    };
+    if msg.len() < 5 {
+        return Err(invalid("missing request message".into()));
+    }
+    let (flag, len) = (
+        msg[0],
+        u32::from_be_bytes([msg[1], msg[2], msg[3], msg[4]]) as usize,
+    );
+    if msg.len() - 5 != len {
+        return Err(invalid(format!(
+            "the request body holds {} bytes after the 5-byte prefix, which declares {len}: a unary call carries exactly one message",
+            msg.len() - 5
+        )));
+    }
+    let payload = msg.slice(5..);
+    match (flag, encoding) {
+        (0, _) => Ok(payload),
+        (1, "" | "identity") => Err(invalid("compressed message without a grpc-encoding".into())),
+        (1, enc) => super::http::decompress_as(enc, payload, max).map_err(|(code, msg)| {
+            if code == http::StatusCode::PAYLOAD_TOO_LARGE {
+                (Status::resource_exhausted(msg), "too_large")
+            } else {
+                invalid(msg)
+            }
+        }),
+        (f, _) => Err(invalid(format!("unknown compressed flag {f}"))),
     }
 }
 
-struct BytesDecoder;
-
-impl Decoder for BytesDecoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
+/// A unary response: the message behind its 5-byte prefix, then `grpc-status: 0` in the
+/// trailers (the response is never compressed: it is a few bytes).
+fn ok_response<R: prost::Message>(msg: &R) -> http::Response<tonic::body::Body> {
+    use bytes::BufMut;
+    let len = msg.encoded_len();
+    let mut buf = BytesMut::with_capacity(5 + len);
+    buf.put_u8(0);
+    buf.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+    if let Err(e) = msg.encode(&mut buf) {
+        return Status::internal(e.to_string()).into_http();
     }
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let frames = [
+        Ok::<_, std::convert::Infallible>(Frame::data(buf.freeze())),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let mut resp = http::Response::new(tonic::body::Body::new(http_body_util::StreamBody::new(
+        futures::stream::iter(frames),
+    )));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    resp
 }
 
-impl<R: prost::Message + Send + 'static> Codec for ExportCodec<R> {
-    type Encode = R;
-    type Decode = Bytes;
-    type Encoder = ResponseEncoder<R>;
-    type Decoder = BytesDecoder;
-    fn encoder(&mut self) -> Self::Encoder {
-        ResponseEncoder(std::marker::PhantomData)
+/// One `Export` call: the request read and checked against the OTLP schema, handed on still
+/// encoded, and answered.
+async fn export<T: ExportSignal>(
+    svc: &Svc<T>,
+    req: http::Request<tonic::body::Body>,
+    max_bytes: usize,
+) -> http::Response<tonic::body::Body> {
+    let encoding = req
+        .headers()
+        .get("grpc-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if !matches!(encoding.as_str(), "" | "identity" | "gzip" | "zstd") {
+        // PROTOCOL-HTTP2.md: an unsupported encoding is UNIMPLEMENTED, with the ones we take.
+        svc.obs.refused_request("decode");
+        let mut resp = Status::unimplemented(format!(
+            "grpc-encoding {encoding:?} is not supported (supported: gzip, zstd, identity)"
+        ))
+        .into_http();
+        resp.headers_mut().insert(
+            "grpc-accept-encoding",
+            http::HeaderValue::from_static("gzip,zstd,identity"),
+        );
+        return resp;
     }
-    fn decoder(&mut self) -> Self::Decoder {
-        BytesDecoder
+    let bytes = match read_message(req.into_body(), &encoding, max_bytes).await {
+        Ok(b) => b,
+        Err((status, reason)) => {
+            svc.obs.refused_request(reason);
+            return status.into_http();
+        }
+    };
+    let data = match Encoded::<T>::new(bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            svc.obs.refused_request("decode");
+            return Status::invalid_argument(format!("failed to decode Protobuf message: {e}"))
+                .into_http();
+        }
+    };
+    match deliver_encoded(&svc.next, &svc.obs, data).await {
+        Ok(accepted) => ok_response(&T::Response::from_accepted(&accepted)),
+        Err(r) => to_status(r).into_http(),
     }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-struct Unary<T>(Arc<Svc<T>>);
-
-impl<T: ExportSignal> tonic::server::UnaryService<Bytes> for Unary<T> {
-    type Response = T::Response;
-    type Future = BoxFuture<Result<Response<T::Response>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let svc = self.0.clone();
-        Box::pin(async move {
-            let data = Encoded::<T>::new(request.into_inner()).map_err(|e| {
-                svc.obs.refused_request("decode");
-                Status::invalid_argument(format!("failed to decode Protobuf message: {e}"))
-            })?;
-            let accepted = deliver_encoded(&svc.next, &svc.obs, data)
-                .await
-                .map_err(to_status)?;
-            Ok(Response::new(T::Response::from_accepted(&accepted)))
-        })
-    }
-}
 
 /// One signal's `Export` service (what tonic's generated `*ServiceServer` is, with the request
 /// kept encoded).
@@ -162,13 +260,7 @@ impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for Expor
             if let Err(r) = door(&svc.next, &svc.obs) {
                 return Ok(to_status(r).into_http());
             }
-            let mut grpc =
-                tonic::server::Grpc::new(ExportCodec::<T::Response>(std::marker::PhantomData))
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Zstd)
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(max_bytes);
-            Ok(grpc.unary(Unary(svc), req).await)
+            Ok(export(&svc, req, max_bytes).await)
         })
     }
 }
@@ -181,55 +273,6 @@ impl NamedService for ExportService<Metrics> {
 }
 impl NamedService for ExportService<Logs> {
     const NAME: &'static str = Logs::SERVICE;
-}
-
-/// Which of tonic's own decode failures to rewrite, and how: returns the new `grpc-status` and
-/// the refusal reason to count, or `None` to leave the response alone.
-///
-/// - tonic answers a message over `max_decoding_message_size` with `OUT_OF_RANGE` ("decoded
-///   message length too large"), and one too large after decompression with
-///   `RESOURCE_EXHAUSTED` ("size limit ... exceeded"): the OTLP spec wants `RESOURCE_EXHAUSTED`.
-/// - tonic answers an undecodable protobuf or body with `INTERNAL` ("failed to decode",
-///   "Error decompressing"): the OTLP spec wants `INVALID_ARGUMENT`.
-///
-/// Only these codes are looked at, so a refusal from the pipeline (`UNAVAILABLE`,
-/// `INVALID_ARGUMENT`) is never rewritten, whatever its message says. `message` is the
-/// percent-encoded `grpc-message` header.
-fn decode_error_rewrite(code: &str, message: &str) -> Option<(&'static str, &'static str)> {
-    let msg = message.to_ascii_lowercase().replace("%20", " ");
-    match code {
-        "11" if msg.contains("too large") => Some(("8", "too_large")),
-        "8" if msg.contains("size limit") => Some(("8", "too_large")),
-        "13" if msg.contains("failed to decode") || msg.contains("decompress") => {
-            Some(("3", "decode"))
-        }
-        _ => None,
-    }
-}
-
-/// Applies [`decode_error_rewrite`] to every gRPC response and counts the refusals in
-/// `otelcol_receiver_refused_requests{reason}`.
-pub(super) fn rewrite_decode_errors(
-    obs: ReceiverObs,
-) -> impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone {
-    move |mut resp: http::Response<tonic::body::Body>| {
-        let h = resp.headers();
-        let header = |name| {
-            h.get(name)
-                .and_then(|v: &http::HeaderValue| v.to_str().ok())
-        };
-        let Some(code) = header("grpc-status") else {
-            return resp; // Success: the status comes in the trailers.
-        };
-        if let Some((new_code, reason)) =
-            decode_error_rewrite(code, header("grpc-message").unwrap_or(""))
-        {
-            obs.refused_request(reason);
-            resp.headers_mut()
-                .insert("grpc-status", http::HeaderValue::from_static(new_code));
-        }
-        resp
-    }
 }
 
 /// Refuses every call with `UNAVAILABLE` before its message is read while a
@@ -285,39 +328,118 @@ pub(super) fn services(
 
 #[cfg(test)]
 mod tests {
-    use super::decode_error_rewrite;
+    use std::io::Write;
 
-    #[test]
-    fn rewrites_only_tonic_decode_failures() {
-        let too_large =
-            "Error,%20decoded%20message%20length%20too%20large:%20found%202097152%20bytes";
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// A request body of `frames`, one DATA frame each.
+    fn body(frames: Vec<Bytes>) -> tonic::body::Body {
+        let frames = frames
+            .into_iter()
+            .map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)));
+        tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )))
+    }
+
+    fn framed(flag: u8, msg: &[u8]) -> Vec<u8> {
+        let mut v = vec![flag];
+        v.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        v.extend_from_slice(msg);
+        v
+    }
+
+    #[tokio::test]
+    async fn a_message_in_one_frame_is_not_copied() {
+        let frame = Bytes::from(framed(0, b"hello"));
+        let msg = read_message(body(vec![frame.clone()]), "", 100)
+            .await
+            .unwrap();
+        assert_eq!(&msg[..], b"hello");
+        assert_eq!(msg.as_ptr(), frame[5..].as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_message_over_several_frames_is_joined() {
+        let all = framed(0, b"hello world");
+        let frames = vec![
+            Bytes::copy_from_slice(&all[..3]),
+            Bytes::copy_from_slice(&all[3..9]),
+            Bytes::copy_from_slice(&all[9..]),
+        ];
+        let msg = read_message(body(frames), "identity", 100).await.unwrap();
+        assert_eq!(&msg[..], b"hello world");
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_are_refused_with_their_reason() {
+        let refused = |r: Result<Bytes, Refused>| {
+            let (s, reason) = r.unwrap_err();
+            (s.code(), reason)
+        };
+        let invalid = (tonic::Code::InvalidArgument, "decode");
+        let large = (tonic::Code::ResourceExhausted, "too_large");
+        // No message, a truncated one, two messages.
+        assert_eq!(refused(read_message(body(vec![]), "", 100).await), invalid);
+        let mut cut = framed(0, b"hello");
+        cut.pop();
         assert_eq!(
-            decode_error_rewrite("11", too_large),
-            Some(("8", "too_large"))
+            refused(read_message(body(vec![cut.into()]), "", 100).await),
+            invalid
+        );
+        let two = [framed(0, b"a"), framed(0, b"b")].concat();
+        assert_eq!(
+            refused(read_message(body(vec![two.into()]), "", 100).await),
+            invalid
+        );
+        // Declared over the limit: refused on the first frame, before the rest arrives.
+        let mut head = framed(0, &[0; 10]);
+        head[1..5].copy_from_slice(&1000u32.to_be_bytes());
+        let rest = futures::stream::iter([Ok::<_, std::convert::Infallible>(Frame::data(
+            Bytes::from(head),
+        ))])
+        .chain(futures::stream::pending());
+        let never_ends = tonic::body::Body::new(http_body_util::StreamBody::new(rest));
+        assert_eq!(refused(read_message(never_ends, "", 100).await), large);
+        // Compressed: without an encoding, undecompressable, over the limit decompressed.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&[7; 1000]).unwrap();
+        let gz = gz.finish().unwrap();
+        let frame = |f: u8, m: &[u8]| vec![Bytes::from(framed(f, m))];
+        assert_eq!(
+            refused(read_message(body(frame(1, &gz)), "", 2000).await),
+            invalid
         );
         assert_eq!(
-            decode_error_rewrite(
-                "8",
-                "Error%20decompressing:%20size%20limit,%20of%204194304%20bytes,%20exceeded"
-            ),
-            Some(("8", "too_large"))
+            refused(read_message(body(frame(1, b"not gzip")), "gzip", 2000).await),
+            invalid
         );
         assert_eq!(
-            decode_error_rewrite("13", "failed%20to%20decode%20Protobuf%20message"),
-            Some(("3", "decode"))
+            refused(read_message(body(frame(1, &gz)), "gzip", 999).await),
+            large
         );
-        // Pipeline refusals keep their code even when the message mentions a size.
-        assert_eq!(
-            decode_error_rewrite("14", "export failed: message too large"),
-            None
-        );
-        assert_eq!(
-            decode_error_rewrite("3", "request too large for peer"),
-            None
-        );
-        assert_eq!(
-            decode_error_rewrite("13", "internal error in exporter"),
-            None
-        );
+        let msg = read_message(body(frame(1, &gz)), "gzip", 1000)
+            .await
+            .unwrap();
+        assert_eq!(&msg[..], &[7; 1000][..]);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_encoding_is_unimplemented_with_the_supported_ones() {
+        let t = strata_pipelines::Telemetry::default();
+        let svc = Svc::<Traces> {
+            next: None,
+            obs: ReceiverObs::new(&t, &"otlp".parse().unwrap(), "grpc"),
+        };
+        let req = http::Request::builder()
+            .header("grpc-encoding", "snappy")
+            .body(body(vec![Bytes::from(framed(1, b"x"))]))
+            .unwrap();
+        let resp = export(&svc, req, 100).await;
+        let h = resp.headers();
+        assert_eq!(h["grpc-status"], "12");
+        assert_eq!(h["grpc-accept-encoding"], "gzip,zstd,identity");
     }
 }

@@ -91,9 +91,22 @@ pub(crate) fn decompress(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    decompress_as(&ce, body, max)
+}
+
+/// Decompresses `body` encoded as `ce` (`gzip`, `zstd`, `identity` or empty), refusing output
+/// over `max` bytes.
+///
+/// # Errors
+/// 413 over the limit; 400 for an unknown encoding or a body that does not decompress.
+pub(crate) fn decompress_as(
+    ce: &str,
+    body: Bytes,
+    max: usize,
+) -> Result<Bytes, (StatusCode, String)> {
     let mut out = Vec::new();
     let limit = max as u64 + 1;
-    let res = match ce.as_str() {
+    let res = match ce {
         "" | "identity" => return Ok(body),
         "gzip" => flate2::read::MultiGzDecoder::new(&body[..])
             .take(limit)

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1 as metrics_v1;
 use opentelemetry_proto::tonic::collector::trace::v1 as trace_v1;
 use trace_v1::ExportTracePartialSuccess;
 
-use super::grpc::{MemoryGate, Svc, rewrite_decode_errors, services};
+use super::grpc::{MemoryGate, Svc, services};
 use super::http::{HttpState, router};
 use super::{Config, TYPE};
 
@@ -235,9 +235,6 @@ impl OtlpReceiver {
             // Let clients send a whole OTLP request (typically 10–500 KiB) in one or a few
             // DATA frames instead of 16 KiB ones: fewer frames to parse and fewer reads.
             .max_frame_size(MAX_FRAME_SIZE)
-            .layer(tower::util::MapResponseLayer::new(rewrite_decode_errors(
-                obs,
-            )))
             .add_service(t)
             .add_service(m)
             .add_service(l);
