@@ -454,6 +454,18 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
 }
 
 impl<T: SignalData> HelperExporter<T> {
+    /// What a request waits in the queue as: for a sender of OTLP protobuf, a decoded request
+    /// is encoded now, once. It is sent encoded anyway; queued encoded it holds about a third
+    /// of its decoded size, merges by concatenation, and is not encoded again on each retry.
+    fn queued_form(&self, p: Payload<T>) -> Payload<T> {
+        match p {
+            Payload::Decoded(d) if self.core.sender.sends_encoded() => {
+                Payload::Encoded(Encoded::encode(&d))
+            }
+            p => p,
+        }
+    }
+
     /// Sends (no queue) or queues `data`; see the type's docs.
     async fn accept(&self, data: Payload<T>) -> ConsumeResult {
         let items = data.item_count() as u64;
@@ -482,6 +494,7 @@ impl<T: SignalData> HelperExporter<T> {
             )));
         };
         for part in data.split_to_size(self.cfg.max_request_bytes) {
+            let part = self.queued_form(part);
             let n = part.item_count() as u64;
             let r = match &q {
                 Queue::Memory(m) => m.offer(part, self.cfg.queue.block_on_overflow).await,

@@ -568,6 +568,25 @@ async fn encoded_requests_are_queued_merged_and_sent_without_a_decode() {
     e.shutdown().await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn decoded_requests_wait_encoded_for_senders_of_protobuf() {
+    let t = Telemetry::default();
+    let peer = Arc::new(EncodedPeer::default());
+    let e = HelperExporter::new(
+        &settings(&t),
+        cfg(true),
+        Arc::new(EncodedSender(peer.clone())),
+    );
+    e.start(&Host::default()).await.unwrap();
+    let req = fake::traces(2, 50);
+    e.consume(req.clone()).await.unwrap();
+    // Queued as its encoding: the queue's bytes count what will be sent.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let got = peer.got.lock().unwrap().clone();
+    assert_eq!(got, vec![(true, req.encode_to_vec())]);
+    e.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn senders_of_decoded_data_get_encoded_requests_decoded() {
     let t = Telemetry::default();
