@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BufMut;
 use clap::{Parser, ValueEnum};
-use strata_loadgen::{RawCodec, Shape, Template, grpc_path, http_path};
+use strata_loadgen::{RawDec, Shape, Template, grpc_path, http_path};
 use strata_pipelines::Signal;
 use tokio::sync::Mutex;
 
@@ -96,8 +97,65 @@ struct Stats {
 }
 
 enum Client {
-    Grpc(tonic::client::Grpc<tonic::transport::Channel>),
+    Grpc(tonic::transport::Channel, bool),
     Http(reqwest::Client, String),
+}
+
+/// One unary call with `message` as the request, framed the way grpc-go (the Collector's load
+/// generator, Go SDKs) frames it: prefix and message in one DATA frame that also ends the
+/// stream (tonic's client sends a separate empty DATA frame for `END_STREAM`).
+async fn grpc_unary(
+    ch: &mut tonic::transport::Channel,
+    path: &'static str,
+    message: bytes::Bytes,
+    gzip: bool,
+) -> Result<(), tonic::Status> {
+    use tonic::client::GrpcService;
+    let message = if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&message)
+            .and_then(|_| enc.finish())
+            .map(bytes::Bytes::from)
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+    } else {
+        message
+    };
+    let mut framed = bytes::BytesMut::with_capacity(5 + message.len());
+    framed.put_u8(u8::from(gzip));
+    framed.put_u32(message.len() as u32);
+    framed.put_slice(&message);
+    let mut req = http::Request::builder()
+        .method(http::Method::POST)
+        .version(http::Version::HTTP_2)
+        .uri(path)
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            framed.freeze(),
+        )))
+        .map_err(|e| tonic::Status::internal(e.to_string()))?;
+    if gzip {
+        req.headers_mut()
+            .insert("grpc-encoding", http::HeaderValue::from_static("gzip"));
+    }
+    std::future::poll_fn(|cx| GrpcService::poll_ready(ch, cx))
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let resp = GrpcService::call(ch, req)
+        .await
+        .map_err(|e| tonic::Status::from_error(e.into()))?;
+    if let Some(s) = tonic::Status::from_header_map(resp.headers())
+        && s.code() != tonic::Code::Ok
+    {
+        return Err(s);
+    }
+    let status = resp.status();
+    let mut body =
+        tonic::codec::Streaming::new_response(RawDec, resp.into_body(), status, None, None);
+    body.message().await?;
+    body.trailers().await?;
+    Ok(())
 }
 
 impl Client {
@@ -110,11 +168,7 @@ impl Client {
                         .connect()
                         .await
                         .map_err(|e| format!("cannot connect to {}: {e}", args.endpoint))?;
-                let mut g = tonic::client::Grpc::new(ch).max_encoding_message_size(usize::MAX);
-                if args.compression == Compression::Gzip {
-                    g = g.send_compressed(tonic::codec::CompressionEncoding::Gzip);
-                }
-                Ok(Client::Grpc(g))
+                Ok(Client::Grpc(ch, args.compression == Compression::Gzip))
             }
             Protocol::Http => Ok(Client::Http(
                 reqwest::Client::builder()
@@ -128,14 +182,9 @@ impl Client {
     /// Sends one request; `Err` is the status to count.
     async fn send(&mut self, signal: Signal, body: bytes::Bytes, gzip: bool) -> Result<(), String> {
         match self {
-            Client::Grpc(g) => {
-                g.ready().await.map_err(|e| format!("transport: {e}"))?;
-                let path = http::uri::PathAndQuery::from_static(grpc_path(signal));
-                g.unary(tonic::Request::new(body), path, RawCodec)
-                    .await
-                    .map(|_| ())
-                    .map_err(|s| format!("grpc {:?}", s.code()))
-            }
+            Client::Grpc(ch, gzip) => grpc_unary(ch, grpc_path(signal), body, *gzip)
+                .await
+                .map_err(|s| format!("grpc {:?}", s.code())),
             Client::Http(c, url) => {
                 let mut req = c
                     .post(url.as_str())
