@@ -1,6 +1,7 @@
 //! Strata exporters. One directory per component; each is registered in the binary's
-//! `src/components.rs`. Shared pieces: [`tls`] (client TLS settings) and [`classify`]
-//! (OTLP failure classification).
+//! `src/components.rs`. Shared pieces: [`helper`] (timeout, retry, sending queue),
+//! [`classify`] (OTLP failure classification) and [`http_client`]; client TLS settings are
+//! `strata_pipelines::tls`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]

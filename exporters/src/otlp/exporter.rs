@@ -131,7 +131,7 @@ impl<T: GrpcExport> RequestSender<T> for OtlpExporter<T> {
     }
 
     /// The request's bytes go out as they arrived, chunk by chunk: no decode, no re-encode,
-    /// no copy into one buffer (see [`super::call`]).
+    /// no copy into one buffer (the module `otlp::call`).
     async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
         self.call(data.chunks()).await
     }

@@ -281,7 +281,8 @@ pub struct Filters {
     pub fs_types: Filter,
     /// Mount points.
     pub mount_points: Filter,
-    /// See [`FilesystemConfig::include_virtual_filesystems`].
+    /// Also report virtual file systems (`nodev` in `/proc/filesystems`), from the
+    /// `filesystem` scraper's `include_virtual_filesystems`.
     pub include_virtual_filesystems: bool,
 }
 
