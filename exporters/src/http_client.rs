@@ -63,8 +63,17 @@ pub fn failure(
 /// # Errors
 /// Only if the in-memory writer fails.
 pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    gzip_level(raw, 1)
+}
+
+/// `raw` gzip-compressed at `level` (1 fastest to 9 smallest; clamped to that range).
+///
+/// # Errors
+/// What the encoder reports (writing to memory does not fail in practice).
+pub fn gzip_level(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let level = flate2::Compression::new(level.clamp(1, 9) as u32);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
     enc.write_all(raw)?;
     enc.finish()
 }

@@ -21,6 +21,8 @@ pub struct Config {
     pub headers: BTreeMap<String, String>,
     /// Request compression. Default `gzip`.
     pub compression: Compression,
+    /// Compression settings (the Collector's `compression_params`).
+    pub compression_params: CompressionParams,
     /// Deadline of one export request. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -41,6 +43,7 @@ impl Default for Config {
             tls: TlsClientConfig::default(),
             headers: BTreeMap::new(),
             compression: Compression::Gzip,
+            compression_params: CompressionParams::default(),
             timeout: Duration::from_secs(5),
             max_request_size: 4 << 20,
             retry_on_failure: RetryConfig::default(),
@@ -61,6 +64,54 @@ pub enum Compression {
     /// No compression (also spelled `""` in Collector configs).
     #[serde(alias = "")]
     None,
+}
+
+/// `compression_params`: how hard to compress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressionParams {
+    /// gzip 1 (fastest) to 9 (smallest), default 6 for `otlp` and 1 for `otlp_http`; zstd 1 to
+    /// 22, default 3. At saturation gzip's default costs about half of the node chain's
+    /// throughput per CPU-second (BENCHMARKS.md).
+    pub level: Option<i32>,
+}
+
+impl CompressionParams {
+    /// Checks `level` against `compression`'s range; `path` is the exporter's config path.
+    ///
+    /// # Errors
+    /// A level out of range, or one given with `compression: none`.
+    pub fn validate(&self, compression: Compression, path: &str) -> Result<(), ConfigError> {
+        let Some(level) = self.level else {
+            return Ok(());
+        };
+        let range = match compression {
+            Compression::Gzip => 1..=9,
+            Compression::Zstd => 1..=22,
+            Compression::None => {
+                return Err(ConfigError::new(
+                    format!("{path}::compression_params::level"),
+                    "set with compression: none; choose gzip or zstd, or remove it",
+                ));
+            }
+        };
+        if !range.contains(&level) {
+            return Err(ConfigError::new(
+                format!("{path}::compression_params::level"),
+                format!(
+                    "{level} is out of range for {compression:?}: {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The level to use: the configured one, or `default`.
+    pub fn level_or(&self, default: i32) -> i32 {
+        self.level.unwrap_or(default)
+    }
 }
 
 impl Config {
@@ -126,6 +177,7 @@ impl ComponentConfig for Config {
                 "not supported by the otlp (gRPC) exporter: use ca_file with the peer's CA",
             ));
         }
+        self.compression_params.validate(self.compression, path)?;
         self.retry_on_failure.validate(path)?;
         self.sending_queue.validate(path)?;
         self.tls.validate(&format!("{path}::tls"))

@@ -153,7 +153,7 @@ impl<T: GrpcExport> OtlpExporter<T> {
             T::PATH,
             &self.metadata,
             self.cfg.timeout,
-            self.cfg.compression,
+            (self.cfg.compression, self.cfg.compression_params),
             chunks,
             MAX_RESPONSE_BYTES,
         )
@@ -300,6 +300,19 @@ mod tests {
             ),
             ("sending_queue: {sizer: pages}", "e::sending_queue.sizer"),
             ("max_request_size: huge", "e::max_request_size"),
+            (
+                "compression_params: {level: 10}",
+                "e::compression_params::level",
+            ),
+            (
+                "compression: zstd\ncompression_params: {level: 0}",
+                "e::compression_params::level",
+            ),
+            (
+                "compression: none\ncompression_params: {level: 1}",
+                "e::compression_params::level",
+            ),
+            ("compression_params: {lvl: 1}", "e::compression_params::lvl"),
         ] {
             let e =
                 parse_component::<Config>("e", yaml(&format!("endpoint: a:1\n{bad}"))).unwrap_err();
@@ -308,6 +321,12 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+        let c = parse_component::<Config>(
+            "e",
+            yaml("endpoint: a:1\ncompression: zstd\ncompression_params: {level: 19}"),
+        )
+        .unwrap();
+        assert_eq!(c.compression_params.level, Some(19));
         let e =
             parse_component::<Config>("e", yaml("endpoint: a:1\ncompresion: gzip")).unwrap_err();
         assert!(e.message.contains("unknown field `compresion`"), "{e}");

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use strata_pipelines::config::ComponentConfig;
 use strata_pipelines::{ConfigError, Signal};
 
-pub use crate::otlp::Compression;
+pub use crate::otlp::{Compression, CompressionParams};
 use strata_pipelines::tls::TlsClientConfig;
 
 use crate::helper::{HelperConfig, QueueConfig, RetryConfig};
@@ -31,6 +31,8 @@ pub struct Config {
     pub headers: BTreeMap<String, String>,
     /// Body compression. Default `gzip`.
     pub compression: Compression,
+    /// Compression settings (the Collector's `compression_params`): gzip level default 1 here.
+    pub compression_params: CompressionParams,
     /// Deadline of one request. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -55,6 +57,7 @@ impl Default for Config {
             tls: TlsClientConfig::default(),
             headers: BTreeMap::new(),
             compression: Compression::Gzip,
+            compression_params: CompressionParams::default(),
             timeout: Duration::from_secs(5),
             max_request_size: 0,
             retry_on_failure: RetryConfig::default(),
@@ -108,6 +111,7 @@ impl ComponentConfig for Config {
     /// # Errors
     /// A missing or invalid URL, invalid header name, unusable TLS setting.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        self.compression_params.validate(self.compression, path)?;
         let explicit_all = self.traces_endpoint.is_some()
             && self.metrics_endpoint.is_some()
             && self.logs_endpoint.is_some();

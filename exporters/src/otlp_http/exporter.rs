@@ -74,12 +74,16 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
     fn body(&self, raw: Bytes) -> Result<Bytes, ConsumeError> {
         Ok(match self.cfg.compression {
             Compression::None => raw,
-            Compression::Gzip => crate::http_client::gzip(&raw)
-                .map_err(ConsumeError::permanent)?
-                .into(),
-            Compression::Zstd => zstd::encode_all(&raw[..], 3)
-                .map_err(ConsumeError::permanent)?
-                .into(),
+            Compression::Gzip => {
+                crate::http_client::gzip_level(&raw, self.cfg.compression_params.level_or(1))
+                    .map_err(ConsumeError::permanent)?
+                    .into()
+            }
+            Compression::Zstd => {
+                zstd::encode_all(&raw[..], self.cfg.compression_params.level_or(3))
+                    .map_err(ConsumeError::permanent)?
+                    .into()
+            }
         })
     }
 }

@@ -8,6 +8,7 @@
 //!     traces_endpoint: https://traces.example.com/v1/traces   # optional, used as is
 //!     encoding: proto          # proto (default) or json
 //!     compression: gzip        # gzip (default), zstd, none
+//!     compression_params: { level: 1 }   # gzip 1-9 (default 1), zstd 1-22 (default 3)
 //!     headers: { x-api-key: "${env:API_KEY}" }
 //!     timeout: 5s
 //!     tls: { ca_file: /etc/strata/ca.pem }
