@@ -76,6 +76,9 @@ fn prefix(compressed: bool, len: usize) -> Result<Bytes, Status> {
 
 /// `chunks` compressed into one buffer, and the `grpc-encoding` that names it; `None` when
 /// `compression` is `none`.
+/// `chunks` compressed into one buffer that starts with its own 5-byte prefix (so the whole
+/// message goes out as one DATA payload, which a Strata receiver uses without a copy), and the
+/// `grpc-encoding` that names it; `None` when `compression` is `none`.
 fn compress(
     compression: Compression,
     params: CompressionParams,
@@ -83,29 +86,33 @@ fn compress(
 ) -> Result<Option<(Bytes, &'static str)>, Status> {
     let fail = |e: std::io::Error| Status::internal(format!("compressing the request: {e}"));
     let total: usize = chunks.iter().map(Bytes::len).sum();
-    Ok(match compression {
-        Compression::None => None,
+    // The prefix's place, filled in once the compressed length is known.
+    let mut out = Vec::with_capacity(5 + total / 4);
+    out.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let (mut out, name) = match compression {
+        Compression::None => return Ok(None),
         Compression::Gzip => {
             let level = params.level_or(GZIP_DEFAULT).clamp(1, 9) as u32;
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(total / 4),
-                flate2::Compression::new(level),
-            );
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
             for c in chunks {
                 enc.write_all(c).map_err(fail)?;
             }
-            Some((enc.finish().map_err(fail)?.into(), "gzip"))
+            (enc.finish().map_err(fail)?, "gzip")
         }
         Compression::Zstd => {
             let level = params.level_or(ZSTD_DEFAULT);
-            let mut enc = zstd::stream::write::Encoder::new(Vec::with_capacity(total / 4), level)
-                .map_err(fail)?;
+            let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(fail)?;
             for c in chunks {
                 enc.write_all(c).map_err(fail)?;
             }
-            Some((enc.finish().map_err(fail)?.into(), "zstd"))
+            (enc.finish().map_err(fail)?, "zstd")
         }
-    })
+    };
+    let len = out.len() - 5;
+    let len = u32::try_from(len)
+        .map_err(|_| Status::resource_exhausted(format!("request of {len} bytes is over 4 GiB")))?;
+    out[1..5].copy_from_slice(&len.to_be_bytes());
+    Ok(Some((out.into(), name)))
 }
 
 /// The `grpc-timeout` header value for `t` (whole milliseconds, at most 8 digits).
@@ -136,9 +143,8 @@ where
 {
     let mut frames = VecDeque::with_capacity(chunks.len() + 1);
     let encoding = match compress(compression, params, chunks)? {
-        Some((body, name)) => {
-            frames.push_back(prefix(true, body.len())?);
-            frames.push_back(body);
+        Some((framed, name)) => {
+            frames.push_back(framed);
             Some(name)
         }
         None => {
@@ -228,15 +234,23 @@ mod tests {
         let d = CompressionParams::default();
         for level in [None, Some(1), Some(9)] {
             let p = CompressionParams { level };
+            // The buffer carries its own prefix: compressed flag, then the length after it.
+            let message = |framed: &Bytes| {
+                assert_eq!(framed[0], 1);
+                let len = u32::from_be_bytes(framed[1..5].try_into().unwrap()) as usize;
+                assert_eq!(len, framed.len() - 5);
+                framed.slice(5..)
+            };
             let (gz, name) = compress(Compression::Gzip, p, &chunks).unwrap().unwrap();
             assert_eq!(name, "gzip");
             let mut out = String::new();
+            let gz = message(&gz);
             std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
                 .unwrap();
             assert_eq!(out, "hello world");
             let (zs, name) = compress(Compression::Zstd, p, &chunks).unwrap().unwrap();
             assert_eq!(name, "zstd");
-            assert_eq!(zstd::decode_all(&zs[..]).unwrap(), b"hello world");
+            assert_eq!(zstd::decode_all(&message(&zs)[..]).unwrap(), b"hello world");
         }
         assert!(compress(Compression::None, d, &chunks).unwrap().is_none());
         // The level is applied: on compressible data, 9 is smaller than 1.
