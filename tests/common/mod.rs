@@ -254,9 +254,15 @@ pub fn try_http_get(port: u16, path: &str) -> Option<String> {
 }
 
 /// Reads a file exporter's output: one OTLP/JSON request per line, parsed as `T`.
+///
+/// Only complete lines count: a reader can see a line the exporter is still writing (a `write`
+/// to a regular file is not atomic against a concurrent `read`), so text after the last `\n` is
+/// left for the next poll, as `tail -f` would.
 pub fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    std::str::from_utf8(&bytes[..end])
+        .expect("the file exporter writes UTF-8")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
