@@ -1,5 +1,5 @@
-//! Hot paths of the pipeline core: OTLP protobuf and JSON decoding of a 1,000-span request,
-//! the forwarding path (checking an encoded request against decoding and re-encoding it),
+//! Hot paths of the pipeline core: OTLP protobuf and JSON decoding and protobuf encoding of a
+//! 1,000-span request, the fanout to several exporters (decoded and encoded), the forwarding path (checking an encoded request against decoding and re-encoding it),
 //! splitting it, the `batch` processor carrying requests to a no-op exporter, and the `filter`,
 //! `redaction` and `attributes` processors over 10,000 spans with 10 attributes each.
 //! Numbers and the command that produced them are in BENCHMARKS.md.
@@ -21,6 +21,13 @@ fn decode(c: &mut Criterion) {
     g.bench_function("protobuf/1000_spans", |b| {
         b.iter(|| Traces::decode(&proto[..]).unwrap())
     });
+    // What an exporter or a persistent queue does with a request a processor has looked into.
+    g.finish();
+    let mut g = c.benchmark_group("otlp::encode");
+    g.throughput(Throughput::Bytes(proto.len() as u64));
+    g.bench_function("protobuf/1000_spans", |b| b.iter(|| req.encode_to_vec()));
+    g.finish();
+    let mut g = c.benchmark_group("otlp::decode");
     g.throughput(Throughput::Bytes(json.len() as u64));
     g.bench_function("json/1000_spans", |b| {
         b.iter(|| serde_json::from_slice::<Traces>(&json).unwrap())
@@ -33,25 +40,7 @@ fn decode(c: &mut Criterion) {
 /// (`wire::check`, what a pass-through pipeline does), against prost's decode plus encode
 /// (what a pipeline that looks inside does), and merging 82 such requests by concatenation.
 fn forward(c: &mut Criterion) {
-    let mut req = spans_with_attributes();
-    req.resource_spans.truncate(1);
-    for s in req
-        .resource_spans
-        .iter_mut()
-        .flat_map(|r| &mut r.scope_spans)
-    {
-        for span in &mut s.spans {
-            for kv in &mut span.attributes {
-                kv.value = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
-                    value: Some(
-                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
-                            "v".repeat(20),
-                        ),
-                    ),
-                });
-            }
-        }
-    }
+    let req = spans_20_byte_values();
     let proto = bytes::Bytes::from(req.encode_to_vec());
     let mut g = c.benchmark_group("otlp::forward");
     g.throughput(Throughput::Elements(req.item_count() as u64));
@@ -71,6 +60,64 @@ fn forward(c: &mut Criterion) {
             all
         })
     });
+    g.finish();
+}
+
+/// 1,000 spans (one resource) with 10 attributes of 20-byte values, as the load bench sends.
+fn spans_20_byte_values() -> Traces {
+    let mut req = spans_with_attributes();
+    req.resource_spans.truncate(1);
+    for s in req
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+    {
+        for span in &mut s.spans {
+            for kv in &mut span.attributes {
+                kv.value = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                    value: Some(
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                            "v".repeat(20),
+                        ),
+                    ),
+                });
+            }
+        }
+    }
+    req
+}
+
+/// The fanout from one pipeline to 1, 2 and 3 no-op exporters, with the request of
+/// [`spans_20_byte_values`]: decoded (every exporter but the last gets a deep clone) and
+/// encoded (the exporters share the bytes). With one exporter there is no fanout: the pipeline
+/// calls the exporter itself.
+fn fanout(c: &mut Criterion) {
+    use criterion::BatchSize;
+    use strata_pipelines::BoxConsumer;
+    use strata_pipelines::wire::Encoded;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let req = spans_20_byte_values();
+    let enc = Encoded::<Traces>::new(bytes::Bytes::from(req.encode_to_vec())).unwrap();
+    let mut g = c.benchmark_group("pipeline::fanout");
+    g.throughput(Throughput::Elements(req.item_count() as u64));
+    for n in [1usize, 2, 3] {
+        let exporters = (0..n)
+            .map(|_| Arc::new(Noop) as BoxConsumer<Traces>)
+            .collect();
+        let f = strata_pipelines::fanout::fanout(exporters);
+        g.bench_with_input(BenchmarkId::new("decoded_1000_spans", n), &n, |b, _| {
+            b.iter_batched(
+                || req.clone(),
+                |r| rt.block_on(f.consume(r)).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_with_input(BenchmarkId::new("encoded_1000_spans", n), &n, |b, _| {
+            b.iter(|| rt.block_on(f.consume_encoded(enc.clone())).unwrap())
+        });
+    }
     g.finish();
 }
 
@@ -97,6 +144,19 @@ impl Consumer<Traces> for Noop {
     async fn consume(&self, data: Traces) -> ConsumeResult {
         std::hint::black_box(data);
         Ok(Accepted::all())
+    }
+
+    /// Keeps the request encoded, as the `otlp` exporter does.
+    async fn consume_encoded(
+        &self,
+        data: strata_pipelines::wire::Encoded<Traces>,
+    ) -> ConsumeResult {
+        std::hint::black_box(data);
+        Ok(Accepted::all())
+    }
+
+    fn keeps_encoded(&self) -> bool {
+        true
     }
 }
 
@@ -291,6 +351,6 @@ fn attributes(c: &mut Criterion) {
 }
 
 criterion_group!(
-    benches, decode, forward, split, batch, filter, redaction, attributes
+    benches, decode, forward, fanout, split, batch, filter, redaction, attributes
 );
 criterion_main!(benches);
