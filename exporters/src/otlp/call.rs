@@ -26,9 +26,11 @@ use tonic::{Code, Status};
 
 use super::{Compression, CompressionParams};
 
-/// gzip's level when `compression_params` gives none: zlib's default, as grpc-go's gzip
-/// compressor uses.
-const GZIP_DEFAULT: i32 = 6;
+/// gzip's level when `compression_params` gives none: 1, the fastest, as `otlp_http` uses.
+/// grpc-go (and so the Collector) uses zlib's default, 6, which costs 3.5 times as much CPU
+/// per span in pass-through for about 7 % fewer bytes on the load bench's spans (BENCHMARKS.md,
+/// "gzip level 1 by default"); `compression_params: { level: 6 }` restores it.
+const GZIP_DEFAULT: i32 = 1;
 /// zstd's default level.
 const ZSTD_DEFAULT: i32 = 3;
 
@@ -268,6 +270,9 @@ mod tests {
                 .len()
         };
         assert!(size(9) < size(1), "{} !< {}", size(9), size(1));
+        // The default is the fastest level.
+        let default = compress(Compression::Gzip, d, &big).unwrap().unwrap().0;
+        assert_eq!(default.len(), size(1));
     }
 
     #[test]

@@ -70,9 +70,10 @@ pub enum Compression {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompressionParams {
-    /// gzip 1 (fastest) to 9 (smallest), default 6 for `otlp` and 1 for `otlp_http`; zstd 1 to
-    /// 22, default 3. At saturation gzip's default costs about half of the node chain's
-    /// throughput per CPU-second (BENCHMARKS.md).
+    /// gzip 1 (fastest) to 9 (smallest), default 1; zstd 1 to 22, default 3. The Collector's
+    /// gRPC exporter compresses gzip at 6 (grpc-go's default): at saturation that costs 3.5
+    /// times as much CPU per span in pass-through as level 1, for about 7 % fewer bytes
+    /// (BENCHMARKS.md).
     pub level: Option<i32>,
 }
 

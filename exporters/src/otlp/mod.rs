@@ -12,7 +12,7 @@
 //!       key_file: /etc/strata/client-key.pem
 //!     headers: { authorization: "Bearer ${file:/var/run/secrets/token}" }
 //!     compression: gzip        # gzip (default), zstd, none
-//!     compression_params: { level: 1 }   # gzip 1-9 (default 6), zstd 1-22 (default 3)
+//!     compression_params: { level: 1 }   # gzip 1-9 (default 1), zstd 1-22 (default 3)
 //!     timeout: 5s              # per attempt
 //!     max_request_size: 4MiB   # larger requests are split (default 4 MiB, gRPC's usual limit)
 //!     retry_on_failure: { enabled: true, initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s }
