@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::id::ComponentId;
 use crate::signal::Signal;
@@ -153,6 +153,9 @@ pub struct ReceiverObs {
     telemetry: Telemetry,
     receiver: String,
     transport: &'static str,
+    /// The accepted and refused counters per signal, looked up on first use and then kept
+    /// (a receiver counts every request).
+    items: Arc<[OnceLock<Counter>; 6]>,
 }
 
 impl ReceiverObs {
@@ -162,26 +165,36 @@ impl ReceiverObs {
             telemetry: telemetry.clone(),
             receiver: id.to_string(),
             transport,
+            items: Arc::default(),
         }
     }
 
-    fn items(&self, what: &str, signal: Signal, n: usize) {
-        self.telemetry
-            .counter(
-                &format!("otelcol_receiver_{what}_{}", signal.item_name()),
-                &[("receiver", &self.receiver), ("transport", self.transport)],
-            )
+    fn items(&self, refused: bool, signal: Signal, n: usize) {
+        let slot = usize::from(refused) * 3
+            + match signal {
+                Signal::Traces => 0,
+                Signal::Metrics => 1,
+                Signal::Logs => 2,
+            };
+        self.items[slot]
+            .get_or_init(|| {
+                let what = if refused { "refused" } else { "accepted" };
+                self.telemetry.counter(
+                    &format!("otelcol_receiver_{what}_{}", signal.item_name()),
+                    &[("receiver", &self.receiver), ("transport", self.transport)],
+                )
+            })
             .add(n as u64);
     }
 
     /// Counts `n` items accepted by the pipeline.
     pub fn accepted(&self, signal: Signal, n: usize) {
-        self.items("accepted", signal, n);
+        self.items(false, signal, n);
     }
 
     /// Counts `n` items the pipeline refused.
     pub fn refused(&self, signal: Signal, n: usize) {
-        self.items("refused", signal, n);
+        self.items(true, signal, n);
     }
 
     /// Counts `n` failed parts of a scrape (`otelcol_scraper_errored_metric_points`; the count is
