@@ -1,6 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use strata_pipelines::wire::Encoded;
 use strata_pipelines::{
     Accepted, BoxConsumer, BuildError, Component, ConfigError, ConsumeError, ConsumeResult,
     Consumer, Host, Processor, ProcessorFactory, Settings, ShutdownError, Signal, SignalData,
@@ -13,10 +14,54 @@ use super::{Config, TYPE};
 
 type Waiter = oneshot::Sender<ConsumeResult>;
 
+/// One caller's data, decoded or still as received. Requests stay encoded when the rest of the
+/// pipeline keeps them so (the exporters send OTLP protobuf): the batch is then their
+/// concatenation, and nothing is decoded unless a request must be split at
+/// `send_batch_max_size`.
+enum Part<T> {
+    Decoded(T),
+    Encoded(Encoded<T>),
+}
+
+impl<T: SignalData> Part<T> {
+    fn item_count(&self) -> usize {
+        match self {
+            Part::Decoded(d) => d.item_count(),
+            Part::Encoded(e) => e.item_count(),
+        }
+    }
+
+    fn into_decoded(self) -> Result<T, ConsumeError> {
+        match self {
+            Part::Decoded(d) => Ok(d),
+            Part::Encoded(e) => e.decode(),
+        }
+    }
+
+    /// Appends `other` to this request, encoding or decoding it to this request's form.
+    ///
+    /// # Errors
+    /// Decoding `other` failed (prost refused what the receiver's check accepted).
+    fn append(&mut self, other: Part<T>) -> Result<(), ConsumeError> {
+        match (self, other) {
+            (Part::Encoded(a), Part::Encoded(b)) => a.append(b),
+            (this, b) => this.append_decoded(b.into_decoded()?),
+        }
+        Ok(())
+    }
+
+    fn append_decoded(&mut self, other: T) {
+        match self {
+            Part::Encoded(a) => a.append(Encoded::encode(&other)),
+            Part::Decoded(a) => a.append(other),
+        }
+    }
+}
+
 /// The buffered batch: data in arrival order, and who waits for it.
 struct Pending<T> {
     items: usize,
-    parts: Vec<(T, Waiter)>,
+    parts: Vec<(Part<T>, Waiter)>,
 }
 
 impl<T> Default for Pending<T> {
@@ -73,43 +118,70 @@ impl<T: SignalData> Inner<T> {
             0 => usize::MAX,
             n => n,
         };
+        // Encoded requests when the exporters keep them so, else decoded ones.
+        let encoded = self.next.keeps_encoded();
+        let empty = || {
+            if encoded {
+                Part::Encoded(Encoded::encode(&T::default()))
+            } else {
+                Part::Decoded(T::default())
+            }
+        };
         // Build requests of at most `max` items, remembering which callers each one carries.
-        let mut requests: Vec<(T, Vec<usize>)> = Vec::new();
-        let mut current = T::default();
+        let mut requests: Vec<(Part<T>, Vec<usize>)> = Vec::new();
+        let mut current = empty();
         let mut current_items = 0;
         let mut current_callers = Vec::new();
         let mut waiters = Vec::with_capacity(batch.parts.len());
-        for (i, (mut data, waiter)) in batch.parts.into_iter().enumerate() {
+        let mut results: Vec<Option<ConsumeError>> = Vec::with_capacity(batch.parts.len());
+        for (i, (mut part, waiter)) in batch.parts.into_iter().enumerate() {
             waiters.push(waiter);
+            results.push(None);
             loop {
                 if current_items == max {
                     // Full: close it before this caller's data starts a new request, so the
                     // caller is not tied to a request that carries none of its data.
                     requests.push((
-                        std::mem::take(&mut current),
+                        std::mem::replace(&mut current, empty()),
                         std::mem::take(&mut current_callers),
                     ));
                     current_items = 0;
                 }
-                let n = data.item_count();
+                let n = part.item_count();
                 let room = max - current_items;
-                current_callers.push(i);
                 if n <= room {
-                    current.append(data);
-                    current_items += n;
+                    if let Err(e) = current.append(part) {
+                        results[i] = Some(e);
+                    } else {
+                        current_callers.push(i);
+                        current_items += n;
+                    }
                     break;
                 }
-                current.append(data.split_front(room));
+                // Splitting needs the data decoded.
+                let mut data = match part.into_decoded() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        results[i] = Some(e);
+                        break;
+                    }
+                };
+                current.append_decoded(data.split_front(room));
+                current_callers.push(i);
                 current_items = max;
+                part = Part::Decoded(data);
             }
         }
         if !current_callers.is_empty() {
             requests.push((current, current_callers));
         }
-        let mut results: Vec<Option<ConsumeError>> = (0..waiters.len()).map(|_| None).collect();
         for (req, callers) in requests {
             debug!(items = req.item_count(), signal = %T::SIGNAL, "batch: sending");
-            match self.next.consume(req).await {
+            let sent = match req {
+                Part::Decoded(d) => self.next.consume(d).await,
+                Part::Encoded(e) => self.next.consume_encoded(e).await,
+            };
+            match sent {
                 Err(e) => {
                     for c in callers {
                         // Each caller keeps the first error among the requests carrying its data.
@@ -129,9 +201,10 @@ impl<T: SignalData> Inner<T> {
     }
 }
 
-#[async_trait]
-impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
-    async fn consume(&self, data: T) -> ConsumeResult {
+impl<T: SignalData> BatchProcessor<T> {
+    /// Buffers `data`, sends the batch if it is now full, and waits for the result of the
+    /// request(s) that carry `data`.
+    async fn add(&self, data: Part<T>) -> ConsumeResult {
         if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(ConsumeError::retryable("batch processor is shutting down"));
         }
@@ -157,6 +230,26 @@ impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
         }
         rx.await
             .unwrap_or_else(|_| Err(ConsumeError::retryable("batch processor stopped")))
+    }
+}
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        self.add(Part::Decoded(data)).await
+    }
+
+    /// Kept encoded when the exporters keep it so (see [`Part`]), else decoded here.
+    async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
+        if self.inner.next.keeps_encoded() {
+            self.add(Part::Encoded(data)).await
+        } else {
+            self.add(Part::Decoded(data.decode()?)).await
+        }
+    }
+
+    fn keeps_encoded(&self) -> bool {
+        self.inner.next.keeps_encoded()
     }
 
     fn ready(&self) -> Result<(), ConsumeError> {
@@ -286,6 +379,104 @@ mod tests {
         // 12 items: one request of 10 and one of 2, split inside the third caller's data.
         let sizes: Vec<usize> = sink.batches().iter().map(|t| t.item_count()).collect();
         assert_eq!(sizes, vec![10, 2]);
+        b.shutdown().await.unwrap();
+    }
+
+    fn encoded(t: &Traces) -> Encoded<Traces> {
+        Encoded::encode(t)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn encoded_requests_stay_encoded_and_are_concatenated() {
+        let sink = Arc::new(CollectingConsumer::<Traces>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                send_batch_size: 30,
+                send_batch_max_size: 0,
+                timeout: Duration::from_secs(60),
+            },
+            sink.clone(),
+        ));
+        assert!(b.keeps_encoded(), "the exporter keeps requests encoded");
+        b.start(&Host::default()).await.unwrap();
+        let mut calls = Vec::new();
+        for i in 0..3 {
+            let b = b.clone();
+            let data = fake::traces(1 + i, 10 / (1 + i));
+            calls.push(tokio::spawn(async move {
+                b.consume_encoded(encoded(&data)).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        // 10 + 10 + 9 spans: below 30, so the timeout sends them, as one encoded request.
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        assert_eq!(sink.encoded_batches(), 1);
+        let mut want = fake::traces(1, 10);
+        want.append(fake::traces(2, 5));
+        want.append(fake::traces(3, 3));
+        assert_eq!(sink.batches(), vec![want]);
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn encoded_and_decoded_requests_are_split_at_max_and_sent_encoded() {
+        let sink = Arc::new(CollectingConsumer::<Traces>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                send_batch_size: 25,
+                send_batch_max_size: 10,
+                timeout: Duration::from_secs(60),
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let b1 = b.clone();
+        let first =
+            tokio::spawn(async move { b1.consume_encoded(encoded(&fake::traces(1, 7))).await });
+        tokio::task::yield_now().await;
+        let b2 = b.clone();
+        let second = tokio::spawn(async move { b2.consume(fake::traces(1, 7)).await });
+        tokio::task::yield_now().await;
+        b.consume_encoded(encoded(&fake::traces(1, 11)))
+            .await
+            .unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        let sizes: Vec<usize> = sink.batches().iter().map(|t| t.item_count()).collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+        assert_eq!(sink.encoded_batches(), 3);
+        b.shutdown().await.unwrap();
+    }
+
+    /// Takes requests decoded, as a processor that looks inside does.
+    struct Decoding(Arc<CollectingConsumer<Traces>>);
+
+    #[async_trait]
+    impl Consumer<Traces> for Decoding {
+        async fn consume(&self, data: Traces) -> ConsumeResult {
+            self.0.consume(data).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn encoded_requests_are_decoded_for_a_next_that_looks_inside() {
+        let sink = Arc::new(CollectingConsumer::<Traces>::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                send_batch_size: 5,
+                ..Config::default()
+            },
+            Arc::new(Decoding(sink.clone())),
+        ));
+        assert!(!b.keeps_encoded());
+        b.start(&Host::default()).await.unwrap();
+        b.consume_encoded(encoded(&fake::traces(1, 5)))
+            .await
+            .unwrap();
+        assert_eq!(sink.encoded_batches(), 0);
+        assert_eq!(sink.batches(), vec![fake::traces(1, 5)]);
         b.shutdown().await.unwrap();
     }
 
