@@ -19,6 +19,12 @@
 //! accepted. Put `filter` before `batch` (the Collector's recommended order) so senders learn
 //! what was dropped.
 //!
+//! When the exporters after it keep requests encoded (`otlp`, `otlp_http` with protobuf), the
+//! batch holds the requests as received and sends their concatenation (the request's only field
+//! is repeated, so concatenated requests are the merged request); a request is decoded only to
+//! split it at `send_batch_max_size`. A pass-through `otlp → batch → otlp` pipeline thus
+//! forwards the bytes it received, as one without `batch` does.
+//!
 //! Self-metrics: the exporters' `otelcol_exporter_sent_*` / `send_failed_*` count the results.
 
 mod config;
