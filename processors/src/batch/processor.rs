@@ -239,7 +239,7 @@ impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
         self.add(Part::Decoded(data)).await
     }
 
-    /// Kept encoded when the exporters keep it so (see [`Part`]), else decoded here.
+    /// Kept encoded when the exporters keep it so (see the module docs), else decoded here.
     async fn consume_encoded(&self, data: Encoded<T>) -> ConsumeResult {
         if self.inner.next.keeps_encoded() {
             self.add(Part::Encoded(data)).await
