@@ -115,7 +115,7 @@ mod tests {
 
     use super::*;
     use crate::signal::Traces;
-    use crate::testing::{CollectingConsumer, FailingConsumer, fake};
+    use crate::testing::{CollectingConsumer, DecodingConsumer, FailingConsumer, fake};
     use crate::wire::Encoded;
 
     #[tokio::test]
@@ -133,16 +133,6 @@ mod tests {
         }
     }
 
-    /// Takes requests decoded, as a processor that looks inside does.
-    struct Decoding(Arc<CollectingConsumer<Traces>>);
-
-    #[async_trait]
-    impl Consumer<Traces> for Decoding {
-        async fn consume(&self, data: Traces) -> ConsumeResult {
-            self.0.consume(data).await
-        }
-    }
-
     #[tokio::test]
     async fn consumers_that_keep_requests_encoded_share_one_encoding() {
         let a = Arc::new(CollectingConsumer::<Traces>::default());
@@ -151,9 +141,9 @@ mod tests {
         let d = Arc::new(CollectingConsumer::<Traces>::default());
         let f = fanout::<Traces>(vec![
             a.clone(),
-            Arc::new(Decoding(b.clone())),
+            Arc::new(DecodingConsumer(b.clone())),
             c.clone(),
-            Arc::new(Decoding(d.clone())),
+            Arc::new(DecodingConsumer(d.clone())),
         ]);
         let data = fake::traces(2, 3);
         f.consume(data.clone()).await.unwrap();

@@ -153,9 +153,9 @@ pub struct ReceiverObs {
     telemetry: Telemetry,
     receiver: String,
     transport: &'static str,
-    /// The accepted and refused counters per signal, looked up on first use and then kept
-    /// (a receiver counts every request).
-    items: Arc<[OnceLock<Counter>; 6]>,
+    /// The accepted (`[0]`) and refused (`[1]`) counters per signal (in [`Signal::ALL`]'s
+    /// order), looked up on first use and then kept: a receiver counts every request.
+    items: Arc<[[OnceLock<Counter>; 3]; 2]>,
 }
 
 impl ReceiverObs {
@@ -170,13 +170,7 @@ impl ReceiverObs {
     }
 
     fn items(&self, refused: bool, signal: Signal, n: usize) {
-        let slot = usize::from(refused) * 3
-            + match signal {
-                Signal::Traces => 0,
-                Signal::Metrics => 1,
-                Signal::Logs => 2,
-            };
-        self.items[slot]
+        self.items[usize::from(refused)][signal as usize]
             .get_or_init(|| {
                 let what = if refused { "refused" } else { "accepted" };
                 self.telemetry.counter(

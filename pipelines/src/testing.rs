@@ -1,7 +1,7 @@
 //! Test helpers (feature `testing`): fake data and consumers that record or fail.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -197,6 +197,17 @@ impl<T: SignalData> Consumer<T> for CollectingConsumer<T> {
     /// It records what it gets decoded, but takes it encoded (as an OTLP exporter does).
     fn keeps_encoded(&self) -> bool {
         true
+    }
+}
+
+/// Takes requests decoded, as a processor that looks inside does, and hands them to a
+/// [`CollectingConsumer`] (whose `encoded_batches` then stays 0).
+pub struct DecodingConsumer<T>(pub Arc<CollectingConsumer<T>>);
+
+#[async_trait]
+impl<T: SignalData> Consumer<T> for DecodingConsumer<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        self.0.consume(data).await
     }
 }
 

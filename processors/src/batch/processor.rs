@@ -325,7 +325,7 @@ impl ProcessorFactory for Factory {
 mod tests {
     use std::time::Duration;
 
-    use strata_pipelines::testing::{CollectingConsumer, FailingConsumer, fake};
+    use strata_pipelines::testing::{CollectingConsumer, DecodingConsumer, FailingConsumer, fake};
     use strata_pipelines::{Logs, Metrics, Traces};
 
     use super::*;
@@ -382,10 +382,6 @@ mod tests {
         b.shutdown().await.unwrap();
     }
 
-    fn encoded(t: &Traces) -> Encoded<Traces> {
-        Encoded::encode(t)
-    }
-
     #[tokio::test(start_paused = true)]
     async fn encoded_requests_stay_encoded_and_are_concatenated() {
         let sink = Arc::new(CollectingConsumer::<Traces>::default());
@@ -404,7 +400,7 @@ mod tests {
             let b = b.clone();
             let data = fake::traces(1 + i, 10 / (1 + i));
             calls.push(tokio::spawn(async move {
-                b.consume_encoded(encoded(&data)).await
+                b.consume_encoded(Encoded::encode(&data)).await
             }));
             tokio::task::yield_now().await;
         }
@@ -433,13 +429,15 @@ mod tests {
         ));
         b.start(&Host::default()).await.unwrap();
         let b1 = b.clone();
-        let first =
-            tokio::spawn(async move { b1.consume_encoded(encoded(&fake::traces(1, 7))).await });
+        let first = tokio::spawn(async move {
+            b1.consume_encoded(Encoded::encode(&fake::traces(1, 7)))
+                .await
+        });
         tokio::task::yield_now().await;
         let b2 = b.clone();
         let second = tokio::spawn(async move { b2.consume(fake::traces(1, 7)).await });
         tokio::task::yield_now().await;
-        b.consume_encoded(encoded(&fake::traces(1, 11)))
+        b.consume_encoded(Encoded::encode(&fake::traces(1, 11)))
             .await
             .unwrap();
         first.await.unwrap().unwrap();
@@ -450,16 +448,6 @@ mod tests {
         b.shutdown().await.unwrap();
     }
 
-    /// Takes requests decoded, as a processor that looks inside does.
-    struct Decoding(Arc<CollectingConsumer<Traces>>);
-
-    #[async_trait]
-    impl Consumer<Traces> for Decoding {
-        async fn consume(&self, data: Traces) -> ConsumeResult {
-            self.0.consume(data).await
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn encoded_requests_are_decoded_for_a_next_that_looks_inside() {
         let sink = Arc::new(CollectingConsumer::<Traces>::default());
@@ -468,11 +456,11 @@ mod tests {
                 send_batch_size: 5,
                 ..Config::default()
             },
-            Arc::new(Decoding(sink.clone())),
+            Arc::new(DecodingConsumer(sink.clone())),
         ));
         assert!(!b.keeps_encoded());
         b.start(&Host::default()).await.unwrap();
-        b.consume_encoded(encoded(&fake::traces(1, 5)))
+        b.consume_encoded(Encoded::encode(&fake::traces(1, 5)))
             .await
             .unwrap();
         assert_eq!(sink.encoded_batches(), 0);
