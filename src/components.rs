@@ -33,5 +33,8 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .exporter(strata_exporters::zipkin::Factory)?
         .exporter(strata_exporters::prometheus::Factory)?
         // Extensions
-        .extension(strata_extensions::file_storage::Factory)
+        .extension(strata_extensions::basicauth::Factory)?
+        .extension(strata_extensions::bearertokenauth::Factory)?
+        .extension(strata_extensions::file_storage::Factory)?
+        .extension(strata_extensions::headers_setter::Factory)
 }

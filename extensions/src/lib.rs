@@ -4,4 +4,8 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod basicauth;
+pub mod bearertokenauth;
 pub mod file_storage;
+pub mod headers_setter;
+mod watch;

@@ -37,6 +37,37 @@ impl Host {
     pub fn extension(&self, id: &ComponentId) -> Option<&Arc<dyn Extension>> {
         self.extensions.get(id)
     }
+
+    /// The server authenticator of extension `id`.
+    ///
+    /// # Errors
+    /// The extension is not started (not in `service.extensions`) or is not a server
+    /// authenticator; the message names it.
+    pub fn server_authenticator(
+        &self,
+        id: &ComponentId,
+    ) -> Result<Arc<dyn crate::auth::ServerAuthenticator>, String> {
+        let ext = self.extension(id).ok_or_else(|| {
+            format!("authenticator {id} is not configured (list it under service::extensions)")
+        })?;
+        ext.server_authenticator()
+            .ok_or_else(|| format!("extension {id} is not a server authenticator"))
+    }
+
+    /// The client authenticator of extension `id`.
+    ///
+    /// # Errors
+    /// As [`Host::server_authenticator`].
+    pub fn client_authenticator(
+        &self,
+        id: &ComponentId,
+    ) -> Result<Arc<dyn crate::auth::ClientAuthenticator>, String> {
+        let ext = self.extension(id).ok_or_else(|| {
+            format!("authenticator {id} is not configured (list it under service::extensions)")
+        })?;
+        ext.client_authenticator()
+            .ok_or_else(|| format!("extension {id} is not a client authenticator"))
+    }
 }
 
 /// An extension (the Collector's `extension.Extension`): a component outside the pipelines that
@@ -44,6 +75,18 @@ impl Host {
 pub trait Extension: Component {
     /// The storage this extension provides, if it is a storage extension.
     fn storage(&self) -> Option<crate::storage::FileStorage> {
+        None
+    }
+
+    /// The server authenticator this extension provides (`bearertokenauth`, `basicauth`),
+    /// used by receivers with `auth: {authenticator: <id>}`.
+    fn server_authenticator(&self) -> Option<Arc<dyn crate::auth::ServerAuthenticator>> {
+        None
+    }
+
+    /// The client authenticator this extension provides (`bearertokenauth`,
+    /// `headers_setter`), used by exporters with `auth: {authenticator: <id>}`.
+    fn client_authenticator(&self) -> Option<Arc<dyn crate::auth::ClientAuthenticator>> {
         None
     }
 }
@@ -267,18 +310,52 @@ impl Tasks {
         self.tracker.spawn(task);
     }
 
-    /// Serves `app` on `listener` until [`Tasks::stop`]: `TCP_NODELAY` on every connection (a
-    /// response written in parts must not wait for the client's delayed ACK: 40 ms per request
-    /// was measured), graceful shutdown (in-flight requests finish), and a warning naming
-    /// `what` if the server fails.
-    pub fn serve_http(&self, listener: tokio::net::TcpListener, app: axum::Router, what: String) {
-        use axum::serve::ListenerExt as _;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+    /// The tracker the tasks run on (for tasks that spawn tasks of their own).
+    pub fn tracker(&self) -> TaskTracker {
+        self.tracker.clone()
+    }
+
+    /// Binds `endpoint` and accepts connections until [`Tasks::stop`], with TLS when `tls` is
+    /// set (its files watched for new content every `reload_interval`, reloads counted in
+    /// `telemetry`). `alpn` is what the TLS server announces (`[b"h2"]` for gRPC); `refused`
+    /// counts failed handshakes; `what` names the server in logs.
+    ///
+    /// # Errors
+    /// The address cannot be bound, or the TLS material does not load.
+    pub async fn listen(
+        &self,
+        endpoint: &str,
+        tls: Option<&crate::tls::TlsServerConfig>,
+        alpn: &[&[u8]],
+        refused: Option<Counter>,
+        telemetry: &Telemetry,
+        what: String,
+    ) -> Result<crate::net::Incoming, String> {
+        let tls = match tls {
+            Some(t) => {
+                let r = t.build(&format!("{what}::tls"), alpn)?;
+                self.spawn(r.clone().watch(telemetry.clone(), self.token()));
+                Some(r)
+            }
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .map_err(|e| format!("cannot listen on {endpoint}: {e}"))?;
+        crate::net::incoming(listener, tls, refused, self, what).map_err(|e| e.to_string())
+    }
+
+    /// Serves `app` on `incoming` (from [`Tasks::listen`]) until [`Tasks::stop`]: every
+    /// request carries the connection's [`crate::net::PeerInfo`] as an extension
+    /// (`ConnectInfo<PeerInfo>`), in-flight requests finish at shutdown, and a warning names
+    /// `what` if the server fails. `TCP_NODELAY` is set on every connection (a response
+    /// written in parts must not wait for the client's delayed ACK: 40 ms per request was
+    /// measured).
+    pub fn serve_http(&self, incoming: crate::net::Incoming, app: axum::Router, what: String) {
         let cancel = self.token();
         self.spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
+            let app = app.into_make_service_with_connect_info::<crate::net::PeerInfo>();
+            if let Err(e) = axum::serve(incoming, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
                 .await
             {

@@ -56,6 +56,20 @@ impl Settings {
     pub fn path(&self) -> String {
         format!("{}s::{}", self.kind, self.id)
     }
+
+    /// Settings of an extension `id` with its own telemetry registry, for tests.
+    ///
+    /// # Panics
+    /// `id` is not a valid component id.
+    #[cfg(any(test, feature = "testing"))]
+    #[allow(clippy::expect_used)] // test helper: a bad literal id is a bug in the test
+    pub fn for_test(id: &str) -> Self {
+        Settings {
+            kind: Kind::Extension,
+            id: id.parse().expect("a valid component id"),
+            telemetry: Telemetry::default(),
+        }
+    }
 }
 
 /// Creates receivers of one type.

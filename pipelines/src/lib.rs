@@ -6,6 +6,7 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod component;
 pub mod config;
 pub mod consumer;
@@ -16,6 +17,7 @@ pub mod graph;
 pub mod heap;
 pub mod id;
 pub mod memory;
+pub mod net;
 pub mod signal;
 pub mod storage;
 pub mod telemetry;

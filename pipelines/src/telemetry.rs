@@ -207,6 +207,12 @@ impl ReceiverObs {
     /// Counts one request refused before its items could be counted, by `reason`
     /// (`decode`, `too_large`, `content_type`, `not_found`, `method`).
     pub fn refused_request(&self, reason: &'static str) {
+        self.refused_counter(reason).add(1);
+    }
+
+    /// The `otelcol_receiver_refused_requests` counter of `reason`, to keep (the TLS
+    /// listener counts failed handshakes with `tls_handshake`).
+    pub fn refused_counter(&self, reason: &'static str) -> Counter {
         self.telemetry
             .counter(
                 "otelcol_receiver_refused_requests",
@@ -216,7 +222,6 @@ impl ReceiverObs {
                     ("reason", reason),
                 ],
             )
-            .add(1);
     }
 }
 

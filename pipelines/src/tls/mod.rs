@@ -1,14 +1,21 @@
-//! Client TLS settings shared by exporters and scraping receivers (`tls:` in the Collector's configtls shape), built on
-//! rustls with the `ring` provider.
+//! TLS settings in the Collector's configtls shape, built on rustls with the `ring` provider:
+//! [`TlsClientConfig`] for exporters and scraping receivers, [`TlsServerConfig`] for every
+//! listener. Both reload their files when the content changes ([`reload`]).
 
-use std::io::BufReader;
+pub mod reload;
+pub mod server;
+
 use std::sync::Arc;
+use std::time::Duration;
+
+pub use reload::Reloading;
+pub use server::TlsServerConfig;
 
 use crate::config::ConfigError;
 use serde::Deserialize;
 
 /// `tls:` of a client. Plaintext only when `insecure: true` says so (or an `http://` endpoint).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsClientConfig {
     /// Send plaintext (no TLS). Default `false`.
@@ -24,6 +31,30 @@ pub struct TlsClientConfig {
     /// Accept any server certificate (the connection is still encrypted). For BMCs and test
     /// rigs with self-signed certificates only; logged as a warning by the components.
     pub insecure_skip_verify: bool,
+    /// Lowest TLS version offered (`"1.2"` default, `"1.3"`).
+    pub min_version: Option<String>,
+    /// Highest TLS version offered (default `"1.3"`).
+    pub max_version: Option<String>,
+    /// How often `ca_file`, `cert_file` and `key_file` are looked at for new content; new
+    /// connections use new material (humantime, `0s` = never). Default `1m`.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsClientConfig {
+    fn default() -> Self {
+        TlsClientConfig {
+            insecure: false,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            server_name_override: None,
+            insecure_skip_verify: false,
+            min_version: None,
+            max_version: None,
+            reload_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 impl TlsClientConfig {
@@ -52,30 +83,70 @@ impl TlsClientConfig {
                 ));
             }
         }
-        Ok(())
+        server::versions(path, self.min_version.as_deref(), self.max_version.as_deref())?;
+        if self.insecure {
+            return Ok(());
+        }
+        let snap = reload::snapshot(&self.files()).map_err(|e| ConfigError::new(path, e))?;
+        self.build_from(&snap)
+            .map(|_| ())
+            .map_err(|e| ConfigError::new(path, e))
     }
 
-    /// A rustls client config for these settings (roots: `ca_file`, else the system's).
+    fn files(&self) -> Vec<String> {
+        [&self.ca_file, &self.cert_file, &self.key_file]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// The client config, reloaded when its files change, announcing `alpn` (`[b"h2"]` for
+    /// gRPC). `what` names the settings in logs and metrics.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, or bad versions.
+    pub fn reloading(
+        &self,
+        what: &str,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<Reloading<rustls::ClientConfig>>, String> {
+        let cfg = self.clone();
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|a| a.to_vec()).collect();
+        let interval = Some(self.reload_interval).filter(|d| !d.is_zero());
+        Reloading::new(what, self.files(), interval, move |snap| {
+            let mut c = cfg.build_from(snap)?;
+            c.alpn_protocols = alpn.clone();
+            Ok(c)
+        })
+    }
+
+    /// A rustls client config for these settings (roots: `ca_file`, else the system's), read
+    /// from the files now.
     ///
     /// # Errors
     /// An unreadable or invalid PEM file.
     pub fn rustls_config(&self) -> Result<rustls::ClientConfig, String> {
+        self.build_from(&reload::snapshot(&self.files())?)
+    }
+
+    fn build_from(&self, snap: &reload::Snapshot) -> Result<rustls::ClientConfig, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        match &self.ca_file {
-            Some(ca) => {
-                for cert in read_certs(ca)? {
-                    roots.add(cert).map_err(|e| format!("{ca}: {e}"))?;
-                }
-            }
+        let roots = match &self.ca_file {
+            Some(ca) => server::parse_roots(ca, reload::file(snap, ca)?)?,
             None => {
+                let mut roots = rustls::RootCertStore::empty();
                 for cert in rustls_native_certs::load_native_certs().certs {
                     let _ = roots.add(cert);
                 }
+                roots
             }
-        }
+        };
+        let versions =
+            server::versions("tls", self.min_version.as_deref(), self.max_version.as_deref())
+                .map_err(|e| e.message)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions)
             .map_err(|e| e.to_string())?;
         let builder = if self.insecure_skip_verify {
             builder
@@ -86,12 +157,8 @@ impl TlsClientConfig {
         };
         match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => {
-                let certs = read_certs(cert)?;
-                let mut r =
-                    BufReader::new(std::fs::File::open(key).map_err(|e| format!("{key}: {e}"))?);
-                let key_der = rustls_pemfile::private_key(&mut r)
-                    .map_err(|e| format!("{key}: {e}"))?
-                    .ok_or_else(|| format!("{key}: no private key found"))?;
+                let certs = server::parse_certs(cert, reload::file(snap, cert)?)?;
+                let key_der = server::parse_key(key, reload::file(snap, key)?)?;
                 builder
                     .with_client_auth_cert(certs, key_der)
                     .map_err(|e| format!("{cert}: {e}"))
@@ -99,16 +166,6 @@ impl TlsClientConfig {
             _ => Ok(builder.with_no_client_auth()),
         }
     }
-}
-
-fn read_certs(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
-    let mut r = BufReader::new(std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?);
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut r).collect();
-    let certs = certs.map_err(|e| format!("{path}: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("{path}: no PEM certificate found"));
-    }
-    Ok(certs)
 }
 
 /// The verifier behind `insecure_skip_verify`: any certificate chain is accepted, but the

@@ -1,0 +1,409 @@
+//! Server TLS settings (`tls:` under a receiver protocol or a served endpoint), in the shape
+//! of the Collector's `configtls.ServerConfig`, built on rustls with the `ring` provider and
+//! reloaded when the files' content changes ([`super::reload`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::reload::{Reloading, Snapshot, file};
+use crate::config::ConfigError;
+
+/// `tls:` of a server. Present = TLS; `client_ca_file` set = client certificates required
+/// (mTLS).
+///
+/// ```yaml
+/// tls:
+///   cert_file: /etc/strata/tls/tls.crt     # or cert_pem: "-----BEGIN CERTIFICATE-----..."
+///   key_file: /etc/strata/tls/tls.key      # or key_pem
+///   client_ca_file: /etc/strata/tls/ca.crt # mTLS: clients must present a certificate it signed
+///   min_version: "1.2"                     # default "1.2"; rustls speaks 1.2 and 1.3
+///   max_version: "1.3"
+///   cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]   # TLS 1.2 suites; 1.3 ones always on
+///   reload_interval: 1m                    # default 1m; 0s = never
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsServerConfig {
+    /// PEM file of the server certificate chain (leaf first).
+    pub cert_file: Option<String>,
+    /// The certificate chain as inline PEM (instead of `cert_file`).
+    pub cert_pem: Option<String>,
+    /// PEM file of the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<String>,
+    /// The private key as inline PEM (instead of `key_file`).
+    pub key_pem: Option<String>,
+    /// A CA file, as in the Collector's server config: checked and watched, not used to verify
+    /// clients (that is `client_ca_file`).
+    pub ca_file: Option<String>,
+    /// Inline PEM for `ca_file`.
+    pub ca_pem: Option<String>,
+    /// PEM file of the CA(s) that sign client certificates. Set = mTLS: a client without a
+    /// certificate signed by one of them fails the handshake.
+    pub client_ca_file: Option<String>,
+    /// Lowest TLS version accepted: `"1.0"`, `"1.1"`, `"1.2"` (default) or `"1.3"`. rustls
+    /// implements 1.2 and 1.3 only, so `"1.0"`/`"1.1"` mean 1.2.
+    pub min_version: Option<String>,
+    /// Highest TLS version accepted (`"1.2"` or `"1.3"`; default the highest).
+    pub max_version: Option<String>,
+    /// TLS 1.2 cipher suites allowed, by IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`);
+    /// empty = rustls's defaults. TLS 1.3 suites are not configurable (as in Go).
+    pub cipher_suites: Vec<String>,
+    /// How often the files are looked at for new content (humantime; `0s` = never). Default
+    /// `1m`.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsServerConfig {
+    fn default() -> Self {
+        TlsServerConfig {
+            cert_file: None,
+            cert_pem: None,
+            key_file: None,
+            key_pem: None,
+            ca_file: None,
+            ca_pem: None,
+            client_ca_file: None,
+            min_version: None,
+            max_version: None,
+            cipher_suites: Vec::new(),
+            reload_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A TLS version as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.0 (not implemented by rustls: means 1.2 as a minimum).
+    V1_0,
+    /// TLS 1.1 (not implemented by rustls: means 1.2 as a minimum).
+    V1_1,
+    /// TLS 1.2.
+    V1_2,
+    /// TLS 1.3.
+    V1_3,
+}
+
+/// Parses a configured version (`"1.2"`).
+///
+/// # Errors
+/// Anything but 1.0, 1.1, 1.2 and 1.3.
+pub fn parse_version(s: &str) -> Result<TlsVersion, String> {
+    match s.trim() {
+        "1.0" => Ok(TlsVersion::V1_0),
+        "1.1" => Ok(TlsVersion::V1_1),
+        "1.2" => Ok(TlsVersion::V1_2),
+        "1.3" => Ok(TlsVersion::V1_3),
+        other => Err(format!(
+            "unknown TLS version {other:?} (expected \"1.0\", \"1.1\", \"1.2\" or \"1.3\")"
+        )),
+    }
+}
+
+/// The rustls protocol versions between `min` and `max` (defaults 1.2 and 1.3).
+///
+/// # Errors
+/// An unknown version, `min` above `max`, or a range without 1.2 or 1.3.
+pub fn versions(
+    path: &str,
+    min: Option<&str>,
+    max: Option<&str>,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, ConfigError> {
+    let min_v = match min {
+        Some(s) => parse_version(s).map_err(|e| ConfigError::new(format!("{path}::min_version"), e))?,
+        None => TlsVersion::V1_2,
+    };
+    let max_v = match max {
+        Some(s) => parse_version(s).map_err(|e| ConfigError::new(format!("{path}::max_version"), e))?,
+        None => TlsVersion::V1_3,
+    };
+    if min_v > max_v {
+        return Err(ConfigError::new(
+            format!("{path}::min_version"),
+            format!(
+                "min_version {:?} is above max_version {:?}",
+                min.unwrap_or("1.2"),
+                max.unwrap_or("1.3")
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    if min_v <= TlsVersion::V1_2 && max_v >= TlsVersion::V1_2 {
+        out.push(&rustls::version::TLS12);
+    }
+    if max_v >= TlsVersion::V1_3 {
+        out.push(&rustls::version::TLS13);
+    }
+    if out.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}::max_version"),
+            "TLS 1.0 and 1.1 are not supported (rustls implements TLS 1.2 and 1.3)",
+        ));
+    }
+    Ok(out)
+}
+
+/// The ring provider restricted to `names` for TLS 1.2 (TLS 1.3 suites always kept).
+///
+/// # Errors
+/// A name that is not a TLS 1.2 suite rustls implements.
+pub fn provider(
+    path: &str,
+    names: &[String],
+) -> Result<Arc<rustls::crypto::CryptoProvider>, ConfigError> {
+    let mut p = rustls::crypto::ring::default_provider();
+    if names.is_empty() {
+        return Ok(Arc::new(p));
+    }
+    let known: Vec<String> = p
+        .cipher_suites
+        .iter()
+        .map(|s| format!("{:?}", s.suite()))
+        .collect();
+    for n in names {
+        if !known.iter().any(|k| k == n) || n.starts_with("TLS13_") {
+            return Err(ConfigError::new(
+                format!("{path}::cipher_suites"),
+                format!(
+                    "unknown or unsupported TLS 1.2 cipher suite {n:?} (supported: {})",
+                    known
+                        .iter()
+                        .filter(|k| !k.starts_with("TLS13_"))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    p.cipher_suites.retain(|s| {
+        let name = format!("{:?}", s.suite());
+        name.starts_with("TLS13_") || names.contains(&name)
+    });
+    Ok(Arc::new(p))
+}
+
+/// Parses PEM certificates.
+///
+/// # Errors
+/// Not PEM, or no certificate in it.
+pub fn parse_certs(
+    what: &str,
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &pem[..]).collect();
+    let certs = certs.map_err(|e| format!("{what}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{what}: no PEM certificate found"));
+    }
+    Ok(certs)
+}
+
+/// Parses a PEM private key.
+///
+/// # Errors
+/// Not PEM, or no key in it. The message never contains key material.
+pub fn parse_key(what: &str, pem: &[u8]) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
+    rustls_pemfile::private_key(&mut &pem[..])
+        .map_err(|e| format!("{what}: {e}"))?
+        .ok_or_else(|| format!("{what}: no PEM private key found"))
+}
+
+/// A root store from PEM CA certificates.
+///
+/// # Errors
+/// Not PEM, no certificate, or a certificate rustls refuses as a trust anchor.
+pub fn parse_roots(what: &str, pem: &[u8]) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in parse_certs(what, pem)? {
+        roots.add(c).map_err(|e| format!("{what}: {e}"))?;
+    }
+    Ok(roots)
+}
+
+fn one_of(
+    path: &str,
+    file_key: &str,
+    file: &Option<String>,
+    pem_key: &str,
+    pem: &Option<String>,
+) -> Result<(), ConfigError> {
+    if file.is_some() && pem.is_some() {
+        return Err(ConfigError::new(
+            format!("{path}::{pem_key}"),
+            format!("set either {file_key} or {pem_key}, not both"),
+        ));
+    }
+    Ok(())
+}
+
+impl TlsServerConfig {
+    /// The files to watch.
+    fn files(&self) -> Vec<String> {
+        [&self.cert_file, &self.key_file, &self.ca_file, &self.client_ca_file]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Checks the settings and that every file exists and parses, so `strata validate`
+    /// refuses what the server would fail on.
+    ///
+    /// # Errors
+    /// The first problem, with its path under `path` (`...::tls::key_file`): a certificate
+    /// without a key (or the reverse), a file and a PEM for the same item, an unknown version,
+    /// `min_version` above `max_version`, an unknown cipher suite, a file that is missing or
+    /// does not parse, a key that does not match the certificate.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        one_of(path, "cert_file", &self.cert_file, "cert_pem", &self.cert_pem)?;
+        one_of(path, "key_file", &self.key_file, "key_pem", &self.key_pem)?;
+        one_of(path, "ca_file", &self.ca_file, "ca_pem", &self.ca_pem)?;
+        let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
+        let has_key = self.key_file.is_some() || self.key_pem.is_some();
+        match (has_cert, has_key) {
+            (true, false) => {
+                return Err(ConfigError::new(
+                    format!("{path}::key_file"),
+                    "a certificate needs its key: set key_file or key_pem",
+                ));
+            }
+            (false, true) => {
+                return Err(ConfigError::new(
+                    format!("{path}::cert_file"),
+                    "a key needs its certificate: set cert_file or cert_pem",
+                ));
+            }
+            (false, false) => {
+                return Err(ConfigError::new(
+                    format!("{path}::cert_file"),
+                    "a TLS server needs a certificate and key (cert_file and key_file, or cert_pem and key_pem)",
+                ));
+            }
+            (true, true) => {}
+        }
+        versions(path, self.min_version.as_deref(), self.max_version.as_deref())?;
+        provider(path, &self.cipher_suites)?;
+        let files = self.files();
+        for (key, f) in [
+            ("cert_file", &self.cert_file),
+            ("key_file", &self.key_file),
+            ("ca_file", &self.ca_file),
+            ("client_ca_file", &self.client_ca_file),
+        ] {
+            if let Some(f) = f
+                && let Err(e) = std::fs::read(f)
+            {
+                return Err(ConfigError::new(format!("{path}::{key}"), format!("{f}: {e}")));
+            }
+        }
+        let snap = super::reload::snapshot(&files).map_err(|e| ConfigError::new(path, e))?;
+        self.material(path, &snap)
+            .map(|_| ())
+            .map_err(|(key, e)| ConfigError::new(format!("{path}::{key}"), e))
+    }
+
+    /// The parsed material from a snapshot of the files: `Err((key, message))` names the
+    /// setting at fault.
+    #[allow(clippy::type_complexity)] // a private helper's tuple, named where it is used
+    fn material(
+        &self,
+        path: &str,
+        snap: &Snapshot,
+    ) -> Result<
+        (
+            Vec<rustls::pki_types::CertificateDer<'static>>,
+            rustls::pki_types::PrivateKeyDer<'static>,
+            Option<rustls::RootCertStore>,
+        ),
+        (&'static str, String),
+    > {
+        let cert_pem: &[u8] = match (&self.cert_file, &self.cert_pem) {
+            (Some(f), _) => file(snap, f).map_err(|e| ("cert_file", e))?,
+            (None, Some(p)) => p.as_bytes(),
+            (None, None) => return Err(("cert_file", "no certificate".into())),
+        };
+        let cert_name = self.cert_file.as_deref().unwrap_or("cert_pem");
+        let certs = parse_certs(cert_name, cert_pem).map_err(|e| ("cert_file", e))?;
+        let key_pem: &[u8] = match (&self.key_file, &self.key_pem) {
+            (Some(f), _) => file(snap, f).map_err(|e| ("key_file", e))?,
+            (None, Some(p)) => p.as_bytes(),
+            (None, None) => return Err(("key_file", "no key".into())),
+        };
+        let key_name = self.key_file.as_deref().unwrap_or("key_pem");
+        let key = parse_key(key_name, key_pem).map_err(|e| ("key_file", e))?;
+        if let Some(f) = &self.ca_file {
+            parse_certs(f, file(snap, f).map_err(|e| ("ca_file", e))?).map_err(|e| ("ca_file", e))?;
+        }
+        if let Some(p) = &self.ca_pem {
+            parse_certs("ca_pem", p.as_bytes()).map_err(|e| ("ca_pem", e))?;
+        }
+        let client_roots = match &self.client_ca_file {
+            Some(f) => Some(
+                parse_roots(f, file(snap, f).map_err(|e| ("client_ca_file", e))?)
+                    .map_err(|e| ("client_ca_file", e))?,
+            ),
+            None => None,
+        };
+        // The key must sign for the certificate: checked here so a mismatched pair is a
+        // config error, not a handshake failure.
+        let signer = rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|e| ("key_file", format!("{key_name}: {e}")))?;
+        let ck = rustls::sign::CertifiedKey::new(certs.clone(), signer);
+        if let Err(e) = ck.keys_match() {
+            if !matches!(e, rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) {
+                return Err(("key_file", format!("{key_name} does not match {cert_name}: {e}")));
+            }
+        }
+        let _ = path;
+        Ok((certs, key, client_roots))
+    }
+
+    /// Builds the reloading rustls server config, announcing `alpn` (`[b"h2"]` for gRPC,
+    /// `[b"h2", b"http/1.1"]` for HTTP servers). `what` names the settings in logs and
+    /// metrics.
+    ///
+    /// # Errors
+    /// What [`TlsServerConfig::validate`] reports, as text.
+    pub fn build(
+        &self,
+        what: &str,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<Reloading<rustls::ServerConfig>>, String> {
+        let cfg = self.clone();
+        let what_owned = what.to_owned();
+        let versions = versions(what, cfg.min_version.as_deref(), cfg.max_version.as_deref())
+            .map_err(|e| e.to_string())?;
+        let provider = provider(what, &cfg.cipher_suites).map_err(|e| e.to_string())?;
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|a| a.to_vec()).collect();
+        let interval = Some(cfg.reload_interval).filter(|d| !d.is_zero());
+        Reloading::new(what, self.files(), interval, move |snap| {
+            let (certs, key, client_roots) = cfg
+                .material(&what_owned, snap)
+                .map_err(|(key, e)| format!("{key}: {e}"))?;
+            let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&versions)
+                .map_err(|e| e.to_string())?;
+            let builder = match client_roots {
+                Some(roots) => {
+                    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(|e| format!("client_ca_file: {e}"))?;
+                    builder.with_client_cert_verifier(verifier)
+                }
+                None => builder.with_no_client_auth(),
+            };
+            let mut sc = builder
+                .with_single_cert(certs, key)
+                .map_err(|e| format!("cert_file: {e}"))?;
+            sc.alpn_protocols = alpn.clone();
+            Ok(sc)
+        })
+    }
+}
