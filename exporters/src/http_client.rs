@@ -2,34 +2,130 @@
 //! of an unsuccessful response.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use strata_pipelines::ConsumeError;
-use strata_pipelines::tls::TlsClientConfig;
+use strata_pipelines::auth::{AuthConfig, ClientAuthenticator, ClientContext};
+use strata_pipelines::tls::{Reloading, TlsClientConfig};
+use strata_pipelines::{ConsumeError, Host};
+use tokio_util::sync::CancellationToken;
 
 use crate::classify::{http_retryable, retry_after};
 
-/// A `reqwest` client sending `headers` with every request, with a whole-request `timeout`
-/// and the client TLS settings (rustls).
-///
-/// # Errors
-/// An invalid header name or value, unusable TLS files.
-pub fn client(
-    headers: &BTreeMap<String, String>,
+/// The HTTP client of an exporter (`otlp_http`, `zipkin`): `headers` on every request, a
+/// whole-request `timeout`, client TLS (rustls) rebuilt when its files change (new
+/// connections use the new material), and the client authenticator's headers from the
+/// context of the data sent.
+pub struct HttpClient {
+    what: String,
+    headers: http::HeaderMap,
     timeout: Duration,
-    tls: &TlsClientConfig,
-) -> Result<reqwest::Client, String> {
-    let mut map = http::HeaderMap::new();
-    for (k, v) in headers {
-        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-            .map_err(|e| format!("header {k}: {e}"))?;
-        let val = http::HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
-        map.insert(name, val);
+    tls: Option<Arc<Reloading<rustls::ClientConfig>>>,
+    current: Mutex<(Option<Arc<rustls::ClientConfig>>, reqwest::Client)>,
+    auth: Mutex<Option<Arc<dyn ClientAuthenticator>>>,
+    stop: CancellationToken,
+}
+
+impl HttpClient {
+    /// A client for these settings; `what` names them in logs (`exporters::zipkin::tls`).
+    ///
+    /// # Errors
+    /// An invalid header name or value, unusable TLS files.
+    pub fn new(
+        what: String,
+        headers: &BTreeMap<String, String>,
+        timeout: Duration,
+        tls: &TlsClientConfig,
+    ) -> Result<Self, String> {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .map_err(|e| format!("header {k}: {e}"))?;
+            let val = http::HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?;
+            map.insert(name, val);
+        }
+        let tls = tls.reloading(&what, &[b"h2", b"http/1.1"])?;
+        let cfg = tls.current();
+        let client = build(&map, timeout, (*cfg).clone())?;
+        Ok(HttpClient {
+            what,
+            headers: map,
+            timeout,
+            tls: Some(tls),
+            current: Mutex::new((Some(cfg), client)),
+            auth: Mutex::new(None),
+            stop: CancellationToken::new(),
+        })
     }
+
+    /// Resolves the authenticator `auth` names and starts watching the TLS files.
+    ///
+    /// # Errors
+    /// The authenticator is missing or not a client authenticator.
+    pub fn start(&self, host: &Host, auth: Option<&AuthConfig>) -> Result<(), String> {
+        if let Some(a) = auth {
+            *self.auth.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(host.client_authenticator(&a.authenticator)?);
+        }
+        if let Some(t) = &self.tls {
+            tokio::spawn(t.clone().watch(host.telemetry.clone(), self.stop.clone()));
+        }
+        Ok(())
+    }
+
+    /// Stops watching the files.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// The client to send with: rebuilt when the TLS material changed since the last one.
+    pub fn client(&self) -> reqwest::Client {
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = &self.tls {
+            let now = t.current();
+            if !cur.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &now)) {
+                match build(&self.headers, self.timeout, (*now).clone()) {
+                    Ok(c) => *cur = (Some(now), c),
+                    Err(e) => tracing::warn!(settings = %self.what, error = %e, "cannot rebuild the HTTP client; keeping the previous one"),
+                }
+            }
+        }
+        cur.1.clone()
+    }
+
+    /// `req` with the authenticator's headers for the current client context.
+    ///
+    /// # Errors
+    /// The authenticator cannot produce its credential (retryable).
+    pub fn authorize(
+        &self,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ConsumeError> {
+        let auth = self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(a) = auth {
+            let ctx = ClientContext::current();
+            let headers = a
+                .headers(ctx.as_deref())
+                .map_err(|e| ConsumeError::retryable(format!("{}: auth: {e}", self.what)))?;
+            for (name, value) in headers {
+                if !value.is_empty() {
+                    req = req.header(name, value);
+                }
+            }
+        }
+        Ok(req)
+    }
+}
+
+fn build(
+    headers: &http::HeaderMap,
+    timeout: Duration,
+    tls: rustls::ClientConfig,
+) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
-        .default_headers(map)
+        .default_headers(headers.clone())
         .timeout(timeout)
-        .tls_backend_preconfigured(tls.rustls_config()?)
+        .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| e.to_string())
 }

@@ -30,7 +30,12 @@ tokio::task_local! {
 }
 
 /// The client context of one request: authenticated attributes, request metadata and address.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialized (JSON) with a request in a persistent sending queue, so the tenant survives a
+/// restart.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, Deserialize,
+)]
+#[serde(default)]
 pub struct ClientContext {
     /// The client's address.
     pub addr: Option<SocketAddr>,
@@ -136,6 +141,45 @@ impl ClientContext {
     }
 }
 
+/// The first byte of a persistent-queue record that carries a client context before its OTLP
+/// bytes. No OTLP request starts with it (wire type 7 does not exist), so records written
+/// before contexts were stored read as they are.
+const ENVELOPE: u8 = 0xFF;
+
+/// `data` prefixed with `ctx` for a persistent queue: `0xFF`, the context's JSON length as a
+/// big-endian u32, the JSON, then `data`. Without a context, `data` as it is.
+pub fn envelope(ctx: Option<&ClientContext>, data: &[u8]) -> Vec<u8> {
+    let Some(ctx) = ctx else {
+        return data.to_vec();
+    };
+    let json = serde_json::to_vec(ctx).unwrap_or_default();
+    let mut out = Vec::with_capacity(5 + json.len() + data.len());
+    out.push(ENVELOPE);
+    out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Splits a record made by [`envelope`] into its context and its OTLP bytes.
+///
+/// # Errors
+/// A record that starts like an envelope but is cut short or holds bad JSON.
+pub fn open_envelope(record: &[u8]) -> Result<(Option<ClientContext>, &[u8]), String> {
+    if record.first() != Some(&ENVELOPE) {
+        return Ok((None, record));
+    }
+    let len = record
+        .get(1..5)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or("client context envelope cut short")?;
+    let json = record
+        .get(5..5 + len)
+        .ok_or("client context envelope cut short")?;
+    let ctx = serde_json::from_slice(json).map_err(|e| format!("client context: {e}"))?;
+    Ok((Some(ctx), &record[5 + len..]))
+}
+
 /// Why an authenticator refused a request. The message never contains the credential.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -219,6 +263,19 @@ mod tests {
         assert_eq!(p.auth, c.auth);
         assert_eq!(p.metadata.len(), 1);
         assert_eq!(p.addr, None);
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_old_records_read_as_they_are() {
+        let mut c = ClientContext::default();
+        c.auth.insert("tenant".into(), "A".into());
+        let rec = envelope(Some(&c), b"\x0a\x00");
+        let (got, data) = open_envelope(&rec).unwrap();
+        assert_eq!(got, Some(c));
+        assert_eq!(data, b"\x0a\x00");
+        assert_eq!(open_envelope(b"\x0a\x00").unwrap(), (None, &b"\x0a\x00"[..]));
+        assert_eq!(envelope(None, b"xy"), b"xy");
+        assert!(open_envelope(&rec[..3]).is_err());
     }
 
     #[tokio::test]

@@ -10,5 +10,6 @@ pub mod otlp;
 pub mod recorder;
 pub mod redfish;
 pub mod scraper;
+pub mod server;
 pub mod spdk;
 pub mod zipkin;

@@ -2,6 +2,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use strata_pipelines::auth::{ClientContext, open_envelope};
 use strata_pipelines::telemetry::{Counter, Gauge};
 use strata_pipelines::{
     Accepted, Component, ComponentId, ConsumeError, ConsumeResult, Consumer, Exporter, Host,
@@ -286,7 +287,9 @@ impl<T: SignalData> HelperExporter<T> {
                     std::mem::take(&mut rest)
                 };
                 let data = part.into_request();
-                match core.deliver(data.clone(), &stop).await {
+                let delivered =
+                    ClientContext::scope_opt(e.ctx.clone(), core.deliver(data.clone(), &stop));
+                match delivered.await {
                     Delivery::Done(_) => {}
                     Delivery::Stopped => {
                         let mut undelivered = data.into_payload();
@@ -317,6 +320,11 @@ impl<T: SignalData> HelperExporter<T> {
         let deadline = tokio::time::Instant::now() + b.flush_timeout;
         while e.data.item_count() < b.min_size {
             match tokio::time::timeout_at(deadline, q.take()).await {
+                // Another tenant's request starts the next export.
+                Ok(Some(next)) if !e.same_context(&next) => {
+                    q.requeue(next);
+                    break;
+                }
                 Ok(Some(next)) => e.absorb(next),
                 Ok(None) | Err(_) => break,
             }
@@ -339,12 +347,24 @@ impl<T: SignalData> HelperExporter<T> {
                     return;
                 }
             };
+            let payload = bytes::Bytes::from(std::mem::take(&mut rec.payload));
+            let (ctx, otlp) = match open_envelope(&payload) {
+                // The OTLP bytes are the record's tail: sliced, not copied.
+                Ok((ctx, otlp)) => (ctx.map(Arc::new), payload.slice(payload.len() - otlp.len()..)),
+                Err(e) => {
+                    core.m.dropped.add(u64::from(rec.items));
+                    error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
+                        "unreadable record in the persistent queue; dropped");
+                    q.log.ack(rec.segment, rec.index);
+                    continue;
+                }
+            };
             let data = if core.sender.sends_encoded() {
-                Encoded::<T>::new(std::mem::take(&mut rec.payload).into())
+                Encoded::<T>::new(otlp)
                     .map(Request::Encoded)
                     .map_err(|e| e.to_string())
             } else {
-                T::decode(&rec.payload[..])
+                T::decode(&otlp[..])
                     .map(|d| Request::Decoded(Arc::new(d)))
                     .map_err(|e| e.to_string())
             };
@@ -358,7 +378,7 @@ impl<T: SignalData> HelperExporter<T> {
                     continue;
                 }
             };
-            match core.deliver(data, &stop).await {
+            match ClientContext::scope_opt(ctx, core.deliver(data, &stop)).await {
                 Delivery::Done(_) => {
                     q.log.ack(rec.segment, rec.index);
                     core.m.queue_size.set(q.used() as i64);
@@ -493,13 +513,18 @@ impl<T: SignalData> HelperExporter<T> {
                 self.core.id
             )));
         };
+        // The sender's context, kept with the data (the part `batch` and queues partition by).
+        let ctx = ClientContext::current().map(|c| Arc::new(c.partition(None)));
         for part in data.split_to_size(self.cfg.max_request_bytes) {
             let part = self.queued_form(part);
             let n = part.item_count() as u64;
             let r = match &q {
-                Queue::Memory(m) => m.offer(part, self.cfg.queue.block_on_overflow).await,
+                Queue::Memory(m) => {
+                    m.offer(part, ctx.clone(), self.cfg.queue.block_on_overflow)
+                        .await
+                }
                 Queue::Disk(d) => loop {
-                    match d.offer(&part).await {
+                    match d.offer(&part, ctx.as_deref()).await {
                         Err(Refused::Full(_)) if self.cfg.queue.block_on_overflow => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }

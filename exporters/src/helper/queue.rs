@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use strata_pipelines::SignalData;
+use strata_pipelines::auth::{ClientContext, envelope};
 use strata_pipelines::memory::{self, Reservation};
 use strata_pipelines::storage::{AppendError, Fsync, Record, SegmentLog};
 use tokio::sync::Notify;
@@ -40,12 +41,20 @@ pub fn units<T: SignalData>(sizer: Sizer, data: &Payload<T>) -> u64 {
 pub struct MemEntry<T> {
     /// The request.
     pub data: Payload<T>,
+    /// The client context the request was received with (tenant, metadata); requests of two
+    /// contexts are never merged.
+    pub ctx: Option<Arc<ClientContext>>,
     units: u64,
     _mem: Vec<Reservation>,
 }
 
 impl<T: SignalData> MemEntry<T> {
-    /// Merges `other` into this entry (its items after this one's), keeping its memory
+    /// True when `other` may be merged into this entry: both carry the same client context.
+    pub fn same_context(&self, other: &MemEntry<T>) -> bool {
+        self.ctx == other.ctx
+    }
+
+    /// Merges `other` (of the same context) into this entry (its items after this one's), keeping its memory
     /// reservation and queue units, so a requeue restores both.
     pub fn absorb(&mut self, mut other: MemEntry<T>) {
         self.data.append(std::mem::take(&mut other.data));
@@ -109,7 +118,12 @@ impl<T: SignalData> MemQueue<T> {
     ///
     /// # Errors
     /// [`Refused::Full`] or [`Refused::Closed`].
-    pub async fn offer(&self, data: Payload<T>, block: bool) -> Result<(), Refused> {
+    pub async fn offer(
+        &self,
+        data: Payload<T>,
+        ctx: Option<Arc<ClientContext>>,
+        block: bool,
+    ) -> Result<(), Refused> {
         let sizer = *self.sizer.lock().unwrap_or_else(|p| p.into_inner());
         let n = units(sizer, &data);
         let mem = memory::global().reserve(data.heap_size() as u64);
@@ -126,6 +140,7 @@ impl<T: SignalData> MemQueue<T> {
                     st.used += n;
                     st.q.push_back(MemEntry {
                         data,
+                        ctx,
                         units: n,
                         _mem: vec![mem],
                     });
@@ -236,7 +251,11 @@ impl DiskQueue {
     /// # Errors
     /// [`Refused::Full`] at `queue_size` or the storage limit, [`Refused::Closed`],
     /// [`Refused::Io`].
-    pub async fn offer<T: SignalData>(&self, data: &Payload<T>) -> Result<(), Refused> {
+    pub async fn offer<T: SignalData>(
+        &self,
+        data: &Payload<T>,
+        ctx: Option<&ClientContext>,
+    ) -> Result<(), Refused> {
         let (records, items) = self.log.pending();
         let n = data.item_count() as u64;
         let over = match self.sizer {
@@ -250,7 +269,10 @@ impl DiskQueue {
                 self.capacity, self.sizer
             )));
         }
-        let payload = data.to_bytes();
+        let payload = match ctx {
+            None => data.to_bytes(),
+            Some(c) => envelope(Some(c), &data.to_bytes()).into(),
+        };
         let items = u32::try_from(n).unwrap_or(u32::MAX);
         let res = if self.log.storage().fsync == Fsync::Always {
             let log = self.log.clone();

@@ -34,6 +34,9 @@ pub struct Config {
     pub retry_on_failure: RetryConfig,
     /// The sending queue.
     pub sending_queue: QueueConfig,
+    /// `auth: {authenticator: <extension id>}`: a client authenticator (`bearertokenauth`,
+    /// `basicauth`, `headers_setter`) adding headers to every request.
+    pub auth: Option<strata_pipelines::auth::AuthConfig>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             max_request_size: 4 << 20,
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
+            auth: None,
         }
     }
 }
@@ -169,13 +173,6 @@ impl ComponentConfig for Config {
             return Err(ConfigError::new(
                 format!("{path}::timeout"),
                 "must be greater than 0",
-            ));
-        }
-        if self.tls.insecure_skip_verify {
-            // tonic's TLS settings have no such switch; refuse rather than ignore it.
-            return Err(ConfigError::new(
-                format!("{path}::tls::insecure_skip_verify"),
-                "not supported by the otlp (gRPC) exporter: use ca_file with the peer's CA",
             ));
         }
         self.compression_params.validate(self.compression, path)?;

@@ -8,7 +8,10 @@ use strata_pipelines::{
     Traces, YamlValue, config::parse_component, wire::Encoded,
 };
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use strata_pipelines::auth::{ClientAuthenticator, ClientContext};
+use tonic::transport::{Channel, Endpoint};
+
+use super::connect::Connector;
 use tracing::warn;
 
 use super::{Config, TYPE};
@@ -68,6 +71,9 @@ pub struct OtlpExporter<T> {
     cfg: Config,
     metadata: MetadataMap,
     channel: Mutex<Option<Channel>>,
+    auth: Mutex<Option<Arc<dyn ClientAuthenticator>>>,
+    /// Stops the TLS files' watcher at shutdown.
+    stop_watch: Mutex<Option<tokio_util::sync::CancellationToken>>,
     _signal: std::marker::PhantomData<fn(T)>,
 }
 
@@ -90,32 +96,42 @@ impl<T: GrpcExport> OtlpExporter<T> {
             cfg,
             metadata,
             channel: Mutex::new(None),
+            auth: Mutex::new(None),
+            stop_watch: Mutex::new(None),
             _signal: std::marker::PhantomData,
         })
     }
 
-    fn endpoint(&self) -> Result<Endpoint, String> {
-        let mut ep = Endpoint::from_shared(self.cfg.uri()).map_err(|e| e.to_string())?;
-        if !self.cfg.plaintext() {
-            let mut tls = ClientTlsConfig::new().with_native_roots();
-            let t = &self.cfg.tls;
-            if let Some(ca) = &t.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| format!("{ca}: {e}"))?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            if let (Some(c), Some(k)) = (&t.cert_file, &t.key_file) {
-                let cert = std::fs::read(c).map_err(|e| format!("{c}: {e}"))?;
-                let key = std::fs::read(k).map_err(|e| format!("{k}: {e}"))?;
-                tls = tls.identity(Identity::from_pem(cert, key));
-            }
-            if let Some(name) = &t.server_name_override {
-                tls = tls.domain_name(name.clone());
-            }
-            ep = ep.tls_config(tls).map_err(|e| e.to_string())?;
-        }
-        Ok(ep
+    /// The channel: connects lazily through [`Connector`], which does TLS itself with the
+    /// client config current at each connect (rotated files are used by new connections).
+    fn channel(&self, host: &Host) -> Result<Channel, String> {
+        // tonic sees a plain `http://` URI: TLS is the connector's business.
+        let uri = self.cfg.uri();
+        let authority = uri
+            .split_once("://")
+            .map_or(uri.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/');
+        let ep = Endpoint::from_shared(format!("http://{authority}"))
+            .map_err(|e| e.to_string())?
             .timeout(self.cfg.timeout)
-            .connect_timeout(self.cfg.timeout))
+            .connect_timeout(self.cfg.timeout);
+        let tls = if self.cfg.plaintext() {
+            None
+        } else {
+            let r = self
+                .cfg
+                .tls
+                .reloading(&format!("exporters::{}::tls", self.id), &[b"h2"])?;
+            let cancel = tokio_util::sync::CancellationToken::new();
+            *self.stop_watch.lock().unwrap_or_else(|p| p.into_inner()) = Some(cancel.clone());
+            tokio::spawn(r.clone().watch(host.telemetry.clone(), cancel));
+            Some(r)
+        };
+        let connector = Connector {
+            tls,
+            server_name: self.cfg.tls.server_name_override.clone(),
+        };
+        Ok(ep.connect_with_connector_lazy(connector))
     }
 }
 
@@ -148,10 +164,31 @@ impl<T: GrpcExport> OtlpExporter<T> {
             .ok_or_else(|| {
                 ConsumeError::retryable(format!("exporter {} is not started", self.id))
             })?;
+        let auth = self.auth.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let with_auth;
+        let metadata = match auth {
+            None => &self.metadata,
+            Some(a) => {
+                let ctx = ClientContext::current();
+                let extra = a.headers(ctx.as_deref()).map_err(|e| {
+                    ConsumeError::retryable(format!("exporter {}: auth: {e}", self.id))
+                })?;
+                let mut headers = self.metadata.clone().into_headers();
+                for (name, value) in extra {
+                    if value.is_empty() {
+                        headers.remove(&name);
+                    } else {
+                        headers.insert(name, value);
+                    }
+                }
+                with_auth = MetadataMap::from_headers(headers);
+                &with_auth
+            }
+        };
         let resp = super::call::unary::<T::Response>(
             &mut channel,
             T::PATH,
-            &self.metadata,
+            metadata,
             self.cfg.timeout,
             (self.cfg.compression, self.cfg.compression_params),
             chunks,
@@ -174,16 +211,24 @@ impl<T: GrpcExport> OtlpExporter<T> {
 
 #[async_trait]
 impl<T: GrpcExport> Component for OtlpExporter<T> {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        let ep = self.endpoint().map_err(|e| StartError {
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        let err = |e: String| StartError {
             id: self.id.clone(),
             source: e.into(),
-        })?;
-        *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some(ep.connect_lazy());
+        };
+        if let Some(a) = &self.cfg.auth {
+            let auth = host.client_authenticator(&a.authenticator).map_err(err)?;
+            *self.auth.lock().unwrap_or_else(|p| p.into_inner()) = Some(auth);
+        }
+        let channel = self.channel(host).map_err(err)?;
+        *self.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some(channel);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
+        if let Some(c) = self.stop_watch.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            c.cancel();
+        }
         self.channel
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -336,12 +381,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "e::tls::ca_file");
-        let e = parse_component::<Config>(
-            "e",
-            yaml("endpoint: a:1\ntls: {insecure_skip_verify: true}"),
-        )
-        .unwrap_err();
-        assert_eq!(e.path, "e::tls::insecure_skip_verify");
+        parse_component::<Config>("e", yaml("endpoint: a:1\ntls: {insecure_skip_verify: true}"))
+            .unwrap();
+        let e = parse_component::<Config>("e", yaml("endpoint: a:1\ntls: {min_version: '1.4'}"))
+            .unwrap_err();
+        assert_eq!(e.path, "e::tls::min_version");
         let e =
             parse_component::<Config>("e", yaml("endpoint: a:1\ntimeout: 5 parsecs")).unwrap_err();
         assert_eq!(e.path, "e::timeout");

@@ -30,6 +30,7 @@
 
 mod call;
 mod config;
+mod connect;
 mod exporter;
 
 pub use config::{Compression, CompressionParams, Config};

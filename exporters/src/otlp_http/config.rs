@@ -44,6 +44,9 @@ pub struct Config {
     pub retry_on_failure: RetryConfig,
     /// The sending queue.
     pub sending_queue: QueueConfig,
+    /// `auth: {authenticator: <extension id>}`: a client authenticator (`bearertokenauth`,
+    /// `basicauth`, `headers_setter`) adding headers to every request.
+    pub auth: Option<strata_pipelines::auth::AuthConfig>,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             max_request_size: 0,
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
+            auth: None,
         }
     }
 }

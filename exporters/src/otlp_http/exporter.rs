@@ -49,7 +49,7 @@ pub struct OtlpHttpExporter<T> {
     id: ComponentId,
     cfg: Config,
     url: String,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
     _signal: std::marker::PhantomData<fn(T)>,
 }
 
@@ -59,7 +59,12 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
     /// # Errors
     /// Unusable TLS files or headers.
     pub fn new(id: ComponentId, cfg: Config) -> Result<Self, String> {
-        let client = crate::http_client::client(&cfg.headers, cfg.timeout, &cfg.tls)?;
+        let client = crate::http_client::HttpClient::new(
+            format!("exporters::{id}::tls"),
+            &cfg.headers,
+            cfg.timeout,
+            &cfg.tls,
+        )?;
         Ok(OtlpHttpExporter {
             id,
             url: cfg.url(T::SIGNAL),
@@ -120,11 +125,13 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
     /// One `POST` of `raw` (in `content_type`), compressed per config.
     async fn post(&self, raw: Bytes, content_type: &'static str) -> ConsumeResult {
         let body = self.body(raw)?;
-        let mut req = self
-            .client
-            .post(&self.url)
-            .header(http::header::CONTENT_TYPE, content_type)
-            .body(body);
+        let mut req = self.client.authorize(
+            self.client
+                .client()
+                .post(&self.url)
+                .header(http::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )?;
         match self.cfg.compression {
             Compression::Gzip => req = req.header(http::header::CONTENT_ENCODING, "gzip"),
             Compression::Zstd => req = req.header(http::header::CONTENT_ENCODING, "zstd"),
@@ -167,10 +174,16 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
 
 #[async_trait]
 impl<T: HttpExport> Component for OtlpHttpExporter<T> {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        Ok(())
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        self.client
+            .start(host, self.cfg.auth.as_ref())
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: e.into(),
+            })
     }
     async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.client.shutdown();
         Ok(())
     }
 }

@@ -24,6 +24,9 @@ pub struct Config {
     pub enable_open_metrics: bool,
     /// Resource attributes as labels.
     pub resource_to_telemetry_conversion: ResourceToTelemetry,
+    /// TLS for the endpoint (absent: plaintext); `client_ca_file` = scrapers must present a
+    /// client certificate.
+    pub tls: Option<strata_pipelines::tls::TlsServerConfig>,
 }
 
 /// `resource_to_telemetry_conversion`.
@@ -44,6 +47,7 @@ impl Default for Config {
             metric_expiration: Duration::from_secs(300),
             enable_open_metrics: false,
             resource_to_telemetry_conversion: ResourceToTelemetry::default(),
+            tls: None,
         }
     }
 }
@@ -82,6 +86,9 @@ impl ComponentConfig for Config {
                 format!("{path}::metric_expiration"),
                 "must be greater than 0",
             ));
+        }
+        if let Some(t) = &self.tls {
+            t.validate(&format!("{path}::tls"))?;
         }
         Ok(())
     }

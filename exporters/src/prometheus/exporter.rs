@@ -87,18 +87,23 @@ impl RequestSender<Metrics> for PrometheusExporter {
 
 #[async_trait]
 impl Component for PrometheusExporter {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        let endpoint = &self.cfg.endpoint;
-        let listener = tokio::net::TcpListener::bind(endpoint)
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        let incoming = self
+            .tasks
+            .listen(
+                &self.cfg.endpoint,
+                self.cfg.tls.as_ref(),
+                &[b"h2", b"http/1.1"],
+                None,
+                &host.telemetry,
+                format!("exporters::{}", self.id),
+            )
             .await
             .map_err(|e| StartError {
                 id: self.id.clone(),
-                source: format!("cannot listen on {endpoint}: {e}").into(),
+                source: e.into(),
             })?;
-        let addr = listener.local_addr().map_err(|e| StartError {
-            id: self.id.clone(),
-            source: e.into(),
-        })?;
+        let addr = incoming.local_addr();
         *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let state = Arc::new(Served {
             acc: self.acc.clone(),
@@ -109,7 +114,7 @@ impl Component for PrometheusExporter {
             .route("/metrics", axum::routing::get(metrics))
             .fallback(not_found)
             .with_state(state);
-        self.tasks.serve_http(listener, app, self.id.to_string());
+        self.tasks.serve_http(incoming, app, self.id.to_string());
         info!(exporter = %self.id, %addr, "Prometheus endpoint listening on /metrics");
         Ok(())
     }

@@ -32,6 +32,9 @@ pub struct Config {
     pub retry_on_failure: RetryConfig,
     /// The sending queue.
     pub sending_queue: QueueConfig,
+    /// `auth: {authenticator: <extension id>}`: a client authenticator (`bearertokenauth`,
+    /// `basicauth`, `headers_setter`) adding headers to every request.
+    pub auth: Option<strata_pipelines::auth::AuthConfig>,
 }
 
 /// `compression` of the `zipkin` exporter.
@@ -57,6 +60,7 @@ impl Default for Config {
             timeout: Duration::from_secs(5),
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
+            auth: None,
         }
     }
 }

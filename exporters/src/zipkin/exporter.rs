@@ -21,7 +21,7 @@ pub struct ZipkinExporter {
     id: ComponentId,
     cfg: Config,
     opts: FromOtlpOptions,
-    client: reqwest::Client,
+    client: crate::http_client::HttpClient,
 }
 
 impl ZipkinExporter {
@@ -30,7 +30,12 @@ impl ZipkinExporter {
     /// # Errors
     /// Unusable TLS files or headers.
     pub fn new(id: ComponentId, cfg: Config) -> Result<Self, String> {
-        let client = crate::http_client::client(&cfg.headers, cfg.timeout, &cfg.tls)?;
+        let client = crate::http_client::HttpClient::new(
+            format!("exporters::{id}::tls"),
+            &cfg.headers,
+            cfg.timeout,
+            &cfg.tls,
+        )?;
         Ok(ZipkinExporter {
             id,
             opts: FromOtlpOptions {
@@ -71,10 +76,12 @@ impl RequestSender<Traces> for ZipkinExporter {
             });
         }
         let url = &self.cfg.endpoint;
-        let mut req = self
-            .client
-            .post(url)
-            .header(http::header::CONTENT_TYPE, "application/json");
+        let mut req = self.client.authorize(
+            self.client
+                .client()
+                .post(url)
+                .header(http::header::CONTENT_TYPE, "application/json"),
+        )?;
         req = match self.cfg.compression {
             ZipkinCompression::None => req.body(json),
             ZipkinCompression::Gzip => req
@@ -106,10 +113,16 @@ impl RequestSender<Traces> for ZipkinExporter {
 
 #[async_trait]
 impl Component for ZipkinExporter {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        Ok(())
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        self.client
+            .start(host, self.cfg.auth.as_ref())
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: e.into(),
+            })
     }
     async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.client.shutdown();
         Ok(())
     }
 }

@@ -1,6 +1,10 @@
 use serde::{Deserialize, Deserializer};
 use strata_pipelines::ConfigError;
+use strata_pipelines::auth::AuthConfig;
 use strata_pipelines::config::ComponentConfig;
+use strata_pipelines::tls::TlsServerConfig;
+
+use crate::server::ServerSecurity;
 
 /// Config of the `otlp` receiver.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -50,6 +54,12 @@ pub struct GrpcConfig {
     pub endpoint: String,
     /// Largest accepted message in MiB (after decompression). Default 4.
     pub max_recv_msg_size_mib: u64,
+    /// TLS (absent: plaintext); `client_ca_file` = mTLS required.
+    pub tls: Option<TlsServerConfig>,
+    /// `auth: {authenticator: <extension id>}`: credentials checked before the message is read.
+    pub auth: Option<AuthConfig>,
+    /// Carry request metadata into the client context (`metadata.<key>`).
+    pub include_metadata: bool,
 }
 
 impl Default for GrpcConfig {
@@ -57,6 +67,20 @@ impl Default for GrpcConfig {
         GrpcConfig {
             endpoint: "0.0.0.0:4317".into(),
             max_recv_msg_size_mib: 4,
+            tls: None,
+            auth: None,
+            include_metadata: false,
+        }
+    }
+}
+
+impl GrpcConfig {
+    /// The protocol's security settings.
+    pub fn security(&self) -> ServerSecurity {
+        ServerSecurity {
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
+            include_metadata: self.include_metadata,
         }
     }
 }
@@ -71,6 +95,12 @@ pub struct HttpConfig {
     /// Default 4.
     #[serde(alias = "max_request_body_size_mib")]
     pub max_recv_msg_size_mib: u64,
+    /// TLS (absent: plaintext); `client_ca_file` = mTLS required.
+    pub tls: Option<TlsServerConfig>,
+    /// `auth: {authenticator: <extension id>}`: credentials checked before the body is read.
+    pub auth: Option<AuthConfig>,
+    /// Carry request headers into the client context (`metadata.<key>`).
+    pub include_metadata: bool,
 }
 
 impl Default for HttpConfig {
@@ -78,6 +108,20 @@ impl Default for HttpConfig {
         HttpConfig {
             endpoint: "0.0.0.0:4318".into(),
             max_recv_msg_size_mib: 4,
+            tls: None,
+            auth: None,
+            include_metadata: false,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The protocol's security settings.
+    pub fn security(&self) -> ServerSecurity {
+        ServerSecurity {
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
+            include_metadata: self.include_metadata,
         }
     }
 }
@@ -118,6 +162,7 @@ impl ComponentConfig for Config {
                     "must be greater than 0",
                 ));
             }
+            g.security().validate(&format!("{path}::protocols::grpc"))?;
         }
         if let Some(h) = &p.http {
             check_endpoint(format!("{path}::protocols::http::endpoint"), &h.endpoint)?;
@@ -127,6 +172,7 @@ impl ComponentConfig for Config {
                     "must be greater than 0",
                 ));
             }
+            h.security().validate(&format!("{path}::protocols::http"))?;
         }
         Ok(())
     }

@@ -29,6 +29,8 @@ use super::receiver::{OtlpResponse, Refusal, deliver_encoded, door};
 pub(super) struct Svc<T> {
     pub next: Option<BoxConsumer<T>>,
     pub obs: ReceiverObs,
+    /// Authentication and the client context, checked before the message is read.
+    pub gate: Option<crate::server::Gate>,
 }
 
 fn to_status(r: Refusal) -> Status {
@@ -260,10 +262,20 @@ impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for Expor
             if !is_export {
                 return Ok(Status::unimplemented("no such method").into_http());
             }
+            let ctx = match &svc.gate {
+                Some(gate) => {
+                    let peer = req.extensions().get::<strata_pipelines::net::PeerInfo>();
+                    match gate.check(req.headers(), peer) {
+                        Ok(ctx) => Some(ctx),
+                        Err(u) => return Ok(Status::unauthenticated(u.message).into_http()),
+                    }
+                }
+                None => None,
+            };
             if let Err(r) = door(&svc.next, &svc.obs) {
                 return Ok(to_status(r).into_http());
             }
-            Ok(export(&svc, req, max_bytes).await)
+            Ok(strata_pipelines::auth::ClientContext::scope_opt(ctx, export(&svc, req, max_bytes)).await)
         })
     }
 }
@@ -435,6 +447,7 @@ mod tests {
         let svc = Svc::<Traces> {
             next: None,
             obs: ReceiverObs::new(&t, &"otlp".parse().unwrap(), "grpc"),
+            gate: None,
         };
         let req = http::Request::builder()
             .header("grpc-encoding", "snappy")

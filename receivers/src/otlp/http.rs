@@ -39,6 +39,8 @@ pub(super) struct HttpState {
     pub logs: Option<BoxConsumer<Logs>>,
     pub obs: ReceiverObs,
     pub max_bytes: usize,
+    /// Authentication and the client context, checked before the body is read.
+    pub gate: crate::server::Gate,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -206,9 +208,43 @@ http_signal!(Traces, ExportTraceServiceResponse, traces);
 http_signal!(Metrics, ExportMetricsServiceResponse, metrics);
 http_signal!(Logs, ExportLogsServiceResponse, logs);
 
+/// The 401 of a refused credential, with its `WWW-Authenticate` challenge (RFC 9110 §11.6.1).
+pub(crate) fn unauthorized(u: crate::server::Unauthenticated) -> Response {
+    let mut r = error(Encoding::Json, StatusCode::UNAUTHORIZED, 16, u.message);
+    if let Ok(v) = HeaderValue::from_str(&u.challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// The client context of `parts`' request, or the 401 refusing it.
+pub(crate) fn authenticate(
+    gate: &crate::server::Gate,
+    parts: &http::request::Parts,
+) -> Result<Arc<strata_pipelines::auth::ClientContext>, Response> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<strata_pipelines::net::PeerInfo>>()
+        .map(|c| &c.0);
+    gate.check(&parts.headers, peer).map_err(unauthorized)
+}
+
 async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response {
-    let obs = &state.obs;
     let (parts, body) = req.into_parts();
+    let ctx = match authenticate(&state.gate, &parts) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    strata_pipelines::auth::ClientContext::scope(ctx, handle_authenticated::<T>(&state, parts, body))
+        .await
+}
+
+async fn handle_authenticated<T: HttpSignal>(
+    state: &HttpState,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response {
+    let obs = &state.obs;
     let Some(enc) = encoding_of(&parts.headers) else {
         obs.refused_request("content_type");
         let got = parts
@@ -236,7 +272,7 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
                 .into(),
         );
     }
-    if let Err(Refusal::Consume(e)) = door(T::next(&state), obs) {
+    if let Err(Refusal::Consume(e)) = door(T::next(state), obs) {
         return error(enc, StatusCode::SERVICE_UNAVAILABLE, 14, e.to_string());
     }
     let body = match read_body(&parts.headers, body, state.max_bytes).await {
@@ -258,11 +294,11 @@ async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response 
     };
     let delivered = match enc {
         Encoding::Proto => match Encoded::<T>::new(body) {
-            Ok(d) => deliver_encoded(T::next(&state), obs, d).await,
+            Ok(d) => deliver_encoded(T::next(state), obs, d).await,
             Err(e) => return refused(format!("invalid protobuf payload: {e}")),
         },
         Encoding::Json => match serde_json::from_slice::<T>(&body) {
-            Ok(d) => deliver(T::next(&state), obs, d).await,
+            Ok(d) => deliver(T::next(state), obs, d).await,
             Err(e) => return refused(format!("invalid OTLP/JSON payload: {e}")),
         },
     };

@@ -10,7 +10,19 @@
 //!       http:
 //!         endpoint: 0.0.0.0:4318
 //!         max_request_body_size_mib: 4   # alias of max_recv_msg_size_mib for HTTP
+//!         tls:                           # both protocols: the Collector's configtls server keys
+//!           cert_file: /etc/strata/tls/tls.crt
+//!           key_file: /etc/strata/tls/tls.key
+//!           client_ca_file: /etc/strata/tls/ca.crt   # mTLS: client certificates required
+//!         auth: { authenticator: bearertokenauth }   # checked before the body is read
+//!         include_metadata: true         # request headers -> client context metadata.<key>
 //! ```
+//!
+//! Security (`tls`, `auth`, `include_metadata`): see `strata_pipelines::tls`,
+//! `strata_pipelines::auth` and the README's "Securing the tiers". A request without valid
+//! credentials is answered `UNAUTHENTICATED` / 401 with `WWW-Authenticate` before its body is
+//! read, counted with `reason="unauthenticated"`; a failed TLS handshake is counted with
+//! `reason="tls_handshake"`.
 //!
 //! A protocol key that is present (even empty, as in `grpc:`) enables it; `otlp:` with no
 //! `protocols` enables both on their default endpoints.
@@ -38,7 +50,7 @@
 
 mod config;
 mod grpc;
-mod http;
+pub(crate) mod http;
 mod receiver;
 
 pub use config::{Config, GrpcConfig, HttpConfig, Protocols};

@@ -18,6 +18,7 @@ use trace_v1::ExportTracePartialSuccess;
 
 use super::grpc::{MemoryGate, Svc, services};
 use super::http::{HttpState, router};
+use super::config::{GrpcConfig, HttpConfig};
 use super::{Config, TYPE};
 
 /// The HTTP/2 `SETTINGS_MAX_FRAME_SIZE` the gRPC server advertises (RFC 9113 §6.5.2).
@@ -206,27 +207,43 @@ impl OtlpReceiver {
         }
     }
 
-    async fn start_grpc(&self, endpoint: &str, max_bytes: usize) -> Result<(), StartError> {
-        let listener = tokio::net::TcpListener::bind(endpoint)
-            .await
-            .map_err(|e| self.start_error(e, &format!("grpc: cannot listen on {endpoint}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| self.start_error(e, "grpc"))?;
-        *self.grpc_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+    async fn start_grpc(&self, host: &Host, g: &GrpcConfig) -> Result<(), StartError> {
+        let max_bytes = mib(g.max_recv_msg_size_mib);
         let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "grpc");
+        let sec = g.security();
+        let gate = sec
+            .gate(host, obs.clone())
+            .map_err(|e| self.start_error(e, "grpc: auth"))?;
+        let incoming = self
+            .tasks
+            .listen(
+                &g.endpoint,
+                sec.tls.as_ref(),
+                &[b"h2"],
+                Some(obs.refused_counter("tls_handshake")),
+                &self.set.telemetry,
+                format!("{}::protocols::grpc", self.set.path()),
+            )
+            .await
+            .map_err(|e| self.start_error(e, "grpc"))?;
+        let addr = incoming.local_addr();
+        *self.grpc_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
+        let gate = (sec.auth.is_some() || sec.include_metadata || sec.tls.is_some()).then_some(gate);
         let (t, m, l) = services(
             Svc {
                 next: self.next.traces.clone(),
                 obs: obs.clone(),
+                gate: gate.clone(),
             },
             Svc {
                 next: self.next.metrics.clone(),
                 obs: obs.clone(),
+                gate: gate.clone(),
             },
             Svc {
                 next: self.next.logs.clone(),
                 obs: obs.clone(),
+                gate,
             },
             max_bytes,
             MemoryGate(obs.clone()),
@@ -241,11 +258,10 @@ impl OtlpReceiver {
         let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
-            // No Nagle delay: a response written in several parts (headers, then data and
-            // trailers once the pipeline answers) must not wait for the client's delayed ACK
-            // (measured: +40 ms per request behind `memory_limiter`).
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            // The listener sets TCP_NODELAY: a response written in several parts (headers,
+            // then data and trailers once the pipeline answers) must not wait for the client's
+            // delayed ACK (measured: +40 ms per request behind `memory_limiter`).
+            let incoming = incoming.into_stream(crate::server::GrpcConn);
             if let Err(e) = router
                 .serve_with_incoming_shutdown(incoming, cancel.cancelled_owned())
                 .await
@@ -253,28 +269,41 @@ impl OtlpReceiver {
                 warn!(receiver = %id, error = %e, "grpc server stopped");
             }
         });
-        info!(receiver = %self.id, %addr, "OTLP/gRPC listening");
+        info!(receiver = %self.id, %addr, tls = g.tls.is_some(), auth = ?g.auth.as_ref().map(|a| a.authenticator.to_string()), "OTLP/gRPC listening");
         Ok(())
     }
 
-    async fn start_http(&self, endpoint: &str, max_bytes: usize) -> Result<(), StartError> {
-        let listener = tokio::net::TcpListener::bind(endpoint)
+    async fn start_http(&self, host: &Host, h: &HttpConfig) -> Result<(), StartError> {
+        let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "http");
+        let sec = h.security();
+        let gate = sec
+            .gate(host, obs.clone())
+            .map_err(|e| self.start_error(e, "http: auth"))?;
+        let incoming = self
+            .tasks
+            .listen(
+                &h.endpoint,
+                sec.tls.as_ref(),
+                &[b"h2", b"http/1.1"],
+                Some(obs.refused_counter("tls_handshake")),
+                &self.set.telemetry,
+                format!("{}::protocols::http", self.set.path()),
+            )
             .await
-            .map_err(|e| self.start_error(e, &format!("http: cannot listen on {endpoint}")))?;
-        let addr = listener
-            .local_addr()
             .map_err(|e| self.start_error(e, "http"))?;
+        let addr = incoming.local_addr();
         *self.http_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let state = Arc::new(HttpState {
             traces: self.next.traces.clone(),
             metrics: self.next.metrics.clone(),
             logs: self.next.logs.clone(),
-            obs: ReceiverObs::new(&self.set.telemetry, &self.id, "http"),
-            max_bytes,
+            obs,
+            max_bytes: mib(h.max_recv_msg_size_mib),
+            gate,
         });
         self.tasks
-            .serve_http(listener, router(state), format!("{} http", self.id));
-        info!(receiver = %self.id, %addr, "OTLP/HTTP listening");
+            .serve_http(incoming, router(state), format!("{} http", self.id));
+        info!(receiver = %self.id, %addr, tls = h.tls.is_some(), auth = ?h.auth.as_ref().map(|a| a.authenticator.to_string()), "OTLP/HTTP listening");
         Ok(())
     }
 }
@@ -285,15 +314,15 @@ fn mib(n: u64) -> usize {
 
 #[async_trait]
 impl Component for OtlpReceiver {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        if let Some(g) = &self.cfg.protocols.grpc {
-            self.start_grpc(&g.endpoint, mib(g.max_recv_msg_size_mib))
-                .await?;
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        if let Some(g) = &self.cfg.protocols.grpc
+            && let Err(e) = self.start_grpc(host, g).await
+        {
+            self.tasks.stop().await;
+            return Err(e);
         }
         if let Some(h) = &self.cfg.protocols.http
-            && let Err(e) = self
-                .start_http(&h.endpoint, mib(h.max_recv_msg_size_mib))
-                .await
+            && let Err(e) = self.start_http(host, h).await
         {
             self.tasks.stop().await;
             return Err(e);

@@ -1,6 +1,10 @@
 use serde::Deserialize;
 use strata_pipelines::ConfigError;
+use strata_pipelines::auth::AuthConfig;
 use strata_pipelines::config::ComponentConfig;
+use strata_pipelines::tls::TlsServerConfig;
+
+use crate::server::ServerSecurity;
 
 /// Config of the `zipkin` receiver.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -12,6 +16,12 @@ pub struct Config {
     pub max_request_body_size_mib: u64,
     /// Turn tag text into typed attributes. Default false (every tag stays a string).
     pub parse_string_tags: bool,
+    /// TLS (absent: plaintext); `client_ca_file` = mTLS required.
+    pub tls: Option<TlsServerConfig>,
+    /// `auth: {authenticator: <extension id>}`: credentials checked before the body is read.
+    pub auth: Option<AuthConfig>,
+    /// Carry request headers into the client context (`metadata.<key>`).
+    pub include_metadata: bool,
 }
 
 impl Default for Config {
@@ -20,6 +30,20 @@ impl Default for Config {
             endpoint: "0.0.0.0:9411".into(),
             max_request_body_size_mib: 4,
             parse_string_tags: false,
+            tls: None,
+            auth: None,
+            include_metadata: false,
+        }
+    }
+}
+
+impl Config {
+    /// The server's security settings.
+    pub fn security(&self) -> ServerSecurity {
+        ServerSecurity {
+            tls: self.tls.clone(),
+            auth: self.auth.clone(),
+            include_metadata: self.include_metadata,
         }
     }
 }
@@ -46,6 +70,6 @@ impl ComponentConfig for Config {
                 "must be greater than 0",
             ));
         }
-        Ok(())
+        self.security().validate(path)
     }
 }

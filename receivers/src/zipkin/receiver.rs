@@ -35,6 +35,7 @@ struct ZipkinState {
     obs: ReceiverObs,
     max_bytes: usize,
     opts: ToOtlpOptions,
+    gate: crate::server::Gate,
 }
 
 fn answer(status: StatusCode, message: impl Into<String>) -> Response {
@@ -54,8 +55,17 @@ fn answer(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn spans(State(state): State<Arc<ZipkinState>>, req: Request) -> Response {
-    let obs = &state.obs;
     let (parts, body) = req.into_parts();
+    let ctx = match crate::otlp::http::authenticate(&state.gate, &parts) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    strata_pipelines::auth::ClientContext::scope(ctx, spans_authenticated(&state, parts, body))
+        .await
+}
+
+async fn spans_authenticated(state: &ZipkinState, parts: http::request::Parts, body: Body) -> Response {
+    let obs = &state.obs;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -165,20 +175,32 @@ impl ZipkinReceiver {
 
 #[async_trait]
 impl Component for ZipkinReceiver {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
-        let endpoint = &self.cfg.endpoint;
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
         let err = |e: String| StartError {
             id: self.id.clone(),
             source: e.into(),
         };
-        let listener = tokio::net::TcpListener::bind(endpoint)
+        let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "http");
+        let sec = self.cfg.security();
+        let gate = sec.gate(host, obs.clone()).map_err(err)?;
+        let incoming = self
+            .tasks
+            .listen(
+                &self.cfg.endpoint,
+                sec.tls.as_ref(),
+                &[b"h2", b"http/1.1"],
+                Some(obs.refused_counter("tls_handshake")),
+                &self.set.telemetry,
+                self.set.path(),
+            )
             .await
-            .map_err(|e| err(format!("cannot listen on {endpoint}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
+        let addr = incoming.local_addr();
         *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let state = Arc::new(ZipkinState {
             next: self.next.clone(),
-            obs: ReceiverObs::new(&self.set.telemetry, &self.id, "http"),
+            gate,
+            obs,
             max_bytes: usize::try_from(self.cfg.max_request_body_size_mib.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             opts: ToOtlpOptions {
@@ -193,7 +215,7 @@ impl Component for ZipkinReceiver {
             .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::disable())
             .with_state(state);
-        self.tasks.serve_http(listener, app, self.id.to_string());
+        self.tasks.serve_http(incoming, app, self.id.to_string());
         info!(receiver = %self.id, %addr, "Zipkin v2 listening on /api/v2/spans");
         Ok(())
     }
