@@ -13,9 +13,17 @@
 //! | `convert` | converts the value of `key` to `converted_type` (`int`, `double`, `string`); a value that does not convert is left as it is |
 //!
 //! The value set by `insert`/`update`/`upsert` is `value` (a YAML string, integer, float or
-//! boolean), or the value of the attribute `from_attribute` (nothing happens when that one is
-//! absent). `from_context` (request metadata such as client headers) is refused at load time:
-//! the pipeline does not carry request metadata yet.
+//! boolean), the value of the attribute `from_attribute`, or the value of `from_context` in the
+//! request's client context (`strata_pipelines::auth`): `auth.tenant`, `auth.username`,
+//! `auth.subject`, `metadata.<header>` (with `include_metadata`), `client.address`. Nothing
+//! happens when the source is absent, as in the Collector; on a tenant-isolated tier, delete
+//! the key first so a payload's own value never survives an unauthenticated path:
+//!
+//! ```yaml
+//! attributes:
+//!   - { key: tenant.id, action: delete }
+//!   - { key: tenant.id, from_context: auth.tenant, action: upsert }
+//! ```
 
 use regex::Regex;
 use serde::Deserialize;
@@ -67,7 +75,7 @@ pub struct ActionConfig {
     /// The attribute whose value is set.
     #[serde(default)]
     pub from_attribute: Option<String>,
-    /// Request metadata to set (refused: not carried through the pipeline yet).
+    /// The client-context key whose value is set (`auth.tenant`, `metadata.x-team`, ...).
     #[serde(default)]
     pub from_context: Option<String>,
     /// The action.
@@ -84,6 +92,7 @@ pub struct ActionConfig {
 enum Source {
     Value(AnyValue),
     Attribute(String),
+    Context(String),
 }
 
 #[derive(Debug, Clone)]
@@ -171,8 +180,8 @@ impl Actions {
     ///
     /// # Errors
     /// A missing `key`; `insert`/`update`/`upsert` without exactly one of `value`,
-    /// `from_attribute`, `from_context`, or with a `value` that is not a scalar; `from_context`
-    /// (not supported); `extract` without a `pattern` with named groups; `convert` without
+    /// `from_attribute`, `from_context`, or with a `value` that is not a scalar; a
+    /// `from_context` key of no known form; `extract` without a `pattern` with named groups; `convert` without
     /// `converted_type`; an invalid regex; options that do not apply to the action.
     pub fn compile(cfg: &[ActionConfig], path: &str) -> Result<Actions, ConfigError> {
         let mut out = Vec::with_capacity(cfg.len());
@@ -195,23 +204,30 @@ impl Actions {
                             "exactly one of value, from_attribute, from_context is required",
                         ));
                     }
-                    if a.from_context.is_some() {
+                    if let Some(c) = &a.from_context
+                        && !(c.starts_with("auth.")
+                            || c.starts_with("metadata.")
+                            || c == "client.address")
+                    {
                         return Err(err(
                             "from_context",
-                            "not supported: the pipeline does not carry request metadata yet",
+                            "expected auth.<attribute>, metadata.<header> or client.address",
                         ));
                     }
                     if a.pattern.is_some() || a.converted_type.is_some() {
                         return Err(err("pattern", "applies to delete, hash, extract only"));
                     }
-                    let source =
-                        match (&a.value, &a.from_attribute) {
-                            (Some(v), _) => Source::Value(yaml_to_any(v).ok_or_else(|| {
-                                err("value", "must be a string, number or boolean")
-                            })?),
-                            (None, Some(f)) => Source::Attribute(f.clone()),
-                            (None, None) => unreachable!("one source is set"),
-                        };
+                    let source = match (&a.value, &a.from_attribute, &a.from_context) {
+                        (Some(v), _, _) => Source::Value(
+                            yaml_to_any(v)
+                                .ok_or_else(|| err("value", "must be a string, number or boolean"))?,
+                        ),
+                        (None, Some(f), _) => Source::Attribute(f.clone()),
+                        (None, None, Some(c)) => Source::Context(c.clone()),
+                        (None, None, None) => {
+                            return Err(err("value", "a value source is required"));
+                        }
+                    };
                     Action::Set {
                         key,
                         kind: a.action,
@@ -286,6 +302,17 @@ impl Actions {
                             Some(kv) => kv.value.clone().unwrap_or_default(),
                             None => continue,
                         },
+                        // The request being processed: the receiver's authenticated context.
+                        Source::Context(key) => {
+                            match strata_pipelines::auth::ClientContext::current()
+                                .and_then(|c| c.get(key))
+                            {
+                                Some(v) => AnyValue {
+                                    value: Some(Av::StringValue(v)),
+                                },
+                                None => continue,
+                            }
+                        }
                     };
                     set(attrs, key, value, *kind);
                 }
@@ -526,6 +553,27 @@ mod tests {
         assert_eq!(got, vec![("n".into(), Some(Av::IntValue(42)))]);
     }
 
+    #[tokio::test]
+    async fn from_context_stamps_the_authenticated_value_over_the_payload() {
+        use strata_pipelines::auth::ClientContext;
+        let y = "[{key: tenant.id, action: delete}, {key: tenant.id, from_context: auth.tenant, action: upsert}, {key: team, from_context: metadata.x-team, action: insert}]";
+        let payload = || vec![kv("tenant.id", s("B")), kv("other", s("x"))];
+        let mut ctx = ClientContext::default();
+        ctx.auth.insert("tenant".into(), "A".into());
+        ctx.metadata.insert("x-team".into(), vec!["blue".into()]);
+        let got = ClientContext::scope(std::sync::Arc::new(ctx), async { run(y, payload()) }).await;
+        assert_eq!(
+            got,
+            vec![
+                ("other".into(), sv("x")),
+                ("tenant.id".into(), sv("A")),
+                ("team".into(), sv("blue")),
+            ]
+        );
+        // No context: the payload's claim is deleted, nothing is stamped.
+        assert_eq!(run(y, payload()), vec![("other".into(), sv("x"))]);
+    }
+
     #[test]
     fn each_validation_error_names_its_field() {
         for (y, field) in [
@@ -536,7 +584,7 @@ mod tests {
                 "0::value",
             ),
             (
-                "[{key: a, from_context: metadata.x, action: upsert}]",
+                "[{key: a, from_context: tenant, action: upsert}]",
                 "0::from_context",
             ),
             ("[{key: a, value: [1], action: upsert}]", "0::value"),

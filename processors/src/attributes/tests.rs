@@ -346,7 +346,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
             "unknown variant `frobnicate`",
         ),
         (
-            "actions: [{key: a, from_context: metadata.x, action: insert}]",
+            "actions: [{key: a, from_context: x-tenant, action: insert}]",
             "processors::attributes::actions::0::from_context",
         ),
         (

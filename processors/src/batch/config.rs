@@ -18,6 +18,14 @@ pub struct Config {
     /// smaller than `send_batch_size`. Default `200ms`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Client-metadata keys (request headers, with `include_metadata` on the receiver) whose
+    /// values partition the batches: requests differing in one of them are never merged, and
+    /// each batch is sent with those values in its context (for `headers_setter`). The
+    /// authenticated identity (`auth.*`) always partitions, whatever this lists.
+    pub metadata_keys: Vec<String>,
+    /// Most partitions at once; a request that would open one more is refused (retryably).
+    /// Default 1000.
+    pub metadata_cardinality_limit: usize,
 }
 
 impl Default for Config {
@@ -26,6 +34,8 @@ impl Default for Config {
             send_batch_size: 8192,
             send_batch_max_size: 0,
             timeout: Duration::from_millis(200),
+            metadata_keys: Vec::new(),
+            metadata_cardinality_limit: 1000,
         }
     }
 }

@@ -1,6 +1,8 @@
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use strata_pipelines::auth::ClientContext;
 use strata_pipelines::wire::Encoded;
 use strata_pipelines::{
     Accepted, BoxConsumer, BuildError, Component, ConfigError, ConsumeError, ConsumeResult,
@@ -58,20 +60,27 @@ impl<T: SignalData> Part<T> {
     }
 }
 
-/// The buffered batch: data in arrival order, and who waits for it.
+/// One partition's buffered batch: data in arrival order, who waits for it, and when its
+/// first item arrived.
 struct Pending<T> {
     items: usize,
     parts: Vec<(Part<T>, Waiter)>,
+    since: tokio::time::Instant,
 }
 
-impl<T> Default for Pending<T> {
-    fn default() -> Self {
+impl<T> Pending<T> {
+    fn new() -> Self {
         Pending {
             items: 0,
             parts: Vec::new(),
+            since: tokio::time::Instant::now(),
         }
     }
 }
+
+/// The partition of a request: its client context reduced to what keeps batches apart (the
+/// authenticated identity and the `metadata_keys`), `None` when that is empty.
+type Key = Option<ClientContext>;
 
 /// The `batch` processor for one signal. See the module docs.
 pub struct BatchProcessor<T: SignalData> {
@@ -82,7 +91,7 @@ pub struct BatchProcessor<T: SignalData> {
 struct Inner<T: SignalData> {
     cfg: Config,
     next: BoxConsumer<T>,
-    pending: Mutex<Pending<T>>,
+    pending: Mutex<BTreeMap<Key, Pending<T>>>,
     first_item: Notify,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -94,7 +103,7 @@ impl<T: SignalData> BatchProcessor<T> {
             inner: Arc::new(Inner {
                 cfg,
                 next,
-                pending: Mutex::new(Pending::default()),
+                pending: Mutex::new(BTreeMap::new()),
                 first_item: Notify::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -104,13 +113,37 @@ impl<T: SignalData> BatchProcessor<T> {
 }
 
 impl<T: SignalData> Inner<T> {
-    fn take(&self) -> Pending<T> {
+    fn take_all(&self) -> BTreeMap<Key, Pending<T>> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The partitions whose timeout has passed at `now`, and the earliest deadline of the rest.
+    fn take_due(
+        &self,
+        now: tokio::time::Instant,
+    ) -> (Vec<(Key, Pending<T>)>, Option<tokio::time::Instant>) {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let due: Vec<Key> = p
+            .iter()
+            .filter(|(_, b)| b.since + self.cfg.timeout <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let taken = due
+            .into_iter()
+            .filter_map(|k| p.remove(&k).map(|b| (k, b)))
+            .collect();
+        let next = p.values().map(|b| b.since + self.cfg.timeout).min();
+        (taken, next)
+    }
+
+    /// Sends a partition's batch with its context as the current one.
+    async fn flush(&self, key: Key, batch: Pending<T>) {
+        ClientContext::scope_opt(key.map(Arc::new), self.flush_batch(batch)).await;
     }
 
     /// Sends everything in `batch`, split at `send_batch_max_size`, and tells every waiter the
     /// result of the request(s) that carried its data.
-    async fn flush(&self, batch: Pending<T>) {
+    async fn flush_batch(&self, batch: Pending<T>) {
         if batch.parts.is_empty() {
             return;
         }
@@ -209,24 +242,34 @@ impl<T: SignalData> BatchProcessor<T> {
             return Err(ConsumeError::retryable("batch processor is shutting down"));
         }
         let n = data.item_count();
+        let key: Key = ClientContext::current()
+            .map(|c| c.partition(Some(&self.inner.cfg.metadata_keys)))
+            .filter(|c| !c.auth.is_empty() || !c.metadata.is_empty());
         let (tx, rx) = oneshot::channel();
         let full = {
-            let mut p = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-            let was_empty = p.parts.is_empty();
-            p.items += n;
-            p.parts.push((data, tx));
-            if was_empty {
+            let mut all = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if !all.contains_key(&key) {
+                if all.len() >= self.inner.cfg.metadata_cardinality_limit {
+                    return Err(ConsumeError::retryable(format!(
+                        "batch processor: {} partitions (metadata_cardinality_limit) are open; retry later",
+                        all.len()
+                    )));
+                }
+                all.insert(key.clone(), Pending::new());
                 self.inner.first_item.notify_one();
             }
+            let p = all.entry(key.clone()).or_insert_with(Pending::new);
+            p.items += n;
+            p.parts.push((data, tx));
             if p.items >= self.inner.cfg.send_batch_size {
-                Some(std::mem::take(&mut *p))
+                all.remove(&key)
             } else {
                 None
             }
         };
         if let Some(batch) = full {
             // The caller that filled the batch sends it; others wait for their results.
-            self.inner.flush(batch).await;
+            self.inner.flush(key, batch).await;
         }
         rx.await
             .unwrap_or_else(|_| Err(ConsumeError::retryable("batch processor stopped")))
@@ -263,17 +306,26 @@ impl<T: SignalData> Component for BatchProcessor<T> {
         let inner = self.inner.clone();
         let cancel = self.tasks.token();
         self.tasks.spawn(async move {
+            // Sends each partition `timeout` after its first item; woken early when a new
+            // partition opens (its deadline may be the earliest).
             loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = inner.first_item.notified() => {}
+                let (due, next) = inner.take_due(tokio::time::Instant::now());
+                for (key, batch) in due {
+                    inner.flush(key, batch).await;
                 }
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(inner.cfg.timeout) => {}
+                if !matches!(next, Some(n) if n <= tokio::time::Instant::now()) {
+                    let sleep = async {
+                        match next {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = inner.first_item.notified() => {}
+                        _ = sleep => {}
+                    }
                 }
-                let batch = inner.take();
-                inner.flush(batch).await;
             }
         });
         Ok(())
@@ -284,8 +336,9 @@ impl<T: SignalData> Component for BatchProcessor<T> {
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
         self.tasks.stop().await;
-        let batch = self.inner.take();
-        self.inner.flush(batch).await;
+        for (key, batch) in self.inner.take_all() {
+            self.inner.flush(key, batch).await;
+        }
         Ok(())
     }
 }
@@ -354,6 +407,87 @@ mod tests {
         assert_eq!(e.path, "p::timeout");
     }
 
+    /// Records each batch with the tenant current when it arrived.
+    #[derive(Default)]
+    struct TenantSink(Mutex<Vec<(Option<String>, usize)>>);
+
+    #[async_trait]
+    impl Consumer<Traces> for TenantSink {
+        async fn consume(&self, data: Traces) -> ConsumeResult {
+            let tenant = ClientContext::current().and_then(|c| c.get("auth.tenant"));
+            self.0.lock().unwrap().push((tenant, data.item_count()));
+            Ok(Accepted::all())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tenants_are_never_merged_and_each_batch_carries_its_tenant() {
+        let sink = Arc::new(TenantSink::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                send_batch_size: 6,
+                timeout: Duration::from_secs(1),
+                ..Config::default()
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let mut calls = Vec::new();
+        for (i, tenant) in ["A", "B", "A", "B", "A", ""].into_iter().enumerate() {
+            let b = b.clone();
+            let mut ctx = ClientContext::default();
+            if !tenant.is_empty() {
+                ctx.auth.insert("tenant".into(), tenant.into());
+            }
+            calls.push(tokio::spawn(ClientContext::scope(Arc::new(ctx), async move {
+                b.consume(fake::traces(1, 2)).await
+            })));
+            if i == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        let mut got = sink.0.lock().unwrap().clone();
+        got.sort();
+        // A filled its batch (6 spans); B and the anonymous request went at the timeout.
+        assert_eq!(
+            got,
+            vec![(None, 2), (Some("A".into()), 6), (Some("B".into()), 4)]
+        );
+        b.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_partitions_are_refused_retryably() {
+        let sink = Arc::new(TenantSink::default());
+        let b = Arc::new(BatchProcessor::new(
+            Config {
+                metadata_cardinality_limit: 1,
+                ..Config::default()
+            },
+            sink.clone(),
+        ));
+        b.start(&Host::default()).await.unwrap();
+        let with = |t: &str| {
+            let mut ctx = ClientContext::default();
+            ctx.auth.insert("tenant".into(), t.into());
+            Arc::new(ctx)
+        };
+        let b2 = b.clone();
+        let first = tokio::spawn(ClientContext::scope(with("A"), async move {
+            b2.consume(fake::traces(1, 1)).await
+        }));
+        tokio::task::yield_now().await;
+        let e = ClientContext::scope(with("B"), b.consume(fake::traces(1, 1)))
+            .await
+            .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        first.await.unwrap().unwrap();
+        b.shutdown().await.unwrap();
+    }
+
     #[tokio::test(start_paused = true)]
     async fn sends_on_size_and_splits_at_max() {
         let sink = Arc::new(CollectingConsumer::<Traces>::default());
@@ -362,6 +496,7 @@ mod tests {
                 send_batch_size: 10,
                 send_batch_max_size: 10,
                 timeout: Duration::from_secs(60),
+                ..Config::default()
             },
             sink.clone(),
         ));
@@ -390,6 +525,7 @@ mod tests {
                 send_batch_size: 30,
                 send_batch_max_size: 0,
                 timeout: Duration::from_secs(60),
+                ..Config::default()
             },
             sink.clone(),
         ));
@@ -424,6 +560,7 @@ mod tests {
                 send_batch_size: 25,
                 send_batch_max_size: 10,
                 timeout: Duration::from_secs(60),
+                ..Config::default()
             },
             sink.clone(),
         ));
@@ -532,6 +669,7 @@ mod tests {
                 send_batch_size: 15,
                 send_batch_max_size: 5,
                 timeout: Duration::from_secs(60),
+                ..Config::default()
             },
             Arc::new(FailFirst(Default::default())),
         ));
