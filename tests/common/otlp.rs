@@ -157,6 +157,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 #[derive(Clone, Default)]
 pub struct RawTraceSink {
     pub got: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    /// The headers (gRPC metadata) of each request, in the same order as `got`.
+    pub headers: std::sync::Arc<std::sync::Mutex<Vec<http::HeaderMap>>>,
 }
 
 impl tonic::server::NamedService for RawTraceSink {
@@ -189,6 +191,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawTraceSink {
             }
         }
         let me = self.clone();
+        self.headers.lock().unwrap().push(req.headers().clone());
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(RawCodec)
                 .unary(Unary(me), req)

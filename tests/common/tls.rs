@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair,
+};
 
 /// A test CA with one server certificate.
 pub struct TestPki {
@@ -18,6 +21,8 @@ pub struct TestPki {
     pub key_file: PathBuf,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: Vec<u8>,
+    ca: CertifiedIssuer<'static, KeyPair>,
+    dir: PathBuf,
 }
 
 impl TestPki {
@@ -47,7 +52,51 @@ impl TestPki {
             key_file,
             chain,
             key,
+            ca,
+            dir: dir.to_owned(),
         }
+    }
+
+    /// A CA with its own file name prefix in `dir` (`<prefix>ca.pem`), for a second trust
+    /// domain.
+    pub fn named(dir: &Path, prefix: &str) -> TestPki {
+        let sub = dir.join(prefix);
+        std::fs::create_dir_all(&sub).unwrap();
+        TestPki::new(&sub)
+    }
+
+    /// The CA certificate's PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// A client certificate (clientAuth) with subject `CN=<cn>,O=<org>` signed by this CA:
+    /// `(cert_file, key_file)`.
+    pub fn client(&self, cn: &str, org: &str) -> (PathBuf, PathBuf) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        dn.push(DnType::OrganizationName, org);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let c = self.dir.join(format!("{cn}.pem"));
+        let k = self.dir.join(format!("{cn}.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    /// A server certificate for `127.0.0.1`/`localhost` signed by this CA, as PEM
+    /// `(cert, key)`.
+    pub fn server_pem(&self) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &self.ca)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
     }
 
     /// A server config offering `alpn` (`b"h2"` for gRPC).
