@@ -315,3 +315,259 @@ service:
         ("cluster", cluster.log()),
     ]);
 }
+
+/// One request over TLS (HTTP/1.1, written by hand so nothing is hidden): the status line and
+/// headers of the answer. The body is announced by `content_length` but only sent when the
+/// server asks for it with a `100 Continue`-free read: here never, so a refusal before the
+/// body is read is visible as an answer to headers alone.
+async fn https_headers_only(
+    port: u16,
+    ca: &Path,
+    cert: (&Path, &Path),
+    headers: &[(&str, &str)],
+    content_length: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &std::fs::read(ca).unwrap()[..]) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<_> = rustls_pemfile::certs(&mut &std::fs::read(cert.0).unwrap()[..])
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pemfile::private_key(&mut &std::fs::read(cert.1).unwrap()[..])
+        .unwrap()
+        .unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(chain, key)
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut req = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/x-protobuf\r\ncontent-length: {content_length}\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .expect("the server answered before the body was sent")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A TLS 1.1 ClientHello (legacy version 0x0302, one TLS 1.1 suite), as an old client sends:
+/// the first byte of the server's answer (0x15 = alert) or `None` when it just closed.
+async fn tls11_hello(port: u16) -> Option<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut body = vec![0x03, 0x02]; // client_version TLS 1.1
+    body.extend_from_slice(&[7u8; 32]); // random
+    body.push(0); // session id
+    body.extend_from_slice(&[0x00, 0x02, 0x00, 0x2f]); // TLS_RSA_WITH_AES_128_CBC_SHA
+    body.extend_from_slice(&[0x01, 0x00]); // null compression
+    let mut hs = vec![0x01, 0, 0, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x02, 0, hs.len() as u8];
+    rec.extend_from_slice(&hs);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(&rec).await.unwrap();
+    let mut b = [0u8; 1];
+    match tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await {
+        Ok(Ok(1)) => Some(b[0]),
+        _ => None,
+    }
+}
+
+/// Each refusal gets its status, reaches no exporter, is counted with its reason, and leaves
+/// the credential out of the log (at debug level): no token, a wrong token, a token removed
+/// from its file (and one added, accepted without a restart), a client certificate of another
+/// CA, no client certificate, plaintext to a TLS port, a TLS 1.1 client, a TLS 1.2 client where
+/// `min_version: "1.3"`. Over HTTP the 401 carries `WWW-Authenticate` and comes before the
+/// body is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_answered_counted_and_keep_the_credential_out_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let other = TestPki::named(dir.path(), "other");
+    let (ca, cert, key) = (p(&pki.ca_file), p(&pki.cert_file), p(&pki.key_file));
+    let (good_cert, good_key) = pki.client("sidecar-a", "team-a");
+    let (bad_cert, bad_key) = other.client("intruder", "elsewhere");
+    let tokens = dir.path().join("team-a.tokens");
+    std::fs::write(&tokens, format!("# team a\n{TENANT_A_TOKEN}\n")).unwrap();
+    let (grpc, http) = (free_port(), free_port());
+    let s = Strata::start(
+        &format!(
+            r#"
+extensions:
+  bearertokenauth:
+    tenants: {{ team-a: {{ filename: "{tokens}" }} }}
+    reload_interval: 100ms
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+        tls: {{ cert_file: "{cert}", key_file: "{key}", client_ca_file: "{ca}" }}
+        auth: {{ authenticator: bearertokenauth }}
+      http:
+        endpoint: 127.0.0.1:{http}
+        tls: {{ cert_file: "{cert}", key_file: "{key}", client_ca_file: "{ca}", min_version: "1.3" }}
+        auth: {{ authenticator: bearertokenauth }}
+exporters:
+  file: {{ path: "{{dir}}/out.jsonl" }}
+service:
+  extensions: [bearertokenauth]
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [file] }}
+  telemetry:
+    logs: {{ level: debug }}
+    metrics: {{ address: "127.0.0.1:{{telemetry}}" }}
+"#,
+            tokens = p(&tokens)
+        ),
+        &[grpc, http],
+    );
+    let refused = |transport: &str, reason: &str| {
+        s.counter(&format!(
+            "otelcol_receiver_refused_requests{{receiver=\"otlp\",transport=\"{transport}\",reason=\"{reason}\"}}"
+        ))
+    };
+    let good = (good_cert.as_path(), good_key.as_path());
+    let mut c = client(grpc, &pki.ca_file, Some(good)).await;
+    let unauthenticated = |r: Result<(), tonic::Status>| {
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e}");
+        e.message().to_owned()
+    };
+    let m = unauthenticated(export(&mut c, None, fake::traces(1, 3)).await);
+    assert!(m.contains("missing"), "{m}");
+    let m = unauthenticated(export(&mut c, Some("not-a-token-3e1f"), fake::traces(1, 3)).await);
+    assert!(!m.contains("not-a-token-3e1f"), "{m}");
+    export(&mut c, Some(TENANT_A_TOKEN), fake::traces(1, 5)).await.unwrap();
+
+    // Token rotation: a token added to the file works, the removed one is refused.
+    let new_token = "rotated-tok-0b9a4e";
+    std::fs::write(&tokens, format!("{new_token}\n")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while export(&mut c, Some(new_token), fake::traces(1, 2)).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the added token was never accepted:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unauthenticated(export(&mut c, Some(TENANT_A_TOKEN), fake::traces(1, 3)).await);
+    assert!(refused("grpc", "unauthenticated") >= 3);
+
+    // TLS refusals: no handshake, nothing read, each counted.
+    let before = refused("grpc", "tls_handshake");
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca_file).unwrap()))
+        .domain_name("localhost");
+    let other_ca_client = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+        .unwrap()
+        .tls_config(tls.clone().identity(Identity::from_pem(
+            std::fs::read(&bad_cert).unwrap(),
+            std::fs::read(&bad_key).unwrap(),
+        )))
+        .unwrap()
+        .connect()
+        .await;
+    let failed = match other_ca_client {
+        Err(_) => true,
+        Ok(ch) => export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1))
+            .await
+            .is_err(),
+    };
+    assert!(failed, "a client certificate of another CA was accepted");
+    tls = tls.clone();
+    let no_cert = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await;
+    let failed = match no_cert {
+        Err(_) => true,
+        Ok(ch) => export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1))
+            .await
+            .is_err(),
+    };
+    assert!(failed, "a client without a certificate was accepted");
+    let plain = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}")).await;
+    let failed = match plain {
+        Err(_) => true,
+        Ok(mut c) => export(&mut c, Some(new_token), fake::traces(1, 1)).await.is_err(),
+    };
+    assert!(failed, "plaintext was accepted on a TLS port");
+    let answer = tls11_hello(grpc).await;
+    assert!(matches!(answer, Some(0x15) | None), "TLS 1.1 hello answered {answer:?}");
+    assert!(
+        eventually(Duration::from_secs(5), || refused("grpc", "tls_handshake") >= before + 4),
+        "tls_handshake refusals: {} (was {before})",
+        refused("grpc", "tls_handshake")
+    );
+
+    // min_version "1.3" on HTTP: a TLS 1.2-only client fails the handshake.
+    let tls12_only = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_root_certificates({
+        let mut r = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut &std::fs::read(&pki.ca_file).unwrap()[..]) {
+            r.add(c.unwrap()).unwrap();
+        }
+        r
+    })
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", http)).await.unwrap();
+    let r = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls12_only))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await;
+    assert!(r.is_err(), "a TLS 1.2 client passed min_version 1.3");
+
+    // HTTP: 401 with the challenge, answered to the headers alone (the 10 MiB body is never
+    // sent), and counted.
+    let head = https_headers_only(http, &pki.ca_file, good, &[], 10 << 20).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("www-authenticate: bearer realm=\"strata\""),
+        "{head}"
+    );
+    let head = https_headers_only(
+        http,
+        &pki.ca_file,
+        good,
+        &[("authorization", "Bearer wrong-http-tok-77")],
+        10 << 20,
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(refused("http", "unauthenticated") >= 2);
+
+    // Only the authenticated requests reached the exporter: 5 + the rotated token's spans.
+    let out = s.path("out.jsonl");
+    let n = spans_in(&out);
+    assert!(n >= 7 && (n - 5) % 2 == 0, "the file holds {n} spans");
+    for (a, _) in resources(&out) {
+        assert!(!a.contains_key("tenant.id"), "{a:?}");
+    }
+    let log = s.log();
+    assert!(log.contains("unauthenticated"), "refusals are logged at debug:\n{log}");
+    assert!(!log.contains(new_token) && !log.contains("wrong-http-tok-77") && !log.contains("not-a-token-3e1f"));
+    assert_no_secret(&[("strata", log)]);
+}
