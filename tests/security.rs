@@ -26,6 +26,13 @@ const APP_TOKEN: &str = "app-tok-5f1e0c";
 const TENANT_A_TOKEN: &str = "tenant-a-tok-9c2d71";
 const NODE_TOKEN: &str = "node-tok-77ab03";
 
+/// `f`, or a panic naming `what` after 15 s (a hung handshake must fail the test, not hang it).
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(15), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within 15 s"))
+}
+
 fn p(path: &Path) -> String {
     path.display().to_string()
 }
@@ -450,7 +457,7 @@ service:
         assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e}");
         e.message().to_owned()
     };
-    let m = unauthenticated(export(&mut c, None, fake::traces(1, 3)).await);
+    let m = unauthenticated(within("no token", export(&mut c, None, fake::traces(1, 3))).await);
     assert!(m.contains("missing"), "{m}");
     let m = unauthenticated(export(&mut c, Some("not-a-token-3e1f"), fake::traces(1, 3)).await);
     assert!(!m.contains("not-a-token-3e1f"), "{m}");
@@ -476,40 +483,58 @@ service:
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca_file).unwrap()))
         .domain_name("localhost");
-    let other_ca_client = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
-        .unwrap()
-        .tls_config(tls.clone().identity(Identity::from_pem(
-            std::fs::read(&bad_cert).unwrap(),
-            std::fs::read(&bad_key).unwrap(),
-        )))
-        .unwrap()
-        .connect()
-        .await;
+    let other_ca_client = within(
+        "other CA connect",
+        Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+            .unwrap()
+            .tls_config(tls.clone().identity(Identity::from_pem(
+                std::fs::read(&bad_cert).unwrap(),
+                std::fs::read(&bad_key).unwrap(),
+            )))
+            .unwrap()
+            .connect(),
+    )
+    .await;
     let failed = match other_ca_client {
         Err(_) => true,
-        Ok(ch) => export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1))
-            .await
-            .is_err(),
+        Ok(ch) => within(
+            "other CA export",
+            export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1)),
+        )
+        .await
+        .is_err(),
     };
     assert!(failed, "a client certificate of another CA was accepted");
     tls = tls.clone();
-    let no_cert = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await;
+    let no_cert = within(
+        "no-cert connect",
+        Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect(),
+    )
+    .await;
     let failed = match no_cert {
         Err(_) => true,
-        Ok(ch) => export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1))
-            .await
-            .is_err(),
+        Ok(ch) => within(
+            "no-cert export",
+            export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1)),
+        )
+        .await
+        .is_err(),
     };
     assert!(failed, "a client without a certificate was accepted");
-    let plain = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}")).await;
+    let plain = within(
+        "plaintext connect",
+        TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}")),
+    )
+    .await;
     let failed = match plain {
         Err(_) => true,
-        Ok(mut c) => export(&mut c, Some(new_token), fake::traces(1, 1)).await.is_err(),
+        Ok(mut c) => within("plaintext export", export(&mut c, Some(new_token), fake::traces(1, 1)))
+            .await
+            .is_err(),
     };
     assert!(failed, "plaintext was accepted on a TLS port");
     let answer = tls11_hello(grpc).await;
@@ -535,14 +560,17 @@ service:
     })
     .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", http)).await.unwrap();
-    let r = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls12_only))
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await;
+    let r = within(
+        "TLS 1.2 handshake",
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls12_only))
+            .connect("localhost".try_into().unwrap(), tcp),
+    )
+    .await;
     assert!(r.is_err(), "a TLS 1.2 client passed min_version 1.3");
 
     // HTTP: 401 with the challenge, answered to the headers alone (the 10 MiB body is never
     // sent), and counted.
-    let head = https_headers_only(http, &pki.ca_file, good, &[], 10 << 20).await;
+    let head = within("https 401", https_headers_only(http, &pki.ca_file, good, &[], 10 << 20)).await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(
         head.to_ascii_lowercase().contains("www-authenticate: bearer realm=\"strata\""),
@@ -570,4 +598,226 @@ service:
     assert!(log.contains("unauthenticated"), "refusals are logged at debug:\n{log}");
     assert!(!log.contains(new_token) && !log.contains("wrong-http-tok-77") && !log.contains("not-a-token-3e1f"));
     assert_no_secret(&[("strata", log)]);
+}
+
+/// Writes a Kubernetes-style Secret volume in `dir`: `..<version>/` holds the files, `..data`
+/// links to it, and each visible name links through `..data` (what the kubelet does; an
+/// update swaps `..data` atomically and leaves every mtime the visible names show alone).
+fn k8s_secret(dir: &Path, version: &str, files: &[(&str, &str)]) {
+    let v = dir.join(format!("..{version}"));
+    std::fs::create_dir_all(&v).unwrap();
+    for (name, content) in files {
+        std::fs::write(v.join(name), content).unwrap();
+        let visible = dir.join(name);
+        if std::fs::symlink_metadata(&visible).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{name}"), &visible).unwrap();
+        }
+    }
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+/// Certificate rotation by symlink swap: after the Secret changes to a certificate of a new CA
+/// and a new client CA, a new connection sees them within `reload_interval`; a connection
+/// opened before keeps working; a truncated key keeps the material in use, logged and counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_and_client_ca_rotate_by_symlink_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestPki::named(dir.path(), "old");
+    let new = TestPki::named(dir.path(), "new");
+    let (old_client, old_client_key) = old.client("sidecar-old", "team-a");
+    let (new_client, new_client_key) = new.client("sidecar-new", "team-a");
+    let secret = dir.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    let (c1, k1) = old.server_pem();
+    k8s_secret(&secret, "v1", &[("tls.crt", &c1), ("tls.key", &k1), ("ca.crt", &old.ca_pem())]);
+    let grpc = free_port();
+    let s = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+        tls:
+          cert_file: "{d}/tls.crt"
+          key_file: "{d}/tls.key"
+          client_ca_file: "{d}/ca.crt"
+          reload_interval: 100ms
+exporters:
+  file: {{ path: "{{dir}}/out.jsonl" }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [file] }}
+"#,
+            d = p(&secret)
+        ),
+        &[grpc],
+    );
+    let mut before = client(grpc, &old.ca_file, Some((&old_client, &old_client_key))).await;
+    export(&mut before, None, fake::traces(1, 1)).await.unwrap();
+
+    let (c2, k2) = new.server_pem();
+    k8s_secret(&secret, "v2", &[("tls.crt", &c2), ("tls.key", &k2), ("ca.crt", &new.ca_pem())]);
+    let reloads = |outcome: &str| {
+        s.counter(&format!(
+            "strata_tls_reloads_total{{settings=\"receivers::otlp::protocols::grpc::tls\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || reloads("success") >= 1),
+        "no reload:\n{}",
+        s.log()
+    );
+    // A new connection: the new server certificate (verified with the new CA) and the new
+    // client CA (the new client certificate is accepted).
+    let mut after = client(grpc, &new.ca_file, Some((&new_client, &new_client_key))).await;
+    export(&mut after, None, fake::traces(1, 1)).await.unwrap();
+    // The old CA no longer verifies the server, and old client certificates are refused.
+    let old_trust = Channel::from_shared(format!("https://127.0.0.1:{grpc}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(std::fs::read(&old.ca_file).unwrap()))
+                .identity(Identity::from_pem(
+                    std::fs::read(&old_client).unwrap(),
+                    std::fs::read(&old_client_key).unwrap(),
+                ))
+                .domain_name("localhost"),
+        )
+        .unwrap()
+        .connect()
+        .await;
+    assert!(old_trust.is_err(), "a new connection still got the old certificate");
+    // The connection opened before the rotation goes on.
+    for _ in 0..3 {
+        export(&mut before, None, fake::traces(1, 1)).await.unwrap();
+    }
+
+    // A truncated key (a half-written file): the material in use stays, one failure counted.
+    let (c3, k3) = new.server_pem();
+    k8s_secret(
+        &secret,
+        "v3",
+        &[("tls.crt", &c3), ("tls.key", &k3[..k3.len() / 2]), ("ca.crt", &new.ca_pem())],
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || reloads("failure") >= 1),
+        "no failure counted:\n{}",
+        s.log()
+    );
+    assert!(s.log().contains("TLS material not reloaded"), "{}", s.log());
+    let mut still = client(grpc, &new.ca_file, Some((&new_client, &new_client_key))).await;
+    export(&mut still, None, fake::traces(1, 1)).await.unwrap();
+    assert_eq!(spans_in(&s.path("out.jsonl")), 6);
+    assert_no_secret(&[("strata", s.log())]);
+}
+
+/// Tenant isolation through `batch` and a persistent queue, across a SIGKILL: tenants A and B
+/// send interleaved through one node whose back-end is down; the node is killed and restarted
+/// with the back-end up. Every back-end request carries one tenant's data only, and its
+/// `X-Scope-OrgID` (from the queued context) names that tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_span_changes_tenant_through_batch_and_a_persistent_queue_across_sigkill() {
+    let (grpc, backend_port) = (free_port(), free_port());
+    let mut node = Strata::start(
+        &format!(
+            r#"
+extensions:
+  bearertokenauth:
+    tenants:
+      team-a: {{ tokens: ["{TENANT_A_TOKEN}"] }}
+      team-b: {{ tokens: ["tenant-b-tok-1d4c"] }}
+  headers_setter:
+    headers: [{{ key: X-Scope-OrgID, from_context: auth.tenant }}]
+  file_storage/queue: {{ directory: "{{dir}}/queue", create_directory: true }}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+        auth: {{ authenticator: bearertokenauth }}
+processors:
+  resource:
+    attributes:
+      - {{ key: tenant.id, action: delete }}
+      - {{ key: tenant.id, from_context: auth.tenant, action: upsert }}
+  batch: {{ timeout: 100ms, send_batch_size: 40 }}
+exporters:
+  otlp/backend:
+    endpoint: 127.0.0.1:{backend_port}
+    tls: {{ insecure: true }}
+    compression: none
+    retry_on_failure: {{ initial_interval: 50ms, max_interval: 200ms }}
+    sending_queue: {{ storage: file_storage/queue }}
+    auth: {{ authenticator: headers_setter }}
+service:
+  extensions: [bearertokenauth, headers_setter, file_storage/queue]
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [resource, batch], exporters: [otlp/backend] }}
+"#
+        ),
+        &[grpc],
+    );
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    let mut sent = 0;
+    for i in 0..10 {
+        let (token, claim) = if i % 2 == 0 {
+            (TENANT_A_TOKEN, "team-b")
+        } else {
+            ("tenant-b-tok-1d4c", "team-a")
+        };
+        export(&mut c, Some(token), spans_claiming(7, claim))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", node.log()));
+        sent += 7;
+    }
+    // Acknowledged means on disk: a crash now loses nothing.
+    node.kill();
+    let backend = RawTraceSink::serve(backend_port).await;
+    node.restart(&[grpc]);
+    let count = |b: &RawTraceSink| -> usize {
+        b.requests()
+            .iter()
+            .map(|r| fake_count(&Traces::decode(&r[..]).unwrap()))
+            .sum()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || count(&backend) >= sent),
+        "back-end got {} of {sent}:\n{}",
+        count(&backend),
+        node.log()
+    );
+    let headers = backend.headers.lock().unwrap().clone();
+    let mut per_tenant = std::collections::BTreeMap::<String, usize>::new();
+    for (req, h) in backend.requests().iter().zip(&headers) {
+        let org = h.get("x-scope-orgid").expect("X-Scope-OrgID").to_str().unwrap();
+        let t = Traces::decode(&req[..]).unwrap();
+        for rs in &t.resource_spans {
+            let tenant = rs
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "tenant.id"))
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Av::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                });
+            assert_eq!(tenant.as_deref(), Some(org), "a request of {org} carries {tenant:?}");
+        }
+        *per_tenant.entry(org.to_owned()).or_default() += fake_count(&t);
+    }
+    assert_eq!(
+        per_tenant,
+        std::collections::BTreeMap::from([("team-a".to_owned(), 35), ("team-b".to_owned(), 35)])
+    );
+}
+
+fn fake_count(t: &Traces) -> usize {
+    use strata_pipelines::SignalData;
+    t.item_count()
 }

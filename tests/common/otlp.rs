@@ -185,13 +185,19 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawTraceSink {
             type Response = Vec<u8>;
             type Future = std::future::Ready<Result<tonic::Response<Vec<u8>>, tonic::Status>>;
             fn call(&mut self, req: tonic::Request<Vec<u8>>) -> Self::Future {
-                self.0.got.lock().unwrap().push(req.into_inner());
+                // Headers and body recorded under one lock: concurrent requests stay paired.
+                let mut got = self.0.got.lock().unwrap();
+                self.0
+                    .headers
+                    .lock()
+                    .unwrap()
+                    .push(req.metadata().clone().into_headers());
+                got.push(req.into_inner());
                 // An empty ExportTraceServiceResponse is zero bytes.
                 std::future::ready(Ok(tonic::Response::new(Vec::new())))
             }
         }
         let me = self.clone();
-        self.headers.lock().unwrap().push(req.headers().clone());
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(RawCodec)
                 .unary(Unary(me), req)

@@ -31,12 +31,19 @@ impl TestPki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Distinct names for the CA and the leaf: a leaf whose subject equals its issuer
+        // looks self-signed to BoringSSL (gRPC's Python client refuses it).
+        let mut ca_dn = DistinguishedName::new();
+        ca_dn.push(DnType::CommonName, format!("strata test CA {}", dir.display()));
+        ca_params.distinguished_name = ca_dn;
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
         let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
+        let mut leaf_params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let mut leaf_dn = DistinguishedName::new();
+        leaf_dn.push(DnType::CommonName, "localhost");
+        leaf_params.distinguished_name = leaf_dn;
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.pem()).unwrap();
         let cert_file = dir.join("server.pem");
@@ -92,10 +99,12 @@ impl TestPki {
     /// `(cert, key)`.
     pub fn server_pem(&self) -> (String, String) {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap()
-            .signed_by(&key, &self.ca)
-            .unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "localhost");
+        params.distinguished_name = dn;
+        let cert = params.signed_by(&key, &self.ca).unwrap();
         (cert.pem(), key.serialize_pem())
     }
 
