@@ -821,3 +821,106 @@ fn fake_count(t: &Traces) -> usize {
     use strata_pipelines::SignalData;
     t.item_count()
 }
+
+/// Every invalid TLS/auth setting is refused by `strata validate`, with its YAML path, and
+/// never with the credential in the message.
+#[test]
+fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let (cert, key) = (p(&pki.cert_file), p(&pki.key_file));
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let garbage = p(&garbage);
+    let grpc_tls = |tls: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n        tls: {tls}\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [debug] }}\n"
+        )
+    };
+    let path = "receivers::otlp::protocols::grpc::tls";
+    let cases: Vec<(String, String)> = vec![
+        (grpc_tls(&format!("{{ cert_file: \"{cert}\" }}")), format!("{path}::key_file: a certificate needs its key")),
+        (grpc_tls(&format!("{{ key_file: \"{key}\" }}")), format!("{path}::cert_file: a key needs its certificate")),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", cert_pem: \"x\", key_file: \"{key}\" }}")),
+            format!("{path}::cert_pem: set either cert_file or cert_pem, not both"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", min_version: \"1.3\", max_version: \"1.2\" }}")),
+            format!("{path}::min_version: min_version \"1.3\" is above max_version \"1.2\""),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", min_version: \"1.4\" }}")),
+            format!("{path}::min_version: unknown TLS version \"1.4\""),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", max_version: \"1.1\" }}")),
+            format!("{path}::max_version: TLS 1.0 and 1.1 are not supported"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{garbage}\", key_file: \"{key}\" }}")),
+            format!("{path}::cert_file: {garbage}: no PEM certificate found"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{garbage}\" }}")),
+            format!("{path}::key_file: {garbage}: no PEM private key found"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: \"{garbage}\" }}")),
+            format!("{path}::client_ca_file: {garbage}: no PEM certificate found"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: /nonexistent/ca.pem }}")),
+            format!("{path}::client_ca_file: /nonexistent/ca.pem: No such file"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", cipher_suites: [TLS_RSA_WITH_RC4_128_MD5] }}")),
+            format!("{path}::cipher_suites: unknown or unsupported TLS 1.2 cipher suite"),
+        ),
+        (
+            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", reload: 1s }}")),
+            format!("{path}::reload: unknown field `reload`"),
+        ),
+        (
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n        auth: { authenticator: bearertokenauth }\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n".into(),
+            "receivers::otlp::protocols::http::auth::authenticator: authenticator \"bearertokenauth\" is not an extension in service::extensions".into(),
+        ),
+        (
+            format!("extensions:\n  bearertokenauth: {{ tenants: {{ a: {{ tokens: [{APP_TOKEN}] }}, b: {{ tokens: [{APP_TOKEN}] }} }} }}\nreceivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  extensions: [bearertokenauth]\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [debug] }}\n"),
+            "extensions::bearertokenauth::tenants::b::tokens: a token of tenant b is also a token of tenant a".into(),
+        ),
+        (
+            "extensions:\n  basicauth: { htpasswd: { inline: 'user:$6$salt$secrethash' } }\nreceivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  extensions: [basicauth]\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n".into(),
+            "extensions::basicauth::htpasswd::inline: htpasswd line 1: unsupported hash scheme".into(),
+        ),
+        (
+            "extensions:\n  headers_setter: { headers: [{ key: X-Scope-OrgID }] }\nreceivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  extensions: [headers_setter]\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n".into(),
+            "extensions::headers_setter::headers::0: set exactly one of value or from_context".into(),
+        ),
+        (
+            format!("receivers:\n  otlp:\nexporters:\n  otlp:\n    endpoint: a:4317\n    tls: {{ ca_file: \"{garbage}\" }}\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [otlp] }}\n"),
+            format!("exporters::otlp::tls: {garbage}: no PEM certificate found"),
+        ),
+        (
+            format!("receivers:\n  otlp:\nexporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n    tls: {{ cert_file: \"{cert}\" }}\nservice:\n  pipelines:\n    metrics: {{ receivers: [otlp], exporters: [prometheus] }}\n"),
+            "exporters::prometheus::tls::key_file: a certificate needs its key".into(),
+        ),
+    ];
+    for (i, (cfg, want)) in cases.iter().enumerate() {
+        let f = dir.path().join(format!("c{i}.yaml"));
+        std::fs::write(&f, cfg).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["validate", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "case {i} validated:\n{cfg}");
+        assert!(text.contains(want.as_str()), "case {i}: want {want:?} in:\n{text}");
+        assert!(!text.contains(APP_TOKEN) && !text.contains("secrethash"), "case {i} leaks a credential:\n{text}");
+    }
+}

@@ -105,6 +105,27 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
             ));
         }
     }
+    // `auth: {authenticator: <id>}` anywhere in a receiver's or exporter's config must name an
+    // extension the service starts (else the component fails at start, after validation).
+    for (kind, comps) in [("receivers", &cfg.receivers), ("exporters", &cfg.exporters)] {
+        for (id, v) in comps {
+            let mut refs = Vec::new();
+            authenticator_refs(v, format!("{kind}::{id}"), &mut refs);
+            for (path, ext) in refs {
+                let started = ext
+                    .parse::<ComponentId>()
+                    .is_ok_and(|e| cfg.service.extensions.contains(&e));
+                if !started {
+                    errs.push(ConfigError::new(
+                        path,
+                        format!(
+                            "authenticator {ext:?} is not an extension in service::extensions"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     if cfg.service.pipelines.is_empty() {
         errs.push(ConfigError::new(
             "service::pipelines",
@@ -358,6 +379,21 @@ impl Graph {
     /// Number of receiver instances (one per id).
     pub fn receiver_count(&self) -> usize {
         self.receivers.len()
+    }
+}
+
+/// Every `auth: {authenticator: <id>}` under `v`, with its path (`...::auth::authenticator`).
+fn authenticator_refs(v: &serde_yaml_ng::Value, path: String, out: &mut Vec<(String, String)>) {
+    let Some(map) = v.as_mapping() else { return };
+    for (k, child) in map {
+        let Some(k) = k.as_str() else { continue };
+        let here = format!("{path}::{k}");
+        if k == "auth"
+            && let Some(ext) = child.get("authenticator").and_then(|a| a.as_str())
+        {
+            out.push((format!("{here}::authenticator"), ext.to_owned()));
+        }
+        authenticator_refs(child, here, out);
     }
 }
 

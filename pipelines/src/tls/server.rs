@@ -120,6 +120,12 @@ pub fn versions(
         Some(s) => parse_version(s).map_err(|e| ConfigError::new(format!("{path}::max_version"), e))?,
         None => TlsVersion::V1_3,
     };
+    if max_v < TlsVersion::V1_2 {
+        return Err(ConfigError::new(
+            format!("{path}::max_version"),
+            "TLS 1.0 and 1.1 are not supported (rustls implements TLS 1.2 and 1.3)",
+        ));
+    }
     if min_v > max_v {
         return Err(ConfigError::new(
             format!("{path}::min_version"),
