@@ -41,13 +41,16 @@ fn p(path: &Path) -> String {
 fn spans_claiming(n: usize, claim: &str) -> Traces {
     let mut t = fake::traces(1, n);
     for rs in &mut t.resource_spans {
-        rs.resource.get_or_insert_default().attributes.push(KeyValue {
-            key: "tenant.id".into(),
-            value: Some(AnyValue {
-                value: Some(Av::StringValue(claim.into())),
-            }),
-            ..Default::default()
-        });
+        rs.resource
+            .get_or_insert_default()
+            .attributes
+            .push(KeyValue {
+                key: "tenant.id".into(),
+                value: Some(AnyValue {
+                    value: Some(Av::StringValue(claim.into())),
+                }),
+                ..Default::default()
+            });
     }
     t
 }
@@ -111,7 +114,10 @@ fn spans_in(path: &Path) -> usize {
 fn assert_no_secret(logs: &[(&str, String)]) {
     for (who, log) in logs {
         for secret in [APP_TOKEN, TENANT_A_TOKEN, NODE_TOKEN, "BEGIN PRIVATE KEY"] {
-            assert!(!log.contains(secret), "{who}'s log contains a credential ({secret}):\n{log}");
+            assert!(
+                !log.contains(secret),
+                "{who}'s log contains a credential ({secret}):\n{log}"
+            );
         }
     }
 }
@@ -132,7 +138,11 @@ async fn chain_with_mtls_and_tokens_stamps_the_authenticated_tenant() {
     let server_tls = |client_ca: bool| {
         format!(
             "tls: {{ cert_file: \"{cert}\", key_file: \"{key}\"{} }}",
-            if client_ca { format!(", client_ca_file: \"{ca}\"") } else { String::new() }
+            if client_ca {
+                format!(", client_ca_file: \"{ca}\"")
+            } else {
+                String::new()
+            }
         )
     };
 
@@ -261,10 +271,25 @@ service:
     let mut sent = 0;
     if let Some(py) = common::interop_python("opentelemetry.exporter.otlp.proto.grpc") {
         let out = std::process::Command::new(py)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/tls_client.py"))
-            .args(["--endpoint", &format!("localhost:{sidecar_port}"), "--ca", &ca])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/interop/tls_client.py"
+            ))
+            .args([
+                "--endpoint",
+                &format!("localhost:{sidecar_port}"),
+                "--ca",
+                &ca,
+            ])
             .args(["--cert", &p(&app_cert), "--key", &p(&app_key)])
-            .args(["--token", APP_TOKEN, "--spans", "300", "--attr", "tenant.id=B"])
+            .args([
+                "--token",
+                APP_TOKEN,
+                "--spans",
+                "300",
+                "--attr",
+                "tenant.id=B",
+            ])
             .output()
             .unwrap();
         assert!(
@@ -274,7 +299,9 @@ service:
             sidecar.log()
         );
         sent += 300;
-        println!("interop security: the OpenTelemetry Python SDK sent 300 spans over TLS with a bearer token");
+        println!(
+            "interop security: the OpenTelemetry Python SDK sent 300 spans over TLS with a bearer token"
+        );
     }
     let mut c = client(sidecar_port, &pki.ca_file, None).await;
     for _ in 0..5 {
@@ -304,7 +331,14 @@ service:
         let n: usize = backend
             .requests()
             .iter()
-            .map(|b| Traces::decode(&b[..]).unwrap().resource_spans.iter().map(|r| r.scope_spans.iter().map(|s| s.spans.len()).sum::<usize>()).sum::<usize>())
+            .map(|b| {
+                Traces::decode(&b[..])
+                    .unwrap()
+                    .resource_spans
+                    .iter()
+                    .map(|r| r.scope_spans.iter().map(|s| s.spans.len()).sum::<usize>())
+                    .sum::<usize>()
+            })
             .sum();
         n == sent
     }));
@@ -313,7 +347,11 @@ service:
         .lock()
         .unwrap()
         .iter()
-        .map(|h| h.get("x-scope-orgid").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default())
+        .map(|h| {
+            h.get("x-scope-orgid")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        })
         .collect();
     assert_eq!(orgs, BTreeSet::from(["team-a".to_owned()]));
     assert_no_secret(&[
@@ -353,7 +391,9 @@ async fn https_headers_only(
     .with_root_certificates(roots)
     .with_client_auth_cert(chain, key)
     .unwrap();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
         .connect("localhost".try_into().unwrap(), tcp)
         .await
@@ -387,7 +427,9 @@ async fn tls11_hello(port: u16) -> Option<u8> {
     hs.extend_from_slice(&body);
     let mut rec = vec![0x16, 0x03, 0x02, 0, hs.len() as u8];
     rec.extend_from_slice(&hs);
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     s.write_all(&rec).await.unwrap();
     let mut b = [0u8; 1];
     match tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await {
@@ -461,13 +503,18 @@ service:
     assert!(m.contains("missing"), "{m}");
     let m = unauthenticated(export(&mut c, Some("not-a-token-3e1f"), fake::traces(1, 3)).await);
     assert!(!m.contains("not-a-token-3e1f"), "{m}");
-    export(&mut c, Some(TENANT_A_TOKEN), fake::traces(1, 5)).await.unwrap();
+    export(&mut c, Some(TENANT_A_TOKEN), fake::traces(1, 5))
+        .await
+        .unwrap();
 
     // Token rotation: a token added to the file works, the removed one is refused.
     let new_token = "rotated-tok-0b9a4e";
     std::fs::write(&tokens, format!("{new_token}\n")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while export(&mut c, Some(new_token), fake::traces(1, 2)).await.is_err() {
+    while export(&mut c, Some(new_token), fake::traces(1, 2))
+        .await
+        .is_err()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the added token was never accepted:\n{}",
@@ -499,7 +546,11 @@ service:
         Err(_) => true,
         Ok(ch) => within(
             "other CA export",
-            export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1)),
+            export(
+                &mut TraceServiceClient::new(ch),
+                Some(new_token),
+                fake::traces(1, 1),
+            ),
         )
         .await
         .is_err(),
@@ -519,7 +570,11 @@ service:
         Err(_) => true,
         Ok(ch) => within(
             "no-cert export",
-            export(&mut TraceServiceClient::new(ch), Some(new_token), fake::traces(1, 1)),
+            export(
+                &mut TraceServiceClient::new(ch),
+                Some(new_token),
+                fake::traces(1, 1),
+            ),
         )
         .await
         .is_err(),
@@ -532,15 +587,22 @@ service:
     .await;
     let failed = match plain {
         Err(_) => true,
-        Ok(mut c) => within("plaintext export", export(&mut c, Some(new_token), fake::traces(1, 1)))
-            .await
-            .is_err(),
+        Ok(mut c) => within(
+            "plaintext export",
+            export(&mut c, Some(new_token), fake::traces(1, 1)),
+        )
+        .await
+        .is_err(),
     };
     assert!(failed, "plaintext was accepted on a TLS port");
     let answer = tls11_hello(grpc).await;
-    assert!(matches!(answer, Some(0x15) | None), "TLS 1.1 hello answered {answer:?}");
     assert!(
-        eventually(Duration::from_secs(5), || refused("grpc", "tls_handshake") >= before + 4),
+        matches!(answer, Some(0x15) | None),
+        "TLS 1.1 hello answered {answer:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || refused("grpc", "tls_handshake")
+            >= before + 4),
         "tls_handshake refusals: {} (was {before})",
         refused("grpc", "tls_handshake")
     );
@@ -559,7 +621,9 @@ service:
         r
     })
     .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", http)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", http))
+        .await
+        .unwrap();
     let r = within(
         "TLS 1.2 handshake",
         tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls12_only))
@@ -570,10 +634,15 @@ service:
 
     // HTTP: 401 with the challenge, answered to the headers alone (the 10 MiB body is never
     // sent), and counted.
-    let head = within("https 401", https_headers_only(http, &pki.ca_file, good, &[], 10 << 20)).await;
+    let head = within(
+        "https 401",
+        https_headers_only(http, &pki.ca_file, good, &[], 10 << 20),
+    )
+    .await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(
-        head.to_ascii_lowercase().contains("www-authenticate: bearer realm=\"strata\""),
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"strata\""),
         "{head}"
     );
     let head = https_headers_only(
@@ -590,13 +659,23 @@ service:
     // Only the authenticated requests reached the exporter: 5 + the rotated token's spans.
     let out = s.path("out.jsonl");
     let n = spans_in(&out);
-    assert!(n >= 7 && (n - 5) % 2 == 0, "the file holds {n} spans");
+    assert!(
+        n >= 7 && (n - 5).is_multiple_of(2),
+        "the file holds {n} spans"
+    );
     for (a, _) in resources(&out) {
         assert!(!a.contains_key("tenant.id"), "{a:?}");
     }
     let log = s.log();
-    assert!(log.contains("unauthenticated"), "refusals are logged at debug:\n{log}");
-    assert!(!log.contains(new_token) && !log.contains("wrong-http-tok-77") && !log.contains("not-a-token-3e1f"));
+    assert!(
+        log.contains("unauthenticated"),
+        "refusals are logged at debug:\n{log}"
+    );
+    assert!(
+        !log.contains(new_token)
+            && !log.contains("wrong-http-tok-77")
+            && !log.contains("not-a-token-3e1f")
+    );
     assert_no_secret(&[("strata", log)]);
 }
 
@@ -632,7 +711,15 @@ async fn certificates_and_client_ca_rotate_by_symlink_swap() {
     let secret = dir.path().join("secret");
     std::fs::create_dir_all(&secret).unwrap();
     let (c1, k1) = old.server_pem();
-    k8s_secret(&secret, "v1", &[("tls.crt", &c1), ("tls.key", &k1), ("ca.crt", &old.ca_pem())]);
+    k8s_secret(
+        &secret,
+        "v1",
+        &[
+            ("tls.crt", &c1),
+            ("tls.key", &k1),
+            ("ca.crt", &old.ca_pem()),
+        ],
+    );
     let grpc = free_port();
     let s = Strata::start(
         &format!(
@@ -661,7 +748,15 @@ service:
     export(&mut before, None, fake::traces(1, 1)).await.unwrap();
 
     let (c2, k2) = new.server_pem();
-    k8s_secret(&secret, "v2", &[("tls.crt", &c2), ("tls.key", &k2), ("ca.crt", &new.ca_pem())]);
+    k8s_secret(
+        &secret,
+        "v2",
+        &[
+            ("tls.crt", &c2),
+            ("tls.key", &k2),
+            ("ca.crt", &new.ca_pem()),
+        ],
+    );
     let reloads = |outcome: &str| {
         s.counter(&format!(
             "strata_tls_reloads_total{{settings=\"receivers::otlp::protocols::grpc::tls\",outcome=\"{outcome}\"}}"
@@ -691,7 +786,10 @@ service:
         .unwrap()
         .connect()
         .await;
-    assert!(old_trust.is_err(), "a new connection still got the old certificate");
+    assert!(
+        old_trust.is_err(),
+        "a new connection still got the old certificate"
+    );
     // The connection opened before the rotation goes on.
     for _ in 0..3 {
         export(&mut before, None, fake::traces(1, 1)).await.unwrap();
@@ -702,7 +800,11 @@ service:
     k8s_secret(
         &secret,
         "v3",
-        &[("tls.crt", &c3), ("tls.key", &k3[..k3.len() / 2]), ("ca.crt", &new.ca_pem())],
+        &[
+            ("tls.crt", &c3),
+            ("tls.key", &k3[..k3.len() / 2]),
+            ("ca.crt", &new.ca_pem()),
+        ],
     );
     assert!(
         eventually(Duration::from_secs(5), || reloads("failure") >= 1),
@@ -796,7 +898,11 @@ service:
     let headers = backend.headers.lock().unwrap().clone();
     let mut per_tenant = std::collections::BTreeMap::<String, usize>::new();
     for (req, h) in backend.requests().iter().zip(&headers) {
-        let org = h.get("x-scope-orgid").expect("X-Scope-OrgID").to_str().unwrap();
+        let org = h
+            .get("x-scope-orgid")
+            .expect("X-Scope-OrgID")
+            .to_str()
+            .unwrap();
         let t = Traces::decode(&req[..]).unwrap();
         for rs in &t.resource_spans {
             let tenant = rs
@@ -807,7 +913,11 @@ service:
                     Av::StringValue(s) => Some(s.clone()),
                     _ => None,
                 });
-            assert_eq!(tenant.as_deref(), Some(org), "a request of {org} carries {tenant:?}");
+            assert_eq!(
+                tenant.as_deref(),
+                Some(org),
+                "a request of {org} carries {tenant:?}"
+            );
         }
         *per_tenant.entry(org.to_owned()).or_default() += fake_count(&t);
     }
@@ -920,7 +1030,13 @@ fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!out.status.success(), "case {i} validated:\n{cfg}");
-        assert!(text.contains(want.as_str()), "case {i}: want {want:?} in:\n{text}");
-        assert!(!text.contains(APP_TOKEN) && !text.contains("secrethash"), "case {i} leaks a credential:\n{text}");
+        assert!(
+            text.contains(want.as_str()),
+            "case {i}: want {want:?} in:\n{text}"
+        );
+        assert!(
+            !text.contains(APP_TOKEN) && !text.contains("secrethash"),
+            "case {i} leaks a credential:\n{text}"
+        );
     }
 }

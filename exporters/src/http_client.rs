@@ -86,7 +86,9 @@ impl HttpClient {
             if !cur.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &now)) {
                 match build(&self.headers, self.timeout, (*now).clone()) {
                     Ok(c) => *cur = (Some(now), c),
-                    Err(e) => tracing::warn!(settings = %self.what, error = %e, "cannot rebuild the HTTP client; keeping the previous one"),
+                    Err(e) => {
+                        tracing::warn!(settings = %self.what, error = %e, "cannot rebuild the HTTP client; keeping the previous one")
+                    }
                 }
             }
         }

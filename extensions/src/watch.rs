@@ -21,7 +21,10 @@ impl Watched {
     pub fn new(files: Vec<String>) -> Result<Self, String> {
         let mut content = BTreeMap::new();
         for f in &files {
-            content.insert(f.clone(), std::fs::read(f).map_err(|e| format!("{f}: {e}"))?);
+            content.insert(
+                f.clone(),
+                std::fs::read(f).map_err(|e| format!("{f}: {e}"))?,
+            );
         }
         Ok(Watched {
             files,

@@ -128,7 +128,10 @@ impl ClientContext {
             Some(keys) => keys
                 .iter()
                 .filter_map(|k| {
-                    let k = k.strip_prefix("metadata.").unwrap_or(k).to_ascii_lowercase();
+                    let k = k
+                        .strip_prefix("metadata.")
+                        .unwrap_or(k)
+                        .to_ascii_lowercase();
                     self.metadata.get(&k).map(|v| (k, v.clone()))
                 })
                 .collect(),
@@ -273,7 +276,10 @@ mod tests {
         let (got, data) = open_envelope(&rec).unwrap();
         assert_eq!(got, Some(c));
         assert_eq!(data, b"\x0a\x00");
-        assert_eq!(open_envelope(b"\x0a\x00").unwrap(), (None, &b"\x0a\x00"[..]));
+        assert_eq!(
+            open_envelope(b"\x0a\x00").unwrap(),
+            (None, &b"\x0a\x00"[..])
+        );
         assert_eq!(envelope(None, b"xy"), b"xy");
         assert!(open_envelope(&rec[..3]).is_err());
     }

@@ -118,9 +118,7 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
                 if !started {
                     errs.push(ConfigError::new(
                         path,
-                        format!(
-                            "authenticator {ext:?} is not an extension in service::extensions"
-                        ),
+                        format!("authenticator {ext:?} is not an extension in service::extensions"),
                     ));
                 }
             }

@@ -213,15 +213,14 @@ impl ReceiverObs {
     /// The `otelcol_receiver_refused_requests` counter of `reason`, to keep (the TLS
     /// listener counts failed handshakes with `tls_handshake`).
     pub fn refused_counter(&self, reason: &'static str) -> Counter {
-        self.telemetry
-            .counter(
-                "otelcol_receiver_refused_requests",
-                &[
-                    ("receiver", &self.receiver),
-                    ("transport", self.transport),
-                    ("reason", reason),
-                ],
-            )
+        self.telemetry.counter(
+            "otelcol_receiver_refused_requests",
+            &[
+                ("receiver", &self.receiver),
+                ("transport", self.transport),
+                ("reason", reason),
+            ],
+        )
     }
 }
 

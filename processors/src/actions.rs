@@ -217,17 +217,17 @@ impl Actions {
                     if a.pattern.is_some() || a.converted_type.is_some() {
                         return Err(err("pattern", "applies to delete, hash, extract only"));
                     }
-                    let source = match (&a.value, &a.from_attribute, &a.from_context) {
-                        (Some(v), _, _) => Source::Value(
-                            yaml_to_any(v)
-                                .ok_or_else(|| err("value", "must be a string, number or boolean"))?,
-                        ),
-                        (None, Some(f), _) => Source::Attribute(f.clone()),
-                        (None, None, Some(c)) => Source::Context(c.clone()),
-                        (None, None, None) => {
-                            return Err(err("value", "a value source is required"));
-                        }
-                    };
+                    let source =
+                        match (&a.value, &a.from_attribute, &a.from_context) {
+                            (Some(v), _, _) => Source::Value(yaml_to_any(v).ok_or_else(|| {
+                                err("value", "must be a string, number or boolean")
+                            })?),
+                            (None, Some(f), _) => Source::Attribute(f.clone()),
+                            (None, None, Some(c)) => Source::Context(c.clone()),
+                            (None, None, None) => {
+                                return Err(err("value", "a value source is required"));
+                            }
+                        };
                     Action::Set {
                         key,
                         kind: a.action,

@@ -34,7 +34,10 @@ impl TestPki {
         // Distinct names for the CA and the leaf: a leaf whose subject equals its issuer
         // looks self-signed to BoringSSL (gRPC's Python client refuses it).
         let mut ca_dn = DistinguishedName::new();
-        ca_dn.push(DnType::CommonName, format!("strata test CA {}", dir.display()));
+        ca_dn.push(
+            DnType::CommonName,
+            format!("strata test CA {}", dir.display()),
+        );
         ca_params.distinguished_name = ca_dn;
         let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
         let leaf_key = KeyPair::generate().unwrap();

@@ -350,7 +350,10 @@ impl<T: SignalData> HelperExporter<T> {
             let payload = bytes::Bytes::from(std::mem::take(&mut rec.payload));
             let (ctx, otlp) = match open_envelope(&payload) {
                 // The OTLP bytes are the record's tail: sliced, not copied.
-                Ok((ctx, otlp)) => (ctx.map(Arc::new), payload.slice(payload.len() - otlp.len()..)),
+                Ok((ctx, otlp)) => (
+                    ctx.map(Arc::new),
+                    payload.slice(payload.len() - otlp.len()..),
+                ),
                 Err(e) => {
                     core.m.dropped.add(u64::from(rec.items));
                     error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,

@@ -100,7 +100,10 @@ impl tower::Service<http::Uri> for Connector {
         let (tls, name) = (self.tls.clone(), self.server_name.clone());
         Box::pin(async move {
             let host = uri.host().ok_or("endpoint has no host")?.to_owned();
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
             let port = uri.port_u16().ok_or("endpoint has no port")?;
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);

@@ -2,13 +2,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use strata_pipelines::auth::{ClientAuthenticator, ClientContext};
 use strata_pipelines::{
     Accepted, BuildError, Component, ConfigError, ConsumeError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
     Traces, YamlValue, config::parse_component, wire::Encoded,
 };
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use strata_pipelines::auth::{ClientAuthenticator, ClientContext};
 use tonic::transport::{Channel, Endpoint};
 
 use super::connect::Connector;
@@ -226,7 +226,12 @@ impl<T: GrpcExport> Component for OtlpExporter<T> {
     }
 
     async fn shutdown(&self) -> Result<(), ShutdownError> {
-        if let Some(c) = self.stop_watch.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(c) = self
+            .stop_watch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             c.cancel();
         }
         self.channel
@@ -381,8 +386,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.path, "e::tls::ca_file");
-        parse_component::<Config>("e", yaml("endpoint: a:1\ntls: {insecure_skip_verify: true}"))
-            .unwrap();
+        parse_component::<Config>(
+            "e",
+            yaml("endpoint: a:1\ntls: {insecure_skip_verify: true}"),
+        )
+        .unwrap();
         let e = parse_component::<Config>("e", yaml("endpoint: a:1\ntls: {min_version: '1.4'}"))
             .unwrap_err();
         assert_eq!(e.path, "e::tls::min_version");

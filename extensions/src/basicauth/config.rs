@@ -71,10 +71,12 @@ impl ComponentConfig for Config {
             ));
         }
         if let Some(f) = &h.file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| ConfigError::new(format!("{path}::htpasswd::file"), format!("{f}: {e}")))?;
-            super::Htpasswd::parse(&text)
-                .map_err(|e| ConfigError::new(format!("{path}::htpasswd::file"), format!("{f}: {e}")))?;
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                ConfigError::new(format!("{path}::htpasswd::file"), format!("{f}: {e}"))
+            })?;
+            super::Htpasswd::parse(&text).map_err(|e| {
+                ConfigError::new(format!("{path}::htpasswd::file"), format!("{f}: {e}"))
+            })?;
         }
         if let Some(i) = &h.inline {
             super::Htpasswd::parse(i)

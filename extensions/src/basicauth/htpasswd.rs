@@ -66,12 +66,19 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether `password` matches the htpasswd `hash`.
 pub fn verify(hash: &str, password: &str) -> bool {
-    if hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$") || hash.starts_with("$2x$") {
+    if hash.starts_with("$2a$")
+        || hash.starts_with("$2b$")
+        || hash.starts_with("$2y$")
+        || hash.starts_with("$2x$")
+    {
         return bcrypt::verify(password, hash).unwrap_or(false);
     }
     if let Some(rest) = hash.strip_prefix("$apr1$") {
         let salt = rest.split('$').next().unwrap_or("");
-        return ct_eq(apr1(password.as_bytes(), salt.as_bytes()).as_bytes(), hash.as_bytes());
+        return ct_eq(
+            apr1(password.as_bytes(), salt.as_bytes()).as_bytes(),
+            hash.as_bytes(),
+        );
     }
     if let Some(b64) = hash.strip_prefix("{SHA}") {
         let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes());

@@ -126,11 +126,7 @@ impl BasicAuth {
         {
             return true;
         }
-        let users = self
-            .users
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let users = self.users.read().unwrap_or_else(|p| p.into_inner()).clone();
         let ok = users.get(user).is_some_and(|hash| verify(hash, password));
         if ok {
             let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
@@ -160,7 +156,8 @@ impl ServerAuthenticator for BasicAuth {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(b64.trim())
             .map_err(|_| AuthError("malformed Basic credentials".into()))?;
-        let raw = String::from_utf8(raw).map_err(|_| AuthError("malformed Basic credentials".into()))?;
+        let raw =
+            String::from_utf8(raw).map_err(|_| AuthError("malformed Basic credentials".into()))?;
         let (user, password) = raw
             .split_once(':')
             .ok_or_else(|| AuthError("malformed Basic credentials".into()))?;
@@ -270,7 +267,8 @@ impl ExtensionFactory for Factory {
     }
     fn create(&self, set: Settings, cfg: YamlValue) -> Result<Arc<dyn Extension>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
-        let auth = BasicAuth::new(c).map_err(|e| BuildError::Config(ConfigError::new(set.path(), e)))?;
+        let auth =
+            BasicAuth::new(c).map_err(|e| BuildError::Config(ConfigError::new(set.path(), e)))?;
         Ok(Arc::new(BasicAuthExtension {
             id: set.id,
             auth: Arc::new(auth),

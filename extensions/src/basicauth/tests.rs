@@ -30,10 +30,12 @@ fn config_defaults_testdata_and_errors() {
     assert!(e.message.contains("unknown field"), "{e}");
     let e = parse_component::<Config>("x", yaml("htpasswd: {file: /nonexistent}")).unwrap_err();
     assert_eq!(e.path, "x::htpasswd::file");
-    let e = parse_component::<Config>("x", yaml("htpasswd: {inline: 'no-colon-here'}")).unwrap_err();
+    let e =
+        parse_component::<Config>("x", yaml("htpasswd: {inline: 'no-colon-here'}")).unwrap_err();
     assert_eq!(e.path, "x::htpasswd::inline");
     assert!(!e.message.contains("no-colon-here"), "{e}");
-    let e = parse_component::<Config>("x", yaml("htpasswd: {inline: 'u:$6$salt$hash'}")).unwrap_err();
+    let e =
+        parse_component::<Config>("x", yaml("htpasswd: {inline: 'u:$6$salt$hash'}")).unwrap_err();
     assert!(e.message.contains("unsupported"), "{e}");
     let c = parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
     assert!(!format!("{c:?}").contains("w0rd"));
@@ -48,10 +50,15 @@ fn apache_hash_schemes_verify() {
         "$apr1$abcdefgh$UkZoB0qp2g9KE9.krwnMP0"
     );
     assert!(verify("$apr1$abcdefgh$UkZoB0qp2g9KE9.krwnMP0", "p@ss w0rd"));
-    assert!(!verify("$apr1$abcdefgh$UkZoB0qp2g9KE9.krwnMP0", "p@ss w0rd!"));
+    assert!(!verify(
+        "$apr1$abcdefgh$UkZoB0qp2g9KE9.krwnMP0",
+        "p@ss w0rd!"
+    ));
     assert!(verify("{SHA}hkh4dSUt9vfhE3nIRwDeOxmhD7w=", "p@ss w0rd"));
     assert!(!verify("{SHA}hkh4dSUt9vfhE3nIRwDeOxmhD7w=", "other"));
-    let b = bcrypt::hash("p@ss w0rd", 4).unwrap().replacen("$2b$", "$2y$", 1);
+    let b = bcrypt::hash("p@ss w0rd", 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
     assert!(verify(&b, "p@ss w0rd"));
     assert!(!verify(&b, "nope"));
     assert!(verify("plain", "plain"));
@@ -72,8 +79,14 @@ fn users_from_file_and_inline_and_refusals() {
     )
     .unwrap();
     let a = BasicAuth::new(c).unwrap();
-    assert_eq!(basic(&a, "sidecar", "sidecar-pw").unwrap()["username"], "sidecar");
-    assert_eq!(basic(&a, "sidecar", "sidecar-pw").unwrap()["username"], "sidecar");
+    assert_eq!(
+        basic(&a, "sidecar", "sidecar-pw").unwrap()["username"],
+        "sidecar"
+    );
+    assert_eq!(
+        basic(&a, "sidecar", "sidecar-pw").unwrap()["username"],
+        "sidecar"
+    );
     assert_eq!(basic(&a, "node", "p@ss w0rd").unwrap()["username"], "node");
     for (u, p) in [("sidecar", "wrong"), ("nobody", "p@ss w0rd"), ("node", "")] {
         let e = basic(&a, u, p).unwrap_err();

@@ -128,10 +128,7 @@ impl BearerToken {
     }
 
     fn table(&self) -> Arc<Table> {
-        self.table
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Looks at the token files and rebuilds the table when one changed: whether it did,
@@ -288,7 +285,8 @@ impl ExtensionFactory for Factory {
     }
     fn create(&self, set: Settings, cfg: YamlValue) -> Result<Arc<dyn Extension>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
-        let auth = BearerToken::new(c).map_err(|e| BuildError::Config(ConfigError::new(set.path(), e)))?;
+        let auth =
+            BearerToken::new(c).map_err(|e| BuildError::Config(ConfigError::new(set.path(), e)))?;
         Ok(Arc::new(BearerTokenExtension {
             id: set.id,
             auth: Arc::new(auth),

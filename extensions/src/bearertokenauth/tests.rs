@@ -49,10 +49,24 @@ fn config_defaults_testdata_and_errors() {
 fn tokens_tenants_and_refusals() {
     let c = parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
     let a = BearerToken::new(c).unwrap();
-    assert_eq!(auth(&a, Some("Bearer plain-token")).unwrap(), BTreeMap::new());
-    assert_eq!(auth(&a, Some("bearer token-a")).unwrap()["tenant"], "team-a");
-    assert_eq!(auth(&a, Some("Bearer token-b2")).unwrap()["tenant"], "team-b");
-    for bad in [None, Some("Bearer nope"), Some("Basic token-a"), Some("token-a")] {
+    assert_eq!(
+        auth(&a, Some("Bearer plain-token")).unwrap(),
+        BTreeMap::new()
+    );
+    assert_eq!(
+        auth(&a, Some("bearer token-a")).unwrap()["tenant"],
+        "team-a"
+    );
+    assert_eq!(
+        auth(&a, Some("Bearer token-b2")).unwrap()["tenant"],
+        "team-b"
+    );
+    for bad in [
+        None,
+        Some("Bearer nope"),
+        Some("Basic token-a"),
+        Some("token-a"),
+    ] {
         let e = auth(&a, bad).unwrap_err();
         assert!(!e.contains("nope") && !e.contains("token-a"), "{e}");
     }

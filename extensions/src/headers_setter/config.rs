@@ -49,7 +49,10 @@ impl ComponentConfig for Config {
     /// The first problem, with its path (`headers::0::key`).
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if self.headers.is_empty() {
-            return Err(ConfigError::new(format!("{path}::headers"), "at least one header is required"));
+            return Err(ConfigError::new(
+                format!("{path}::headers"),
+                "at least one header is required",
+            ));
         }
         for (i, h) in self.headers.iter().enumerate() {
             let p = format!("{path}::headers::{i}");
@@ -60,7 +63,10 @@ impl ComponentConfig for Config {
                 ));
             }
             if h.action != Action::Delete && h.value.is_some() == h.from_context.is_some() {
-                return Err(ConfigError::new(&p, "set exactly one of value or from_context"));
+                return Err(ConfigError::new(
+                    &p,
+                    "set exactly one of value or from_context",
+                ));
             }
         }
         Ok(())

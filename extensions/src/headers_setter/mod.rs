@@ -29,8 +29,8 @@ use async_trait::async_trait;
 use strata_pipelines::auth::{AuthError, ClientAuthenticator, ClientContext};
 use strata_pipelines::config::parse_component;
 use strata_pipelines::{
-    BuildError, Component, ConfigError, Extension, ExtensionFactory, Host, Settings,
-    ShutdownError, StartError, YamlValue,
+    BuildError, Component, ConfigError, Extension, ExtensionFactory, Host, Settings, ShutdownError,
+    StartError, YamlValue,
 };
 
 pub use config::{Action, Config, HeaderConfig};
@@ -141,10 +141,12 @@ mod tests {
         assert!(e.message.contains("unknown field"), "{e}");
         let e = parse_component::<Config>("x", yaml("headers: [{key: A}]")).unwrap_err();
         assert_eq!(e.path, "x::headers::0");
-        let e = parse_component::<Config>("x", yaml("headers: [{key: A, value: b, from_context: c}]"))
-            .unwrap_err();
+        let e =
+            parse_component::<Config>("x", yaml("headers: [{key: A, value: b, from_context: c}]"))
+                .unwrap_err();
         assert_eq!(e.path, "x::headers::0");
-        let e = parse_component::<Config>("x", yaml("headers: [{key: 'bad key', value: b}]")).unwrap_err();
+        let e = parse_component::<Config>("x", yaml("headers: [{key: 'bad key', value: b}]"))
+            .unwrap_err();
         assert_eq!(e.path, "x::headers::0::key");
     }
 

@@ -83,7 +83,11 @@ impl TlsClientConfig {
                 ));
             }
         }
-        server::versions(path, self.min_version.as_deref(), self.max_version.as_deref())?;
+        server::versions(
+            path,
+            self.min_version.as_deref(),
+            self.max_version.as_deref(),
+        )?;
         if self.insecure {
             return Ok(());
         }
@@ -142,9 +146,12 @@ impl TlsClientConfig {
                 roots
             }
         };
-        let versions =
-            server::versions("tls", self.min_version.as_deref(), self.max_version.as_deref())
-                .map_err(|e| e.message)?;
+        let versions = server::versions(
+            "tls",
+            self.min_version.as_deref(),
+            self.max_version.as_deref(),
+        )
+        .map_err(|e| e.message)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| e.to_string())?;

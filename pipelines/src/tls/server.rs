@@ -113,11 +113,15 @@ pub fn versions(
     max: Option<&str>,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, ConfigError> {
     let min_v = match min {
-        Some(s) => parse_version(s).map_err(|e| ConfigError::new(format!("{path}::min_version"), e))?,
+        Some(s) => {
+            parse_version(s).map_err(|e| ConfigError::new(format!("{path}::min_version"), e))?
+        }
         None => TlsVersion::V1_2,
     };
     let max_v = match max {
-        Some(s) => parse_version(s).map_err(|e| ConfigError::new(format!("{path}::max_version"), e))?,
+        Some(s) => {
+            parse_version(s).map_err(|e| ConfigError::new(format!("{path}::max_version"), e))?
+        }
         None => TlsVersion::V1_3,
     };
     if max_v < TlsVersion::V1_2 {
@@ -212,7 +216,10 @@ pub fn parse_certs(
 ///
 /// # Errors
 /// Not PEM, or no key in it. The message never contains key material.
-pub fn parse_key(what: &str, pem: &[u8]) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
+pub fn parse_key(
+    what: &str,
+    pem: &[u8],
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, String> {
     rustls_pemfile::private_key(&mut &pem[..])
         .map_err(|e| format!("{what}: {e}"))?
         .ok_or_else(|| format!("{what}: no PEM private key found"))
@@ -249,11 +256,16 @@ fn one_of(
 impl TlsServerConfig {
     /// The files to watch.
     fn files(&self) -> Vec<String> {
-        [&self.cert_file, &self.key_file, &self.ca_file, &self.client_ca_file]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        [
+            &self.cert_file,
+            &self.key_file,
+            &self.ca_file,
+            &self.client_ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
     }
 
     /// Checks the settings and that every file exists and parses, so `strata validate`
@@ -265,7 +277,13 @@ impl TlsServerConfig {
     /// `min_version` above `max_version`, an unknown cipher suite, a file that is missing or
     /// does not parse, a key that does not match the certificate.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        one_of(path, "cert_file", &self.cert_file, "cert_pem", &self.cert_pem)?;
+        one_of(
+            path,
+            "cert_file",
+            &self.cert_file,
+            "cert_pem",
+            &self.cert_pem,
+        )?;
         one_of(path, "key_file", &self.key_file, "key_pem", &self.key_pem)?;
         one_of(path, "ca_file", &self.ca_file, "ca_pem", &self.ca_pem)?;
         let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
@@ -291,7 +309,11 @@ impl TlsServerConfig {
             }
             (true, true) => {}
         }
-        versions(path, self.min_version.as_deref(), self.max_version.as_deref())?;
+        versions(
+            path,
+            self.min_version.as_deref(),
+            self.max_version.as_deref(),
+        )?;
         provider(path, &self.cipher_suites)?;
         let files = self.files();
         for (key, f) in [
@@ -303,11 +325,14 @@ impl TlsServerConfig {
             if let Some(f) = f
                 && let Err(e) = std::fs::read(f)
             {
-                return Err(ConfigError::new(format!("{path}::{key}"), format!("{f}: {e}")));
+                return Err(ConfigError::new(
+                    format!("{path}::{key}"),
+                    format!("{f}: {e}"),
+                ));
             }
         }
         let snap = super::reload::snapshot(&files).map_err(|e| ConfigError::new(path, e))?;
-        self.material(path, &snap)
+        self.material(&snap)
             .map(|_| ())
             .map_err(|(key, e)| ConfigError::new(format!("{path}::{key}"), e))
     }
@@ -317,7 +342,6 @@ impl TlsServerConfig {
     #[allow(clippy::type_complexity)] // a private helper's tuple, named where it is used
     fn material(
         &self,
-        path: &str,
         snap: &Snapshot,
     ) -> Result<
         (
@@ -342,7 +366,8 @@ impl TlsServerConfig {
         let key_name = self.key_file.as_deref().unwrap_or("key_pem");
         let key = parse_key(key_name, key_pem).map_err(|e| ("key_file", e))?;
         if let Some(f) = &self.ca_file {
-            parse_certs(f, file(snap, f).map_err(|e| ("ca_file", e))?).map_err(|e| ("ca_file", e))?;
+            parse_certs(f, file(snap, f).map_err(|e| ("ca_file", e))?)
+                .map_err(|e| ("ca_file", e))?;
         }
         if let Some(p) = &self.ca_pem {
             parse_certs("ca_pem", p.as_bytes()).map_err(|e| ("ca_pem", e))?;
@@ -359,12 +384,17 @@ impl TlsServerConfig {
         let signer = rustls::crypto::ring::sign::any_supported_type(&key)
             .map_err(|e| ("key_file", format!("{key_name}: {e}")))?;
         let ck = rustls::sign::CertifiedKey::new(certs.clone(), signer);
-        if let Err(e) = ck.keys_match() {
-            if !matches!(e, rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) {
-                return Err(("key_file", format!("{key_name} does not match {cert_name}: {e}")));
-            }
+        if let Err(e) = ck.keys_match()
+            && !matches!(
+                e,
+                rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)
+            )
+        {
+            return Err((
+                "key_file",
+                format!("{key_name} does not match {cert_name}: {e}"),
+            ));
         }
-        let _ = path;
         Ok((certs, key, client_roots))
     }
 
@@ -380,7 +410,6 @@ impl TlsServerConfig {
         alpn: &[&[u8]],
     ) -> Result<Arc<Reloading<rustls::ServerConfig>>, String> {
         let cfg = self.clone();
-        let what_owned = what.to_owned();
         let versions = versions(what, cfg.min_version.as_deref(), cfg.max_version.as_deref())
             .map_err(|e| e.to_string())?;
         let provider = provider(what, &cfg.cipher_suites).map_err(|e| e.to_string())?;
@@ -388,7 +417,7 @@ impl TlsServerConfig {
         let interval = Some(cfg.reload_interval).filter(|d| !d.is_zero());
         Reloading::new(what, self.files(), interval, move |snap| {
             let (certs, key, client_roots) = cfg
-                .material(&what_owned, snap)
+                .material(snap)
                 .map_err(|(key, e)| format!("{key}: {e}"))?;
             let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&versions)

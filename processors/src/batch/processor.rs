@@ -439,9 +439,10 @@ mod tests {
             if !tenant.is_empty() {
                 ctx.auth.insert("tenant".into(), tenant.into());
             }
-            calls.push(tokio::spawn(ClientContext::scope(Arc::new(ctx), async move {
-                b.consume(fake::traces(1, 2)).await
-            })));
+            calls.push(tokio::spawn(ClientContext::scope(
+                Arc::new(ctx),
+                async move { b.consume(fake::traces(1, 2)).await },
+            )));
             if i == 0 {
                 tokio::task::yield_now().await;
             }

@@ -275,7 +275,10 @@ impl<T: ExportSignal> tower::Service<http::Request<tonic::body::Body>> for Expor
             if let Err(r) = door(&svc.next, &svc.obs) {
                 return Ok(to_status(r).into_http());
             }
-            Ok(strata_pipelines::auth::ClientContext::scope_opt(ctx, export(&svc, req, max_bytes)).await)
+            Ok(
+                strata_pipelines::auth::ClientContext::scope_opt(ctx, export(&svc, req, max_bytes))
+                    .await,
+            )
         })
     }
 }

@@ -221,22 +221,26 @@ pub(crate) fn unauthorized(u: crate::server::Unauthenticated) -> Response {
 pub(crate) fn authenticate(
     gate: &crate::server::Gate,
     parts: &http::request::Parts,
-) -> Result<Arc<strata_pipelines::auth::ClientContext>, Response> {
+) -> Result<Arc<strata_pipelines::auth::ClientContext>, Box<Response>> {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<strata_pipelines::net::PeerInfo>>()
         .map(|c| &c.0);
-    gate.check(&parts.headers, peer).map_err(unauthorized)
+    gate.check(&parts.headers, peer)
+        .map_err(|u| Box::new(unauthorized(u)))
 }
 
 async fn handle<T: HttpSignal>(state: Arc<HttpState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ctx = match authenticate(&state.gate, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
-    strata_pipelines::auth::ClientContext::scope(ctx, handle_authenticated::<T>(&state, parts, body))
-        .await
+    strata_pipelines::auth::ClientContext::scope(
+        ctx,
+        handle_authenticated::<T>(&state, parts, body),
+    )
+    .await
 }
 
 async fn handle_authenticated<T: HttpSignal>(

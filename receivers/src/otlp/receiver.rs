@@ -16,9 +16,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1 as metrics_v1;
 use opentelemetry_proto::tonic::collector::trace::v1 as trace_v1;
 use trace_v1::ExportTracePartialSuccess;
 
+use super::config::{GrpcConfig, HttpConfig};
 use super::grpc::{MemoryGate, Svc, services};
 use super::http::{HttpState, router};
-use super::config::{GrpcConfig, HttpConfig};
 use super::{Config, TYPE};
 
 /// The HTTP/2 `SETTINGS_MAX_FRAME_SIZE` the gRPC server advertises (RFC 9113 §6.5.2).
@@ -228,7 +228,8 @@ impl OtlpReceiver {
             .map_err(|e| self.start_error(e, "grpc"))?;
         let addr = incoming.local_addr();
         *self.grpc_addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
-        let gate = (sec.auth.is_some() || sec.include_metadata || sec.tls.is_some()).then_some(gate);
+        let gate =
+            (sec.auth.is_some() || sec.include_metadata || sec.tls.is_some()).then_some(gate);
         let (t, m, l) = services(
             Svc {
                 next: self.next.traces.clone(),

@@ -58,13 +58,17 @@ async fn spans(State(state): State<Arc<ZipkinState>>, req: Request) -> Response 
     let (parts, body) = req.into_parts();
     let ctx = match crate::otlp::http::authenticate(&state.gate, &parts) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     strata_pipelines::auth::ClientContext::scope(ctx, spans_authenticated(&state, parts, body))
         .await
 }
 
-async fn spans_authenticated(state: &ZipkinState, parts: http::request::Parts, body: Body) -> Response {
+async fn spans_authenticated(
+    state: &ZipkinState,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response {
     let obs = &state.obs;
     let content_type = parts
         .headers
