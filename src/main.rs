@@ -29,9 +29,78 @@ const PROFILES: &[(&str, &str)] = &[
     ("cluster", include_str!("../configs/cluster.yaml")),
 ];
 
-/// Overlay merged onto the `dpu` profile when `STRATA_UPSTREAM` is set: adds the `otlp`
-/// exporter to the next tier.
-const DPU_UPSTREAM: &str = include_str!("../configs/dpu.upstream.yaml");
+/// Overlays merged onto a profile, in this order, when an environment variable is set (and
+/// not empty): `(profile, variable, file name, text)`. The security overlays (README,
+/// "Securing the tiers") turn on TLS, mTLS, token auth and tenant stamping when the variables
+/// name their files.
+const OVERLAYS: &[(&str, &str, &str, &str)] = &[
+    (
+        "dpu",
+        "STRATA_UPSTREAM",
+        "dpu.upstream.yaml",
+        include_str!("../configs/dpu.upstream.yaml"),
+    ),
+    (
+        "sidecar",
+        "STRATA_UPSTREAM_CA_FILE",
+        "secure/sidecar.upstream-tls.yaml",
+        include_str!("../configs/secure/sidecar.upstream-tls.yaml"),
+    ),
+    (
+        "sidecar",
+        "STRATA_UPSTREAM_TOKEN_FILE",
+        "secure/sidecar.upstream-token.yaml",
+        include_str!("../configs/secure/sidecar.upstream-token.yaml"),
+    ),
+    (
+        "node",
+        "STRATA_TLS_CERT_FILE",
+        "secure/server.tls.yaml",
+        include_str!("../configs/secure/server.tls.yaml"),
+    ),
+    (
+        "node",
+        "STRATA_TLS_CLIENT_CA_FILE",
+        "secure/server.mtls.yaml",
+        include_str!("../configs/secure/server.mtls.yaml"),
+    ),
+    (
+        "node",
+        "STRATA_UPSTREAM_CA_FILE",
+        "secure/node.upstream-tls.yaml",
+        include_str!("../configs/secure/node.upstream-tls.yaml"),
+    ),
+    (
+        "node",
+        "STRATA_UPSTREAM_TOKEN_FILE",
+        "secure/node.upstream-token.yaml",
+        include_str!("../configs/secure/node.upstream-token.yaml"),
+    ),
+    (
+        "node",
+        "STRATA_AUTH_TOKENS_FILE",
+        "secure/node.auth.yaml",
+        include_str!("../configs/secure/node.auth.yaml"),
+    ),
+    (
+        "cluster",
+        "STRATA_TLS_CERT_FILE",
+        "secure/server.tls.yaml",
+        include_str!("../configs/secure/server.tls.yaml"),
+    ),
+    (
+        "cluster",
+        "STRATA_TLS_CLIENT_CA_FILE",
+        "secure/server.mtls.yaml",
+        include_str!("../configs/secure/server.mtls.yaml"),
+    ),
+    (
+        "cluster",
+        "STRATA_AUTH_TOKENS_FILE",
+        "secure/cluster.auth.yaml",
+        include_str!("../configs/secure/cluster.auth.yaml"),
+    ),
+];
 
 #[derive(Parser)]
 #[command(
@@ -111,11 +180,14 @@ fn sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
         name: format!("profile {name}"),
         text: (*text).to_owned(),
     }];
-    if name == "dpu" && std::env::var_os("STRATA_UPSTREAM").is_some() {
-        out.push(Source {
-            name: "profile dpu (upstream)".into(),
-            text: DPU_UPSTREAM.to_owned(),
-        });
+    for (profile, var, file, text) in OVERLAYS {
+        let set = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        if *profile == name && set {
+            out.push(Source {
+                name: format!("profile {name} + configs/{file} ({var} is set)"),
+                text: (*text).to_owned(),
+            });
+        }
     }
     Ok(out)
 }

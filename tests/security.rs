@@ -1040,3 +1040,154 @@ fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
         );
     }
 }
+
+/// The shipped profiles, secured only by environment variables naming files (the README's
+/// "Securing the tiers"): sidecar → node → cluster with TLS, mTLS and tokens on each hop. The
+/// tenant comes from the sidecar's token at the node, reaches the cluster's data as
+/// `tenant.id` and its back-end as `X-Scope-OrgID`; the payload's claim loses.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_profiles_secure_every_hop_from_environment_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let (ca, cert, key) = (p(&pki.ca_file), p(&pki.cert_file), p(&pki.key_file));
+    let (sc_cert, sc_key) = pki.client("sidecar-a", "team-a");
+    let (node_cert, node_key) = pki.client("node-1", "nodes");
+    let write = |name: &str, text: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        p(&f)
+    };
+    let tenants = write(
+        "tenants",
+        &format!("# tenant token\nteam-a {TENANT_A_TOKEN}\n"),
+    );
+    let sidecar_token = write("sidecar-token", &format!("{TENANT_A_TOKEN}\n"));
+    let nodes = write("nodes", &format!("{NODE_TOKEN}\n"));
+    let node_token = write("node-token", &format!("{NODE_TOKEN}\n"));
+
+    let backend_port = free_port();
+    let backend = RawTraceSink::serve(backend_port).await;
+    let (c_grpc, c_http, c_zipkin, c_prom) = (free_port(), free_port(), free_port(), free_port());
+    let cluster_env = [
+        ("STRATA_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{c_grpc}")),
+        ("STRATA_OTLP_HTTP_ENDPOINT", format!("127.0.0.1:{c_http}")),
+        ("STRATA_ZIPKIN_ENDPOINT", format!("127.0.0.1:{c_zipkin}")),
+        ("STRATA_PROMETHEUS_ENDPOINT", format!("127.0.0.1:{c_prom}")),
+        (
+            "STRATA_JAEGER_ENDPOINT",
+            format!("127.0.0.1:{backend_port}"),
+        ),
+        ("STRATA_BACKEND", format!("127.0.0.1:{backend_port}")),
+        ("STRATA_TLS_CERT_FILE", cert.clone()),
+        ("STRATA_TLS_KEY_FILE", key.clone()),
+        ("STRATA_TLS_CLIENT_CA_FILE", ca.clone()),
+        ("STRATA_AUTH_TOKENS_FILE", nodes),
+    ];
+    fn env(v: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+        v.to_vec()
+    }
+    fn as_refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        v.iter().map(|(k, s)| (*k, s.as_str())).collect()
+    }
+    let cluster_env = env(&cluster_env);
+    let cluster = Strata::start_profile("cluster", &[c_grpc], &as_refs(&cluster_env));
+
+    let (n_grpc, n_http) = (free_port(), free_port());
+    let node_env = env(&[
+        ("STRATA_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{n_grpc}")),
+        ("STRATA_OTLP_HTTP_ENDPOINT", format!("127.0.0.1:{n_http}")),
+        ("STRATA_UPSTREAM", format!("127.0.0.1:{c_grpc}")),
+        ("STRATA_UPSTREAM_CA_FILE", ca.clone()),
+        ("STRATA_UPSTREAM_CERT_FILE", p(&node_cert)),
+        ("STRATA_UPSTREAM_KEY_FILE", p(&node_key)),
+        ("STRATA_UPSTREAM_SERVER_NAME", "localhost".into()),
+        ("STRATA_UPSTREAM_TOKEN_FILE", node_token),
+        ("STRATA_TLS_CERT_FILE", cert.clone()),
+        ("STRATA_TLS_KEY_FILE", key.clone()),
+        ("STRATA_TLS_CLIENT_CA_FILE", ca.clone()),
+        ("STRATA_AUTH_TOKENS_FILE", tenants),
+        (
+            "STRATA_SPDK_ENDPOINT",
+            format!("unix://{}/no-spdk.sock", p(dir.path())),
+        ),
+    ]);
+    let node = Strata::start_profile("node", &[n_grpc], &as_refs(&node_env));
+
+    let (s_grpc, s_http) = (free_port(), free_port());
+    let sidecar_env = env(&[
+        ("STRATA_OTLP_GRPC_ENDPOINT", format!("127.0.0.1:{s_grpc}")),
+        ("STRATA_OTLP_HTTP_ENDPOINT", format!("127.0.0.1:{s_http}")),
+        ("STRATA_UPSTREAM", format!("127.0.0.1:{n_grpc}")),
+        ("STRATA_UPSTREAM_CA_FILE", ca.clone()),
+        ("STRATA_UPSTREAM_CERT_FILE", p(&sc_cert)),
+        ("STRATA_UPSTREAM_KEY_FILE", p(&sc_key)),
+        ("STRATA_UPSTREAM_SERVER_NAME", "localhost".into()),
+        ("STRATA_UPSTREAM_TOKEN_FILE", sidecar_token),
+    ]);
+    let sidecar = Strata::start_profile("sidecar", &[s_grpc], &as_refs(&sidecar_env));
+
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{s_grpc}"))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        export(&mut c, None, spans_claiming(25, "team-b"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", sidecar.log()));
+    }
+    let spans = |b: &RawTraceSink| -> Vec<(String, Traces)> {
+        let headers = b.headers.lock().unwrap().clone();
+        b.requests()
+            .iter()
+            .zip(headers)
+            .map(|(r, h)| {
+                let org = h
+                    .get("x-scope-orgid")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                (org, Traces::decode(&r[..]).unwrap())
+            })
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            spans(&backend)
+                .iter()
+                .map(|(_, t)| fake_count(t))
+                .sum::<usize>()
+                >= 100
+        }),
+        "the back-end got {} spans\nsidecar:\n{}\nnode:\n{}\ncluster:\n{}",
+        spans(&backend)
+            .iter()
+            .map(|(_, t)| fake_count(t))
+            .sum::<usize>(),
+        sidecar.log(),
+        node.log(),
+        cluster.log()
+    );
+    for (org, t) in spans(&backend) {
+        assert_eq!(org, "team-a", "{t:?}");
+        for rs in &t.resource_spans {
+            let tenant = rs
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "tenant.id"))
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Av::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                });
+            assert_eq!(tenant.as_deref(), Some("team-a"));
+        }
+    }
+    // Without a node token the cluster refuses; without the client CA, plaintext is refused.
+    let mut anon = client(c_grpc, &pki.ca_file, Some((&node_cert, &node_key))).await;
+    let e = export(&mut anon, Some("guess"), fake::traces(1, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert_no_secret(&[
+        ("sidecar", sidecar.log()),
+        ("node", node.log()),
+        ("cluster", cluster.log()),
+    ]);
+}

@@ -87,6 +87,12 @@ impl ClientContext {
         }
     }
 
+    /// `f` with the current context (if any) as its context: for a future that is spawned
+    /// as a task of its own, which would otherwise start without one.
+    pub fn carry<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+        Self::scope_opt(Self::current(), f)
+    }
+
     /// The value of `key` (see the module docs for the key forms); the first value of a
     /// multi-valued header.
     pub fn get(&self, key: &str) -> Option<String> {

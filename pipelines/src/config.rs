@@ -296,15 +296,30 @@ pub fn validate_header_names<'a>(
     Ok(())
 }
 
+/// Merges `over` into `base`: maps key by key, anything else replaced — except
+/// `service::extensions`, whose lists are joined (each id once), so an overlay that adds an
+/// authenticator does not have to restate the extensions of the files before it.
 fn merge(base: &mut Value, over: Value) {
+    merge_at(base, over, "");
+}
+
+fn merge_at(base: &mut Value, over: Value, path: &str) {
     match (base, over) {
         (Value::Mapping(b), Value::Mapping(o)) => {
             for (k, v) in o {
+                let here = join(path, &key_str(&k));
                 match b.get_mut(&k) {
-                    Some(existing) => merge(existing, v),
+                    Some(existing) => merge_at(existing, v, &here),
                     None => {
                         b.insert(k, v);
                     }
+                }
+            }
+        }
+        (Value::Sequence(b), Value::Sequence(o)) if path == "service::extensions" => {
+            for v in o {
+                if !b.contains(&v) {
+                    b.push(v);
                 }
             }
         }

@@ -84,6 +84,35 @@ impl Strata {
         s
     }
 
+    /// Starts `strata --profile <profile>` with `env` (the self-metrics address comes from
+    /// `STRATA_TELEMETRY_ADDRESS`, set here), and waits for `ports`.
+    pub fn start_profile(profile: &str, ports: &[u16], env: &[(&str, &str)]) -> Strata {
+        let dir = tempfile::tempdir().unwrap();
+        let telemetry_port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.args(["--profile", profile])
+            .env(
+                "STRATA_TELEMETRY_ADDRESS",
+                format!("127.0.0.1:{telemetry_port}"),
+            )
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut s = Strata {
+            child: cmd.spawn().unwrap(),
+            dir,
+            stderr: Arc::new(Mutex::new(String::new())),
+            telemetry_port,
+        };
+        s.capture_stderr();
+        for p in ports.iter().chain([&telemetry_port]) {
+            s.wait_port(*p);
+        }
+        s
+    }
+
     fn spawn(cfg: &Path, env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
         cmd.arg("--config")

@@ -200,6 +200,8 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawTraceSink {
         let me = self.clone();
         Box::pin(async move {
             Ok(tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
                 .unary(Unary(me), req)
                 .await)
         })

@@ -19,7 +19,9 @@ pub struct Config {
     pub token: Option<String>,
     /// More accepted tokens.
     pub tokens: Vec<String>,
-    /// A file of tokens, one per line (`#` comments), re-read when its content changes.
+    /// A file of tokens, one per line (`#` comments): `<token>`, or `<tenant> <token>` for a
+    /// tenant's token. Re-read when its content changes.
+    #[serde(deserialize_with = "strata_pipelines::tls::empty_none")]
     pub filename: Option<String>,
     /// Tokens per tenant: a request with one of them is authenticated as that tenant
     /// (`auth.tenant`).

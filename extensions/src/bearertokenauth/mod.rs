@@ -9,7 +9,7 @@
 //!     scheme: Bearer              # default; the header value is "<scheme> <token>"
 //!     header: Authorization       # default
 //!     tokens: [t0k3n-a, t0k3n-b]  # accepted, no tenant
-//!     filename: /etc/strata/tokens   # one token per line ('#' comments), re-read on change
+//!     filename: /etc/strata/tokens   # a token per line, or "<tenant> <token>"; re-read on change
 //!     tenants:
 //!       team-a: { tokens: [a-1] }
 //!       team-b: { filename: /etc/strata/team-b.tokens }
@@ -58,13 +58,19 @@ fn digest(token: &str) -> Digest {
     out
 }
 
-/// Tokens of a file: one per line, trimmed; empty lines and `#` comments skipped.
-pub fn parse_token_file(content: &[u8]) -> Vec<String> {
+/// Tokens of a file: one per line, trimmed; empty lines and `#` comments skipped. A line of
+/// two fields, `<tenant> <token>`, gives the token its tenant (a whole tenancy in one
+/// Kubernetes Secret); a line of one field is a token without a tenant (or, in a tenant's own
+/// `filename`, of that tenant).
+pub fn parse_token_file(content: &[u8]) -> Vec<(Option<String>, String)> {
     String::from_utf8_lossy(content)
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((tenant, token)) => (Some(tenant.to_owned()), token.trim().to_owned()),
+            None => (None, l.to_owned()),
+        })
         .collect()
 }
 
@@ -107,18 +113,23 @@ impl BearerToken {
         };
         let mut plain: Vec<String> = self.cfg.token.iter().cloned().collect();
         plain.extend(self.cfg.tokens.iter().cloned());
-        if let Some(f) = &self.cfg.filename {
-            plain.extend(file_tokens(f));
-        }
         for tok in &plain {
             add(tok, None);
+        }
+        if let Some(f) = &self.cfg.filename {
+            for (tenant, tok) in file_tokens(f) {
+                add(&tok, tenant.as_deref());
+                if tenant.is_none() {
+                    plain.push(tok);
+                }
+            }
         }
         for (tenant, src) in &self.cfg.tenants {
             for tok in &src.tokens {
                 add(tok, Some(tenant));
             }
             if let Some(f) = &src.filename {
-                for tok in file_tokens(f) {
+                for (_, tok) in file_tokens(f) {
                     add(&tok, Some(tenant));
                 }
             }

@@ -110,3 +110,23 @@ fn debug_output_never_shows_a_token() {
     let s = format!("{c:?}");
     assert!(!s.contains("plain-token") && !s.contains("token-a"), "{s}");
 }
+
+#[test]
+fn one_file_can_hold_every_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tokens");
+    std::fs::write(
+        &f,
+        "# tenant token\nteam-a tok-a\nteam-b\ttok-b\nplain-tok\n",
+    )
+    .unwrap();
+    let c = parse_component::<Config>("x", yaml(&format!("filename: {}", f.display()))).unwrap();
+    let a = BearerToken::new(c).unwrap();
+    assert_eq!(auth(&a, Some("Bearer tok-a")).unwrap()["tenant"], "team-a");
+    assert_eq!(auth(&a, Some("Bearer tok-b")).unwrap()["tenant"], "team-b");
+    assert_eq!(auth(&a, Some("Bearer plain-tok")).unwrap(), BTreeMap::new());
+    assert!(auth(&a, Some("Bearer team-a")).is_err());
+    // A client sends the first token without a tenant.
+    let h = ClientAuthenticator::headers(&a, None).unwrap();
+    assert_eq!(h[0].1, "Bearer plain-tok");
+}

@@ -8,6 +8,10 @@ use strata_pipelines::config::ComponentConfig;
 pub struct Config {
     /// The headers to set, in order.
     pub headers: Vec<HeaderConfig>,
+    /// Another client authenticator whose headers come first (Strata's addition: an exporter
+    /// names one authenticator, so a bearer token and a tenant header go together this way).
+    /// It must be listed before this one in `service.extensions`.
+    pub authenticator: Option<strata_pipelines::ComponentId>,
 }
 
 /// One header.

@@ -13,6 +13,7 @@
 //!       - key: X-Source
 //!         value: strata-cluster        # a fixed value
 //!         action: upsert               # insert | update | upsert (default) | delete
+//!     authenticator: bearertokenauth/upstream   # its headers first (the token), then these
 //! exporters:
 //!   otlp/backend: { endpoint: mimir:4317, auth: { authenticator: headers_setter } }
 //! ```
@@ -38,9 +39,12 @@ pub use config::{Action, Config, HeaderConfig};
 /// The type name in configs.
 pub const TYPE: &str = "headers_setter";
 
-/// The client authenticator: the configured headers, resolved per request.
+/// The client authenticator: the configured headers, resolved per request, after those of
+/// the chained authenticator.
 pub struct HeadersSetter {
     headers: Vec<(http::HeaderName, HeaderConfig)>,
+    chained: Option<strata_pipelines::ComponentId>,
+    inner: std::sync::Mutex<Option<Arc<dyn ClientAuthenticator>>>,
 }
 
 impl ClientAuthenticator for HeadersSetter {
@@ -49,7 +53,11 @@ impl ClientAuthenticator for HeadersSetter {
         &self,
         ctx: Option<&ClientContext>,
     ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, AuthError> {
-        let mut out = Vec::with_capacity(self.headers.len());
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut out = match inner {
+            Some(a) => a.headers(ctx)?,
+            None => Vec::with_capacity(self.headers.len()),
+        };
         for (name, h) in &self.headers {
             if h.action == Action::Delete {
                 out.push((name.clone(), http::HeaderValue::from_static("")));
@@ -77,12 +85,21 @@ impl ClientAuthenticator for HeadersSetter {
 
 /// The `headers_setter` extension.
 pub struct HeadersSetterExtension {
+    id: strata_pipelines::ComponentId,
     setter: Arc<HeadersSetter>,
 }
 
 #[async_trait]
 impl Component for HeadersSetterExtension {
-    async fn start(&self, _host: &Host) -> Result<(), StartError> {
+    /// Resolves the chained authenticator.
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        if let Some(id) = &self.setter.chained {
+            let a = host.client_authenticator(id).map_err(|e| StartError {
+                id: self.id.clone(),
+                source: format!("authenticator: {e} (list it before this extension)").into(),
+            })?;
+            *self.setter.inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(a);
+        }
         Ok(())
     }
     async fn shutdown(&self) -> Result<(), ShutdownError> {
@@ -109,6 +126,7 @@ impl ExtensionFactory for Factory {
     }
     fn create(&self, set: Settings, cfg: YamlValue) -> Result<Arc<dyn Extension>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
+        let chained = c.authenticator.clone();
         let headers = c
             .headers
             .into_iter()
@@ -119,7 +137,12 @@ impl ExtensionFactory for Factory {
             })
             .collect();
         Ok(Arc::new(HeadersSetterExtension {
-            setter: Arc::new(HeadersSetter { headers }),
+            id: set.id,
+            setter: Arc::new(HeadersSetter {
+                headers,
+                chained,
+                inner: std::sync::Mutex::default(),
+            }),
         }))
     }
 }
@@ -148,6 +171,45 @@ mod tests {
         let e = parse_component::<Config>("x", yaml("headers: [{key: 'bad key', value: b}]"))
             .unwrap_err();
         assert_eq!(e.path, "x::headers::0::key");
+    }
+
+    #[tokio::test]
+    async fn a_chained_authenticator_adds_its_headers_first() {
+        let token = crate::bearertokenauth::Factory
+            .create(
+                Settings::for_test("bearertokenauth/up"),
+                yaml("token: node-token"),
+            )
+            .unwrap();
+        let mut host = Host::default();
+        host.extensions
+            .insert("bearertokenauth/up".parse().unwrap(), token);
+        let ext = Factory
+            .create(
+                Settings::for_test("headers_setter"),
+                yaml("authenticator: bearertokenauth/up\nheaders: [{key: X-Scope-OrgID, from_context: auth.tenant}]"),
+            )
+            .unwrap();
+        ext.start(&host).await.unwrap();
+        let mut ctx = ClientContext::default();
+        ctx.auth.insert("tenant".into(), "A".into());
+        let got = ext
+            .client_authenticator()
+            .unwrap()
+            .headers(Some(&ctx))
+            .unwrap();
+        assert_eq!(got[0].0, "authorization");
+        assert_eq!(got[0].1, "Bearer node-token");
+        assert_eq!(got[1].1, "A");
+        // Not started yet in a host: a clear start error.
+        let lonely = Factory
+            .create(
+                Settings::for_test("headers_setter/b"),
+                yaml("authenticator: nope\nheaders: [{key: A, value: b}]"),
+            )
+            .unwrap();
+        let e = lonely.start(&Host::default()).await.unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
     }
 
     #[test]

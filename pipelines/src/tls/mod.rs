@@ -21,19 +21,25 @@ pub struct TlsClientConfig {
     /// Send plaintext (no TLS). Default `false`.
     pub insecure: bool,
     /// PEM file of the CA(s) to verify the server with; the system roots when unset.
+    #[serde(deserialize_with = "empty_none")]
     pub ca_file: Option<String>,
     /// PEM client certificate for mTLS (requires `key_file`).
+    #[serde(deserialize_with = "empty_none")]
     pub cert_file: Option<String>,
     /// PEM private key for mTLS (requires `cert_file`).
+    #[serde(deserialize_with = "empty_none")]
     pub key_file: Option<String>,
     /// Server name to verify instead of the endpoint's host.
+    #[serde(deserialize_with = "empty_none")]
     pub server_name_override: Option<String>,
     /// Accept any server certificate (the connection is still encrypted). For BMCs and test
     /// rigs with self-signed certificates only; logged as a warning by the components.
     pub insecure_skip_verify: bool,
     /// Lowest TLS version offered (`"1.2"` default, `"1.3"`).
+    #[serde(deserialize_with = "empty_none")]
     pub min_version: Option<String>,
     /// Highest TLS version offered (default `"1.3"`).
+    #[serde(deserialize_with = "empty_none")]
     pub max_version: Option<String>,
     /// How often `ca_file`, `cert_file` and `key_file` are looked at for new content; new
     /// connections use new material (humantime, `0s` = never). Default `1m`.
@@ -55,6 +61,12 @@ impl Default for TlsClientConfig {
             reload_interval: Duration::from_secs(60),
         }
     }
+}
+
+/// An optional setting where an empty string means unset, so a profile can name a file
+/// through `${env:VAR:-}` and leave it out when the variable is empty.
+pub fn empty_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
 }
 
 impl TlsClientConfig {

@@ -27,25 +27,34 @@ use crate::config::ConfigError;
 #[serde(deny_unknown_fields, default)]
 pub struct TlsServerConfig {
     /// PEM file of the server certificate chain (leaf first).
+    #[serde(deserialize_with = "super::empty_none")]
     pub cert_file: Option<String>,
     /// The certificate chain as inline PEM (instead of `cert_file`).
+    #[serde(deserialize_with = "super::empty_none")]
     pub cert_pem: Option<String>,
     /// PEM file of the server's private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(deserialize_with = "super::empty_none")]
     pub key_file: Option<String>,
     /// The private key as inline PEM (instead of `key_file`).
+    #[serde(deserialize_with = "super::empty_none")]
     pub key_pem: Option<String>,
     /// A CA file, as in the Collector's server config: checked and watched, not used to verify
     /// clients (that is `client_ca_file`).
+    #[serde(deserialize_with = "super::empty_none")]
     pub ca_file: Option<String>,
     /// Inline PEM for `ca_file`.
+    #[serde(deserialize_with = "super::empty_none")]
     pub ca_pem: Option<String>,
     /// PEM file of the CA(s) that sign client certificates. Set = mTLS: a client without a
     /// certificate signed by one of them fails the handshake.
+    #[serde(deserialize_with = "super::empty_none")]
     pub client_ca_file: Option<String>,
     /// Lowest TLS version accepted: `"1.0"`, `"1.1"`, `"1.2"` (default) or `"1.3"`. rustls
     /// implements 1.2 and 1.3 only, so `"1.0"`/`"1.1"` mean 1.2.
+    #[serde(deserialize_with = "super::empty_none")]
     pub min_version: Option<String>,
     /// Highest TLS version accepted (`"1.2"` or `"1.3"`; default the highest).
+    #[serde(deserialize_with = "super::empty_none")]
     pub max_version: Option<String>,
     /// TLS 1.2 cipher suites allowed, by IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`);
     /// empty = rustls's defaults. TLS 1.3 suites are not configurable (as in Go).

@@ -141,6 +141,8 @@ impl<T: SignalData> MemoryLimiter<T> {
     where
         F: std::future::Future<Output = ConsumeResult> + Send + 'static,
     {
+        // The request's client context goes with it into the task.
+        let rest = strata_pipelines::auth::ClientContext::carry(rest);
         let done = tokio::spawn(async move {
             let r = rest.await;
             drop(reservation);

@@ -293,3 +293,35 @@ impl Consumer<Traces> for KeepingGate {
         true
     }
 }
+
+/// The rest of the pipeline runs in a task of its own; the request's client context goes
+/// with it (a `resource` processor after the limiter stamps the authenticated tenant).
+#[tokio::test]
+async fn the_client_context_crosses_into_the_pipeline_task() {
+    use std::sync::Mutex;
+    use strata_pipelines::auth::ClientContext;
+    #[derive(Default)]
+    struct Seen(Mutex<Option<String>>);
+    #[async_trait::async_trait]
+    impl strata_pipelines::Consumer<Traces> for Seen {
+        async fn consume(&self, _: Traces) -> strata_pipelines::ConsumeResult {
+            *self.0.lock().unwrap() = ClientContext::current().and_then(|c| c.get("auth.tenant"));
+            Ok(strata_pipelines::Accepted::all())
+        }
+    }
+    static BUDGET: MemoryBudget = MemoryBudget::new();
+    let seen = std::sync::Arc::new(Seen::default());
+    let t = Telemetry::default();
+    let c = config("limit_mib: 1000").unwrap();
+    let limits = Limits {
+        soft: 1 << 30,
+        hard: 1 << 31,
+    };
+    let p = MemoryLimiter::<Traces>::new(&settings(&t), &c, limits, &BUDGET, seen.clone());
+    let mut ctx = ClientContext::default();
+    ctx.auth.insert("tenant".into(), "A".into());
+    ClientContext::scope(std::sync::Arc::new(ctx), p.consume(fake::traces(1, 1)))
+        .await
+        .unwrap();
+    assert_eq!(seen.0.lock().unwrap().as_deref(), Some("A"));
+}
