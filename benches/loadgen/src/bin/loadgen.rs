@@ -75,6 +75,22 @@ struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// TLS (gRPC): the CA that signed the server's certificate (the endpoint is then
+    /// `https://`, verified as `localhost`).
+    #[arg(long)]
+    ca_file: Option<String>,
+    /// mTLS: the client certificate (PEM), with `--key-file`.
+    #[arg(long)]
+    cert_file: Option<String>,
+    /// mTLS: the client key (PEM).
+    #[arg(long)]
+    key_file: Option<String>,
+    /// A bearer token sent as `authorization: Bearer <token>` with every request.
+    #[arg(long)]
+    token: Option<String>,
+    /// Open a new connection (and TLS handshake) for every request: measures handshakes.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -97,7 +113,8 @@ struct Stats {
 }
 
 enum Client {
-    Grpc(tonic::transport::Channel, bool),
+    /// The channel, gzip, and the `authorization` value to send.
+    Grpc(tonic::transport::Channel, bool, Option<http::HeaderValue>),
     Http(reqwest::Client, String),
 }
 
@@ -109,6 +126,7 @@ async fn grpc_unary(
     path: &'static str,
     message: bytes::Bytes,
     gzip: bool,
+    authorization: Option<&http::HeaderValue>,
 ) -> Result<(), tonic::Status> {
     use tonic::client::GrpcService;
     let message = if gzip {
@@ -139,6 +157,9 @@ async fn grpc_unary(
         req.headers_mut()
             .insert("grpc-encoding", http::HeaderValue::from_static("gzip"));
     }
+    if let Some(a) = authorization {
+        req.headers_mut().insert("authorization", a.clone());
+    }
     std::future::poll_fn(|cx| GrpcService::poll_ready(ch, cx))
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -162,13 +183,32 @@ impl Client {
     async fn connect(args: &Args, signal: Signal) -> Result<Client, String> {
         match args.protocol {
             Protocol::Grpc => {
-                let ch =
-                    tonic::transport::Endpoint::from_shared(format!("http://{}", args.endpoint))
-                        .map_err(|e| e.to_string())?
-                        .connect()
-                        .await
-                        .map_err(|e| format!("cannot connect to {}: {e}", args.endpoint))?;
-                Ok(Client::Grpc(ch, args.compression == Compression::Gzip))
+                let scheme = if args.ca_file.is_some() { "https" } else { "http" };
+                let mut ep =
+                    tonic::transport::Endpoint::from_shared(format!("{scheme}://{}", args.endpoint))
+                        .map_err(|e| e.to_string())?;
+                if let Some(ca) = &args.ca_file {
+                    let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
+                    let mut tls = tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?))
+                        .domain_name("localhost");
+                    if let (Some(c), Some(k)) = (&args.cert_file, &args.key_file) {
+                        tls = tls.identity(tonic::transport::Identity::from_pem(read(c)?, read(k)?));
+                    }
+                    ep = ep.tls_config(tls).map_err(|e| e.to_string())?;
+                }
+                let ch = ep
+                    .connect()
+                    .await
+                    .map_err(|e| format!("cannot connect to {}: {e}", args.endpoint))?;
+                let token = match &args.token {
+                    Some(t) => Some(
+                        http::HeaderValue::from_str(&format!("Bearer {t}"))
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    None => None,
+                };
+                Ok(Client::Grpc(ch, args.compression == Compression::Gzip, token))
             }
             Protocol::Http => Ok(Client::Http(
                 reqwest::Client::builder()
@@ -182,7 +222,7 @@ impl Client {
     /// Sends one request; `Err` is the status to count.
     async fn send(&mut self, signal: Signal, body: bytes::Bytes, gzip: bool) -> Result<(), String> {
         match self {
-            Client::Grpc(ch, gzip) => grpc_unary(ch, grpc_path(signal), body, *gzip)
+            Client::Grpc(ch, gzip, token) => grpc_unary(ch, grpc_path(signal), body, *gzip, token.as_ref())
                 .await
                 .map_err(|s| format!("grpc {:?}", s.code())),
             Client::Http(c, url) => {
@@ -282,6 +322,15 @@ async fn main() {
                 let body = template.fresh(run, seq);
                 seq += template.items as u64;
                 let t0 = Instant::now();
+                if args.reconnect {
+                    match Client::connect(&args, signal).await {
+                        Ok(c) => client = c,
+                        Err(e) => {
+                            *local.errors.entry(e).or_default() += 1;
+                            continue;
+                        }
+                    }
+                }
                 let r = client
                     .send(signal, body, args.compression == Compression::Gzip)
                     .await;
