@@ -293,7 +293,7 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
                 )
             })?;
         let (bound, handle) = telemetry
-            .serve(addr, stop_telemetry.clone())
+            .serve(addr, metrics_cfg.tls.as_ref(), stop_telemetry.clone())
             .await
             .with_context(|| {
                 format!("service::telemetry::metrics::address: cannot listen on {addr}")

@@ -1191,3 +1191,79 @@ async fn the_profiles_secure_every_hop_from_environment_variables() {
         ("cluster", cluster.log()),
     ]);
 }
+
+/// `GET path` over TLS trusting `ca` (no client certificate): the response's status line.
+async fn https_get(port: u16, ca: &Path, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut &std::fs::read(ca).unwrap()[..]) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The other listeners take the same `tls`: the `prometheus` exporter's endpoint, the
+/// self-telemetry endpoint and the `zipkin` receiver serve HTTPS, and refuse plaintext.
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_self_telemetry_and_zipkin_listeners_serve_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let (cert, key) = (p(&pki.cert_file), p(&pki.key_file));
+    let (grpc, prom, tele, zipkin) = (free_port(), free_port(), free_port(), free_port());
+    let tls = format!("tls: {{ cert_file: \"{cert}\", key_file: \"{key}\" }}");
+    let s = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc}" }} }} }}
+  zipkin: {{ endpoint: "127.0.0.1:{zipkin}", {tls} }}
+exporters:
+  prometheus: {{ endpoint: "127.0.0.1:{prom}", {tls} }}
+  debug:
+service:
+  pipelines:
+    metrics: {{ receivers: [otlp], exporters: [prometheus] }}
+    traces: {{ receivers: [zipkin], exporters: [debug] }}
+  telemetry:
+    metrics: {{ address: "127.0.0.1:{tele}", {tls} }}
+"#
+        ),
+        &[grpc, prom, tele, zipkin],
+    );
+    for (port, path, want) in [
+        (prom, "/metrics", "HTTP/1.1 200"),
+        (tele, "/metrics", "HTTP/1.1 200"),
+        (zipkin, "/api/v2/spans", "HTTP/1.1 405"),
+    ] {
+        let r = within("https get", https_get(port, &pki.ca_file, path)).await;
+        let r = r.unwrap_or_else(|e| panic!("port {port}: {e}\n{}", s.log()));
+        assert!(r.starts_with(want), "port {port}: {r}");
+        assert!(
+            common::try_http_get(port, path).is_none(),
+            "port {port} answered plaintext"
+        );
+    }
+    let r = https_get(tele, &pki.ca_file, "/metrics").await.unwrap();
+    assert!(r.contains("otelcol_"), "{r}");
+}

@@ -167,6 +167,9 @@ pub struct MetricsTelemetryConfig {
     pub address: String,
     /// `none` disables the endpoint; `basic`, `normal`, `detailed` serve it. Default `normal`.
     pub level: String,
+    /// TLS for the endpoint (absent: plaintext); `client_ca_file` = scrapers must present a
+    /// client certificate.
+    pub tls: Option<crate::tls::TlsServerConfig>,
 }
 
 impl Default for MetricsTelemetryConfig {
@@ -174,6 +177,7 @@ impl Default for MetricsTelemetryConfig {
         MetricsTelemetryConfig {
             address: "127.0.0.1:8888".into(),
             level: "normal".into(),
+            tls: None,
         }
     }
 }

@@ -105,6 +105,11 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
             ));
         }
     }
+    if let Some(t) = &cfg.service.telemetry.metrics.tls
+        && let Err(e) = t.validate("service::telemetry::metrics::tls")
+    {
+        errs.push(e);
+    }
     // `auth: {authenticator: <id>}` anywhere in a receiver's or exporter's config must name an
     // extension the service starts (else the component fails at start, after validation).
     for (kind, comps) in [("receivers", &cfg.receivers), ("exporters", &cfg.exporters)] {

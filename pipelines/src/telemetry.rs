@@ -114,17 +114,30 @@ impl Telemetry {
         out
     }
 
-    /// Serves `GET /metrics` on `addr` until `cancel` fires. Returns the bound address.
+    /// Serves `GET /metrics` on `addr` (with TLS when `tls` is set, its files reloaded on
+    /// change) until `cancel` fires. Returns the bound address and the serving task.
     ///
     /// # Errors
     /// The bind error when the address is taken or invalid.
     pub async fn serve(
         &self,
         addr: SocketAddr,
+        tls: Option<&crate::tls::TlsServerConfig>,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
+        let tasks = crate::component::Tasks::default();
+        let incoming = tasks
+            .listen(
+                &addr.to_string(),
+                tls,
+                &[b"h2", b"http/1.1"],
+                None,
+                self,
+                "service::telemetry::metrics".into(),
+            )
+            .await
+            .map_err(std::io::Error::other)?;
+        let local = incoming.local_addr();
         let me = self.clone();
         let app = axum::Router::new().route(
             "/metrics",
@@ -138,10 +151,10 @@ impl Telemetry {
                 }
             }),
         );
+        tasks.serve_http(incoming, app, "service::telemetry::metrics".into());
         let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await;
+            cancel.cancelled().await;
+            tasks.stop().await;
         });
         Ok((local, handle))
     }

@@ -451,3 +451,115 @@ impl TlsServerConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(dir: &std::path::Path, name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cf, kf) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&cf, c.pem()).unwrap();
+        std::fs::write(&kf, key.serialize_pem()).unwrap();
+        (cf.display().to_string(), kf.display().to_string())
+    }
+
+    #[test]
+    fn versions_and_cipher_suites() {
+        let v = versions("t", None, None).unwrap();
+        assert_eq!(v.len(), 2);
+        let v = versions("t", Some("1.0"), Some("1.2")).unwrap();
+        assert_eq!(v, vec![&rustls::version::TLS12]);
+        let v = versions("t", Some("1.3"), None).unwrap();
+        assert_eq!(v, vec![&rustls::version::TLS13]);
+        assert_eq!(
+            versions("t", Some("1.3"), Some("1.2")).unwrap_err().path,
+            "t::min_version"
+        );
+        assert_eq!(
+            versions("t", None, Some("1.1")).unwrap_err().path,
+            "t::max_version"
+        );
+        assert_eq!(
+            versions("t", Some("2"), None).unwrap_err().path,
+            "t::min_version"
+        );
+        let p = provider("t", &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()]).unwrap();
+        let names: Vec<String> = p
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert!(names.contains(&"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".to_owned()));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("TLS13_") || n == "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+        );
+        assert_eq!(
+            provider("t", &["TLS13_AES_128_GCM_SHA256".into()])
+                .unwrap_err()
+                .path,
+            "t::cipher_suites"
+        );
+    }
+
+    #[test]
+    fn defaults_and_a_mismatched_key() {
+        let c: TlsServerConfig = serde_yaml_ng::from_str("{}").unwrap();
+        assert_eq!(c, TlsServerConfig::default());
+        assert_eq!(c.reload_interval, Duration::from_secs(60));
+        let c: TlsServerConfig = serde_yaml_ng::from_str("cert_file: ''\nkey_file: ''").unwrap();
+        assert_eq!(c.cert_file, None, "an empty string is unset");
+        let dir = tempfile::tempdir().unwrap();
+        let (c1, _) = cert(dir.path(), "a");
+        let (_, k2) = cert(dir.path(), "b");
+        let cfg = TlsServerConfig {
+            cert_file: Some(c1),
+            key_file: Some(k2),
+            ..Default::default()
+        };
+        let e = cfg.validate("t").unwrap_err();
+        assert_eq!(e.path, "t::key_file");
+        assert!(e.message.contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn reload_follows_content_and_keeps_the_old_material_on_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, k) = cert(dir.path(), "a");
+        let cfg = TlsServerConfig {
+            cert_file: Some(c.clone()),
+            key_file: Some(k.clone()),
+            ..Default::default()
+        };
+        let r = cfg.build("t", &[b"h2"]).unwrap();
+        let first = r.current();
+        assert_eq!(first.alpn_protocols, vec![b"h2".to_vec()]);
+        assert_eq!(r.check(), Ok(false), "same content: nothing to do");
+        assert!(Arc::ptr_eq(&first, &r.current()));
+        // New content (same paths, as a Secret update): rebuilt.
+        let (c2, k2) = cert(dir.path(), "b");
+        std::fs::copy(&c2, &c).unwrap();
+        std::fs::copy(&k2, &k).unwrap();
+        assert_eq!(r.check(), Ok(true));
+        let second = r.current();
+        assert!(!Arc::ptr_eq(&first, &second));
+        // A truncated key: an error, the material in use stays; reported once.
+        let pem = std::fs::read_to_string(&k).unwrap();
+        std::fs::write(&k, &pem[..pem.len() / 2]).unwrap();
+        assert!(r.check().is_err());
+        assert!(Arc::ptr_eq(&second, &r.current()));
+        assert_eq!(r.check(), Ok(false), "the same bad content is not retried");
+        // Fixed: taken again.
+        std::fs::write(&k, pem).unwrap();
+        assert_eq!(r.check(), Ok(true));
+    }
+}

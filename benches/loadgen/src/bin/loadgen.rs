@@ -183,17 +183,24 @@ impl Client {
     async fn connect(args: &Args, signal: Signal) -> Result<Client, String> {
         match args.protocol {
             Protocol::Grpc => {
-                let scheme = if args.ca_file.is_some() { "https" } else { "http" };
-                let mut ep =
-                    tonic::transport::Endpoint::from_shared(format!("{scheme}://{}", args.endpoint))
-                        .map_err(|e| e.to_string())?;
+                let scheme = if args.ca_file.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                let mut ep = tonic::transport::Endpoint::from_shared(format!(
+                    "{scheme}://{}",
+                    args.endpoint
+                ))
+                .map_err(|e| e.to_string())?;
                 if let Some(ca) = &args.ca_file {
                     let read = |f: &str| std::fs::read(f).map_err(|e| format!("{f}: {e}"));
                     let mut tls = tonic::transport::ClientTlsConfig::new()
                         .ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?))
                         .domain_name("localhost");
                     if let (Some(c), Some(k)) = (&args.cert_file, &args.key_file) {
-                        tls = tls.identity(tonic::transport::Identity::from_pem(read(c)?, read(k)?));
+                        tls =
+                            tls.identity(tonic::transport::Identity::from_pem(read(c)?, read(k)?));
                     }
                     ep = ep.tls_config(tls).map_err(|e| e.to_string())?;
                 }
@@ -208,7 +215,11 @@ impl Client {
                     ),
                     None => None,
                 };
-                Ok(Client::Grpc(ch, args.compression == Compression::Gzip, token))
+                Ok(Client::Grpc(
+                    ch,
+                    args.compression == Compression::Gzip,
+                    token,
+                ))
             }
             Protocol::Http => Ok(Client::Http(
                 reqwest::Client::builder()
@@ -222,9 +233,11 @@ impl Client {
     /// Sends one request; `Err` is the status to count.
     async fn send(&mut self, signal: Signal, body: bytes::Bytes, gzip: bool) -> Result<(), String> {
         match self {
-            Client::Grpc(ch, gzip, token) => grpc_unary(ch, grpc_path(signal), body, *gzip, token.as_ref())
-                .await
-                .map_err(|s| format!("grpc {:?}", s.code())),
+            Client::Grpc(ch, gzip, token) => {
+                grpc_unary(ch, grpc_path(signal), body, *gzip, token.as_ref())
+                    .await
+                    .map_err(|s| format!("grpc {:?}", s.code()))
+            }
             Client::Http(c, url) => {
                 let mut req = c
                     .post(url.as_str())
