@@ -214,6 +214,7 @@ processors:
       - {{ key: tenant.id, action: delete }}
       - {{ key: tenant.id, from_context: auth.tenant, action: upsert }}
       - {{ key: k8s.node.name, value: node-1, action: upsert }}
+      - {{ key: strata.sender.subject, from_context: auth.subject, action: upsert }}
   batch: {{ timeout: 50ms }}
 exporters:
   otlp/cluster:
@@ -325,6 +326,12 @@ service:
         assert_eq!(a["k8s.pod.name"], "pod-a");
         assert_eq!(a["k8s.node.name"], "node-1");
         assert_eq!(a["k8s.cluster.name"], "c1");
+        // The node saw the sidecar's verified client certificate (mTLS identity).
+        let subject = a["strata.sender.subject"].as_str().unwrap_or_default();
+        assert!(
+            subject.contains("CN=sidecar-a") && subject.contains("O=team-a"),
+            "{subject}"
+        );
     }
     // Every back-end request names the authenticated tenant, never the claimed one.
     assert!(eventually(Duration::from_secs(10), || {
@@ -1266,4 +1273,109 @@ service:
     }
     let r = https_get(tele, &pki.ca_file, "/metrics").await.unwrap();
     assert!(r.contains("otelcol_"), "{r}");
+}
+
+/// A TLS terminator on `port` (offering `alpn`) forwarding to `127.0.0.1:upstream`; every task
+/// it runs is in the returned set, so aborting it drops the listener and every connection.
+async fn terminator(
+    pki: &TestPki,
+    port: u16,
+    upstream: u16,
+    alpn: &[&[u8]],
+) -> tokio::task::JoinSet<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config(alpn));
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    set.spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            conns.spawn(async move {
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
+                if let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                }
+            });
+        }
+    });
+    set
+}
+
+/// Client-side rotation: the `otlp` and `otlp_http` exporters verify the peer with a `ca_file`
+/// in a Kubernetes-style Secret. The peer moves to a certificate of a new CA and the Secret to
+/// that CA: the exporters' next connections verify with it, without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn exporters_follow_a_rotated_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = TestPki::named(dir.path(), "old");
+    let new = TestPki::named(dir.path(), "new");
+    let secret = dir.path().join("secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    k8s_secret(&secret, "v1", &[("ca.crt", &old.ca_pem())]);
+    let (b_grpc, b_http) = (free_port(), free_port());
+    let b = Strata::start(
+        &format!(
+            "{}exporters:\n  file: {{ path: \"{{dir}}/out.jsonl\" }}\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [file] }}\n",
+            common::otlp_receiver(b_grpc, b_http)
+        ),
+        &[b_grpc, b_http],
+    );
+    let (tg, th) = (free_port(), free_port());
+    let mut t1 = terminator(&old, tg, b_grpc, &[b"h2"]).await;
+    let mut t2 = terminator(&old, th, b_http, &[b"http/1.1"]).await;
+    let ca = format!("{}/ca.crt", p(&secret));
+    let a_grpc = free_port();
+    let a = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{a_grpc}" }} }} }}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{tg}
+    tls: {{ ca_file: "{ca}", server_name_override: localhost, reload_interval: 100ms }}
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms }}
+  otlp_http:
+    endpoint: https://localhost:{th}
+    tls: {{ ca_file: "{ca}", reload_interval: 100ms }}
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp, otlp_http] }}
+"#
+        ),
+        &[a_grpc],
+    );
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{a_grpc}"))
+        .await
+        .unwrap();
+    export(&mut c, None, fake::traces(1, 5)).await.unwrap();
+    let out = b.path("out.jsonl");
+    assert!(
+        eventually(Duration::from_secs(10), || spans_in(&out) == 10),
+        "before the rotation: {}\n{}",
+        spans_in(&out),
+        a.log()
+    );
+    // The peer's certificate and the Secret's CA change together.
+    t1.abort_all();
+    t2.abort_all();
+    while t1.join_next().await.is_some() || t2.join_next().await.is_some() {}
+    k8s_secret(&secret, "v2", &[("ca.crt", &new.ca_pem())]);
+    let _t1 = terminator(&new, tg, b_grpc, &[b"h2"]).await;
+    let _t2 = terminator(&new, th, b_http, &[b"http/1.1"]).await;
+    export(&mut c, None, fake::traces(1, 5)).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || spans_in(&out) == 20),
+        "after the rotation: {}\n{}",
+        spans_in(&out),
+        a.log()
+    );
+    let reloads =
+        a.counter(r#"strata_tls_reloads_total{settings="exporters::otlp::tls",outcome="success"}"#);
+    assert!(reloads >= 1, "{}", a.self_metrics());
 }
