@@ -274,6 +274,14 @@ impl<T: SignalData, P: Process<T>> Consumer<T> for FnProcessor<T, P> {
     fn ready(&self) -> Result<(), ConsumeError> {
         self.next.ready()
     }
+
+    fn queued(&self) -> bool {
+        self.next.queued()
+    }
+
+    fn adopt_batching(&self, b: &crate::consumer::Batching) {
+        self.next.adopt_batching(b);
+    }
 }
 
 #[async_trait]

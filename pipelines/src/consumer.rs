@@ -61,6 +61,20 @@ impl Accepted {
     }
 }
 
+/// How a `batch` processor asks the sending queues after it to batch (the Collector's
+/// `batch` settings, applied where the data waits anyway): merge queued requests into exports
+/// of at least `min_size` items, at most `max_size` (`0` = no bound), or what arrived within
+/// `flush_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Items that make a batch leave at once (`send_batch_size`).
+    pub min_size: usize,
+    /// Largest export in items (`send_batch_max_size`); `0` = no limit.
+    pub max_size: usize,
+    /// Longest a batch waits for `min_size` (`timeout`).
+    pub flush_timeout: std::time::Duration,
+}
+
 /// The answer of [`Consumer::consume`].
 pub type ConsumeResult = Result<Accepted, ConsumeError>;
 
@@ -103,6 +117,20 @@ pub trait Consumer<T: SignalData>: Send + Sync {
     fn ready(&self) -> Result<(), ConsumeError> {
         Ok(())
     }
+
+    /// True when every path after this consumer ends in an exporter's sending queue, so
+    /// [`Consumer::consume`] returns once the data is queued (on disk for a persistent queue)
+    /// rather than exported. `batch` then forwards each request at once and lets the queues
+    /// batch ([`Consumer::adopt_batching`]), so a sender never waits for a batch to fill.
+    /// Consumers with a `next` forward the question; fanouts answer for all their consumers.
+    fn queued(&self) -> bool {
+        false
+    }
+
+    /// Asks the sending queues after this consumer to batch as `b` says, unless their own
+    /// `sending_queue::batch` is configured. Called while the graph is built, before start.
+    /// Consumers with a `next` forward it.
+    fn adopt_batching(&self, _b: &Batching) {}
 }
 
 /// A shared, type-erased consumer, as wired by the graph.

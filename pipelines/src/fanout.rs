@@ -69,6 +69,18 @@ impl<T: SignalData> Consumer<T> for Fanout<T> {
     fn ready(&self) -> Result<(), ConsumeError> {
         self.consumers.iter().try_for_each(|c| c.ready())
     }
+
+    /// Queued only when every consumer is: one exporter without a queue makes the answer wait
+    /// for its export.
+    fn queued(&self) -> bool {
+        self.consumers.iter().all(|c| c.queued())
+    }
+
+    fn adopt_batching(&self, b: &crate::consumer::Batching) {
+        for c in &self.consumers {
+            c.adopt_batching(b);
+        }
+    }
 }
 
 impl<T: SignalData> Fanout<T> {

@@ -32,7 +32,7 @@ pub use component::{
     Receiver, Tasks, processor_fn,
 };
 pub use config::{Config, ConfigError, ConfigErrors};
-pub use consumer::{Accepted, BoxConsumer, ConsumeResult, Consumer};
+pub use consumer::{Accepted, Batching, BoxConsumer, ConsumeResult, Consumer};
 pub use error::{BoxError, BuildError, ConsumeError, ShutdownError, StartError};
 pub use factory::{
     ExporterFactory, ExtensionFactory, Factories, Kind, ProcessorFactory, ReceiverFactory,

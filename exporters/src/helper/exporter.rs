@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_pipelines::auth::{ClientContext, open_envelope};
+use strata_pipelines::storage::Record;
 use strata_pipelines::telemetry::{Counter, Gauge};
 use strata_pipelines::{
     Accepted, Component, ComponentId, ConsumeError, ConsumeResult, Consumer, Exporter, Host,
@@ -224,6 +225,8 @@ pub struct HelperExporter<T: SignalData> {
     cfg: HelperConfig,
     key: String,
     run: Mutex<Option<Running<T>>>,
+    /// Queue batching asked for by a `batch` processor before this exporter.
+    adopted: Mutex<Option<QueueBatch>>,
 }
 
 impl<T: SignalData> HelperExporter<T> {
@@ -240,6 +243,7 @@ impl<T: SignalData> HelperExporter<T> {
             key: format!("exporter {}/{}", set.id, T::SIGNAL),
             cfg,
             run: Mutex::new(None),
+            adopted: Mutex::new(None),
         }
     }
 
@@ -332,65 +336,133 @@ impl<T: SignalData> HelperExporter<T> {
         Some(e)
     }
 
-    async fn consume_disk(core: Arc<Core<T>>, q: Arc<DiskQueue>, stop: CancellationToken) {
-        loop {
-            let r = tokio::select! {
-                biased;
-                _ = stop.cancelled() => return,
-                r = q.take() => r,
-            };
-            let mut rec = match r {
-                Ok(Some(rec)) => rec,
-                Ok(None) => return,
-                Err(e) => {
-                    error!(exporter = %core.id, error = %e, "cannot read the persistent queue; its consumer stops");
-                    return;
-                }
-            };
-            let payload = bytes::Bytes::from(std::mem::take(&mut rec.payload));
-            let (ctx, otlp) = match open_envelope(&payload) {
-                // The OTLP bytes are the record's tail: sliced, not copied.
-                Ok((ctx, otlp)) => (
-                    ctx.map(Arc::new),
-                    payload.slice(payload.len() - otlp.len()..),
-                ),
-                Err(e) => {
-                    core.m.dropped.add(u64::from(rec.items));
-                    error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
-                        "unreadable record in the persistent queue; dropped");
-                    q.log.ack(rec.segment, rec.index);
-                    continue;
-                }
-            };
+    /// A stored record as a payload with its client context; `None` (counted, logged and
+    /// acknowledged) for a record that cannot be read.
+    fn read_record(
+        core: &Core<T>,
+        q: &DiskQueue,
+        rec: &mut Record,
+    ) -> Option<(Option<Arc<ClientContext>>, Payload<T>)> {
+        let payload = bytes::Bytes::from(std::mem::take(&mut rec.payload));
+        let parsed = open_envelope(&payload).and_then(|(ctx, otlp)| {
+            // The OTLP bytes are the record's tail: sliced, not copied.
+            let otlp = payload.slice(payload.len() - otlp.len()..);
             let data = if core.sender.sends_encoded() {
                 Encoded::<T>::new(otlp)
-                    .map(Request::Encoded)
-                    .map_err(|e| e.to_string())
+                    .map(Payload::Encoded)
+                    .map_err(|e| e.to_string())?
             } else {
                 T::decode(&otlp[..])
-                    .map(|d| Request::Decoded(Arc::new(d)))
-                    .map_err(|e| e.to_string())
+                    .map(Payload::Decoded)
+                    .map_err(|e| e.to_string())?
             };
-            let data = match data {
-                Ok(d) => d,
-                Err(e) => {
-                    core.m.dropped.add(u64::from(rec.items));
-                    error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
-                        "undecodable record in the persistent queue; dropped");
-                    q.log.ack(rec.segment, rec.index);
-                    continue;
+            Ok((ctx.map(Arc::new), data))
+        });
+        match parsed {
+            Ok(p) => Some(p),
+            Err(e) => {
+                core.m.dropped.add(u64::from(rec.items));
+                error!(exporter = %core.id, segment = rec.segment, index = rec.index, error = %e,
+                    "unreadable record in the persistent queue; dropped");
+                q.log.ack(rec.segment, rec.index);
+                None
+            }
+        }
+    }
+
+    /// Sends the persistent queue's records, each alone or, with `batch`, merged with the
+    /// records after it (same client context only) into exports of at least `min_size` items
+    /// or what arrived within `flush_timeout`, split at `max_size`. Records are acknowledged
+    /// once every export carrying them succeeded (or failed permanently); at a stop they stay
+    /// in the log for the next start.
+    async fn consume_disk(
+        core: Arc<Core<T>>,
+        q: Arc<DiskQueue>,
+        stop: CancellationToken,
+        batch: Option<(QueueBatch, Arc<tokio::sync::Mutex<()>>)>,
+    ) {
+        // A record taken while gathering that belongs to another context starts the next batch.
+        let mut carry: Option<(Record, Option<Arc<ClientContext>>, Payload<T>)> = None;
+        loop {
+            let turn = match &batch {
+                Some((_, gate)) => Some(tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    g = gate.lock() => g,
+                }),
+                None => None,
+            };
+            let (first, ctx, mut data) = match carry.take() {
+                Some(c) => c,
+                None => {
+                    let r = tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => return,
+                        r = q.take() => r,
+                    };
+                    let mut rec = match r {
+                        Ok(Some(rec)) => rec,
+                        Ok(None) => return,
+                        Err(e) => {
+                            error!(exporter = %core.id, error = %e, "cannot read the persistent queue; its consumer stops");
+                            return;
+                        }
+                    };
+                    let Some((ctx, data)) = Self::read_record(&core, &q, &mut rec) else {
+                        continue;
+                    };
+                    (rec, ctx, data)
                 }
             };
-            match ClientContext::scope_opt(ctx, core.deliver(data, &stop)).await {
-                Delivery::Done(_) => {
-                    q.log.ack(rec.segment, rec.index);
-                    core.m.queue_size.set(q.used() as i64);
+            let mut records = vec![first];
+            if let Some((b, _)) = &batch {
+                let deadline = tokio::time::Instant::now() + b.flush_timeout;
+                while data.item_count() < b.min_size {
+                    let mut rec = match tokio::time::timeout_at(deadline, q.take()).await {
+                        Ok(Ok(Some(rec))) => rec,
+                        _ => break,
+                    };
+                    let Some((c, d)) = Self::read_record(&core, &q, &mut rec) else {
+                        continue;
+                    };
+                    if c != ctx {
+                        carry = Some((rec, c, d));
+                        break;
+                    }
+                    data.append(d);
+                    records.push(rec);
                 }
-                Delivery::Stopped => {
-                    q.log.release(rec);
+            }
+            drop(turn);
+            let max = batch.as_ref().map_or(0, |(b, _)| b.max_size);
+            let parts = if max > 0 && data.item_count() > max {
+                let mut rest = data;
+                let mut parts = Vec::new();
+                while rest.item_count() > max {
+                    parts.push(rest.split_front(max));
+                }
+                parts.push(rest);
+                parts
+            } else {
+                vec![data]
+            };
+            for part in parts {
+                let delivered =
+                    ClientContext::scope_opt(ctx.clone(), core.deliver(part.into_request(), &stop));
+                if let Delivery::Stopped = delivered.await {
+                    for rec in records {
+                        q.log.release(rec);
+                    }
+                    if let Some((rec, _, _)) = carry {
+                        q.log.release(rec);
+                    }
                     return;
                 }
             }
+            for rec in &records {
+                q.log.ack(rec.segment, rec.index);
+            }
+            core.m.queue_size.set(q.used() as i64);
         }
     }
 
@@ -453,6 +525,28 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
 
     fn keeps_encoded(&self) -> bool {
         self.core.sender.sends_encoded()
+    }
+
+    /// With a sending queue, `consume` returns once the data is queued.
+    fn queued(&self) -> bool {
+        self.cfg.queue.enabled
+    }
+
+    /// Takes a `batch` processor's settings for the queue's batching, unless
+    /// `sending_queue::batch` is configured (then that wins, as the exporter's own setting).
+    /// The first `batch` to ask wins when pipelines with different ones share this exporter.
+    fn adopt_batching(&self, b: &strata_pipelines::Batching) {
+        if !self.cfg.queue.enabled || self.cfg.queue.batch.is_some() {
+            return;
+        }
+        let mut adopted = self.adopted.lock().unwrap_or_else(|p| p.into_inner());
+        if adopted.is_none() {
+            *adopted = Some(QueueBatch {
+                flush_timeout: b.flush_timeout,
+                min_size: b.min_size,
+                max_size: b.max_size,
+            });
+        }
     }
 
     /// Not ready while the sending queue is full and does not block (`block_on_overflow:
@@ -574,15 +668,22 @@ impl<T: SignalData> Component for HelperExporter<T> {
         self.core.m.queue_capacity.set(cap as i64);
         Self::update_gauge(&self.core, &queue);
         let gate = Arc::new(tokio::sync::Mutex::new(()));
+        // The queue's own `batch`, else what a `batch` processor before it asked for.
+        let batching = self.cfg.queue.batch.clone().or_else(|| {
+            self.adopted
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        });
         for _ in 0..self.cfg.queue.num_consumers {
             let core = self.core.clone();
             let stop = stop.clone();
-            let batch = self.cfg.queue.batch.clone().map(|b| (b, gate.clone()));
+            let batch = batching.clone().map(|b| (b, gate.clone()));
             match &queue {
                 Queue::Memory(q) => {
                     tracker.spawn(Self::consume_memory(core, q.clone(), stop, batch))
                 }
-                Queue::Disk(q) => tracker.spawn(Self::consume_disk(core, q.clone(), stop)),
+                Queue::Disk(q) => tracker.spawn(Self::consume_disk(core, q.clone(), stop, batch)),
             };
         }
         if let Queue::Disk(q) = &queue

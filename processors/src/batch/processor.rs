@@ -91,18 +91,33 @@ pub struct BatchProcessor<T: SignalData> {
 struct Inner<T: SignalData> {
     cfg: Config,
     next: BoxConsumer<T>,
+    /// Every path after this processor ends in a sending queue: requests go on at once and
+    /// the queues batch ([`Consumer::queued`]).
+    queued: bool,
     pending: Mutex<BTreeMap<Key, Pending<T>>>,
     first_item: Notify,
     closed: std::sync::atomic::AtomicBool,
 }
 
 impl<T: SignalData> BatchProcessor<T> {
-    /// A batch processor sending to `next`.
+    /// A batch processor sending to `next`. When every path after it ends in a sending queue
+    /// ([`Consumer::queued`]), it hands its settings to those queues
+    /// ([`Consumer::adopt_batching`]) and forwards each request at once: the sender is
+    /// answered when its data is queued, and the exports have the shape the settings give.
     pub fn new(cfg: Config, next: BoxConsumer<T>) -> Self {
+        let queued = next.queued();
+        if queued {
+            next.adopt_batching(&strata_pipelines::Batching {
+                min_size: cfg.send_batch_size,
+                max_size: cfg.send_batch_max_size,
+                flush_timeout: cfg.timeout,
+            });
+        }
         BatchProcessor {
             inner: Arc::new(Inner {
                 cfg,
                 next,
+                queued,
                 pending: Mutex::new(BTreeMap::new()),
                 first_item: Notify::new(),
                 closed: std::sync::atomic::AtomicBool::new(false),
@@ -241,6 +256,13 @@ impl<T: SignalData> BatchProcessor<T> {
         if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(ConsumeError::retryable("batch processor is shutting down"));
         }
+        if self.inner.queued {
+            // The sending queues batch; the caller is answered once its data is queued.
+            return match data {
+                Part::Decoded(d) => self.inner.next.consume(d).await,
+                Part::Encoded(e) => self.inner.next.consume_encoded(e).await,
+            };
+        }
         let n = data.item_count();
         let key: Key = ClientContext::current()
             .map(|c| c.partition(Some(&self.inner.cfg.metadata_keys)))
@@ -297,6 +319,14 @@ impl<T: SignalData> Consumer<T> for BatchProcessor<T> {
 
     fn ready(&self) -> Result<(), ConsumeError> {
         self.inner.next.ready()
+    }
+
+    fn queued(&self) -> bool {
+        self.inner.queued
+    }
+
+    fn adopt_batching(&self, b: &strata_pipelines::Batching) {
+        self.inner.next.adopt_batching(b);
     }
 }
 
@@ -357,7 +387,15 @@ impl Factory {
         next: BoxConsumer<T>,
     ) -> Result<Arc<dyn Processor<T>>, BuildError> {
         let c = parse_component::<Config>(&set.path(), cfg)?;
-        Ok(Arc::new(BatchProcessor::new(c, next)))
+        let b = BatchProcessor::new(c, next);
+        if b.inner.queued {
+            tracing::info!(processor = %set.id, signal = %T::SIGNAL,
+                "batch: every exporter after it has a sending queue; requests are answered once queued, and the queues batch with this processor's settings");
+        } else {
+            tracing::warn!(processor = %set.id, signal = %T::SIGNAL, timeout = ?b.inner.cfg.timeout,
+                "batch: an exporter after it has no sending queue; a sender waits for its batch to be exported (up to timeout plus the export), so a sender waiting for each answer is slowed");
+        }
+        Ok(Arc::new(b))
     }
 }
 
@@ -457,6 +495,60 @@ mod tests {
             got,
             vec![(None, 2), (Some("A".into()), 6), (Some("B".into()), 4)]
         );
+        b.shutdown().await.unwrap();
+    }
+
+    /// Stands for exporters with sending queues: `consume` returns at enqueue.
+    #[derive(Default)]
+    struct Queued {
+        got: Mutex<Vec<usize>>,
+        adopted: Mutex<Option<strata_pipelines::Batching>>,
+    }
+
+    #[async_trait]
+    impl Consumer<Traces> for Queued {
+        async fn consume(&self, data: Traces) -> ConsumeResult {
+            self.got.lock().unwrap().push(data.item_count());
+            Ok(Accepted::all())
+        }
+        fn queued(&self) -> bool {
+            true
+        }
+        fn adopt_batching(&self, b: &strata_pipelines::Batching) {
+            *self.adopted.lock().unwrap() = Some(*b);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_queues_after_it_requests_go_on_at_once_and_the_queues_batch() {
+        let q = Arc::new(Queued::default());
+        let b = BatchProcessor::new(
+            Config {
+                send_batch_size: 500,
+                send_batch_max_size: 1000,
+                timeout: Duration::from_secs(3),
+                ..Config::default()
+            },
+            q.clone(),
+        );
+        assert!(b.queued());
+        assert_eq!(
+            *q.adopted.lock().unwrap(),
+            Some(strata_pipelines::Batching {
+                min_size: 500,
+                max_size: 1000,
+                flush_timeout: Duration::from_secs(3),
+            })
+        );
+        b.start(&Host::default()).await.unwrap();
+        // Answered without waiting for the timeout (the clock is paused: any wait would hang).
+        let started = tokio::time::Instant::now();
+        b.consume(fake::traces(1, 7)).await.unwrap();
+        b.consume_encoded(Encoded::encode(&fake::traces(1, 3)))
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(*q.got.lock().unwrap(), vec![7, 3]);
         b.shutdown().await.unwrap();
     }
 

@@ -190,6 +190,14 @@ impl<T: SignalData> Consumer<T> for MemoryLimiter<T> {
     fn ready(&self) -> Result<(), ConsumeError> {
         self.next.ready()
     }
+
+    fn queued(&self) -> bool {
+        self.next.queued()
+    }
+
+    fn adopt_batching(&self, b: &strata_pipelines::Batching) {
+        self.next.adopt_batching(b);
+    }
 }
 
 #[async_trait]
