@@ -384,14 +384,6 @@ impl<T: SignalData> HelperExporter<T> {
         // A record taken while gathering that belongs to another context starts the next batch.
         let mut carry: Option<(Record, Option<Arc<ClientContext>>, Payload<T>)> = None;
         loop {
-            let turn = match &batch {
-                Some((_, gate)) => Some(tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => return,
-                    g = gate.lock() => g,
-                }),
-                None => None,
-            };
             let (first, ctx, mut data) = match carry.take() {
                 Some(c) => c,
                 None => {
@@ -413,6 +405,19 @@ impl<T: SignalData> HelperExporter<T> {
                     };
                     (rec, ctx, data)
                 }
+            };
+            // One consumer gathers at a time (taken only with a first record in hand: a
+            // consumer waiting for the queue never holds up one with a record to send).
+            let turn = match &batch {
+                Some((_, gate)) => Some(tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => {
+                        q.log.release(first);
+                        return;
+                    }
+                    g = gate.lock() => g,
+                }),
+                None => None,
             };
             let mut records = vec![first];
             if let Some((b, _)) = &batch {

@@ -18,7 +18,7 @@
 //! persistent queue), and the exports have the shape these settings give. A sender that waits
 //! for each answer — every OpenTelemetry SDK exports one batch at a time — is never held for a
 //! batch to fill; with the Collector's defaults this is the difference between 10,000 and
-//! ~500 spans/s for one such sender (BENCHMARKS.md, scenario t).
+//! ~500 spans/s for one such sender (BENCHMARKS.md, scenario a).
 //!
 //! Only when an exporter after it has no queue (`sending_queue: { enabled: false }`, or a
 //! fanout to one) does `batch` buffer requests itself, and then, unlike the Collector's, a
