@@ -217,6 +217,11 @@ impl<T: DebugRender> DebugExporter<T> {
 
 #[async_trait]
 impl<T: DebugRender> RequestSender<T> for DebugExporter<T> {
+    /// Written in this process: answered at once.
+    fn local(&self) -> bool {
+        true
+    }
+
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
         info!(exporter = %self.id, signal = %T::SIGNAL, "{}", self.render(&data));
         Ok(Accepted::all())

@@ -44,6 +44,11 @@ impl<T: SignalData + Serialize> FileExporter<T> {
 
 #[async_trait]
 impl<T: SignalData + Serialize> RequestSender<T> for FileExporter<T> {
+    /// Written in this process: answered at once.
+    fn local(&self) -> bool {
+        true
+    }
+
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
         let mut line = serde_json::to_vec(data.as_ref()).map_err(ConsumeError::permanent)?;
         line.push(b'\n');

@@ -39,6 +39,13 @@ pub trait RequestSender<T: SignalData>: Component {
     async fn send_encoded(&self, data: Encoded<T>) -> ConsumeResult {
         self.send(Arc::new(data.decode()?)).await
     }
+
+    /// True when an export completes inside this process (`prometheus`, `debug`, `file`): a
+    /// synchronous send answers as soon as a queue would, so a `batch` processor before it
+    /// need not hold requests back ([`Consumer::queued`]).
+    fn local(&self) -> bool {
+        false
+    }
 }
 
 /// Splits `data` into requests whose encoded size is at most `max` bytes (`0`: no limit), by
@@ -532,9 +539,10 @@ impl<T: SignalData> Consumer<T> for HelperExporter<T> {
         self.core.sender.sends_encoded()
     }
 
-    /// With a sending queue, `consume` returns once the data is queued.
+    /// With a sending queue, `consume` returns once the data is queued; a local exporter
+    /// (`prometheus`, `debug`, `file`) answers as soon as it wrote the data.
     fn queued(&self) -> bool {
-        self.cfg.queue.enabled
+        self.cfg.queue.enabled || self.core.sender.local()
     }
 
     /// Takes a `batch` processor's settings for the queue's batching, unless

@@ -72,6 +72,11 @@ impl PrometheusExporter {
 
 #[async_trait]
 impl RequestSender<Metrics> for PrometheusExporter {
+    /// Written in this process: answered at once.
+    fn local(&self) -> bool {
+        true
+    }
+
     async fn send(&self, data: Arc<Metrics>) -> ConsumeResult {
         let dropped = self.acc.accumulate(&data);
         if dropped.is_empty() {
