@@ -107,6 +107,17 @@ fn resources(path: &Path) -> Vec<(std::collections::BTreeMap<String, Value>, usi
     out
 }
 
+/// The `tenant.id` resource attribute of `rs`.
+fn tenant_of(rs: &opentelemetry_proto::tonic::trace::v1::ResourceSpans) -> Option<String> {
+    rs.resource
+        .as_ref()
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "tenant.id"))
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            Av::StringValue(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
 fn spans_in(path: &Path) -> usize {
     resources(path).iter().map(|(_, n)| n).sum()
 }
@@ -912,14 +923,7 @@ service:
             .unwrap();
         let t = Traces::decode(&req[..]).unwrap();
         for rs in &t.resource_spans {
-            let tenant = rs
-                .resource
-                .as_ref()
-                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "tenant.id"))
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    Av::StringValue(s) => Some(s.clone()),
-                    _ => None,
-                });
+            let tenant = tenant_of(rs);
             assert_eq!(
                 tenant.as_deref(),
                 Some(org),
@@ -1175,14 +1179,7 @@ async fn the_profiles_secure_every_hop_from_environment_variables() {
     for (org, t) in spans(&backend) {
         assert_eq!(org, "team-a", "{t:?}");
         for rs in &t.resource_spans {
-            let tenant = rs
-                .resource
-                .as_ref()
-                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "tenant.id"))
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    Av::StringValue(s) => Some(s.clone()),
-                    _ => None,
-                });
+            let tenant = tenant_of(rs);
             assert_eq!(tenant.as_deref(), Some("team-a"));
         }
     }

@@ -76,3 +76,42 @@ impl Watched {
         (changed, new)
     }
 }
+
+/// Runs `reload` every `every` until `tasks` stop, for the credential files of extension `id`:
+/// a change is counted in `strata_auth_reloads_total{extension, outcome="success"}` and logged
+/// as `what` changed; a failure (the material last read stays in use) is counted with
+/// `outcome="failure"` and logged once per cause. `reload` answers (changed, new error).
+pub fn spawn_reloader(
+    tasks: &strata_pipelines::Tasks,
+    telemetry: &strata_pipelines::Telemetry,
+    id: String,
+    every: std::time::Duration,
+    what: &'static str,
+    reload: impl Fn() -> (bool, Option<String>) + Send + 'static,
+) {
+    let counter = |outcome: &str| {
+        telemetry.counter(
+            "strata_auth_reloads_total",
+            &[("extension", id.as_str()), ("outcome", outcome)],
+        )
+    };
+    let (ok, failed) = (counter("success"), counter("failure"));
+    let cancel = tasks.token();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            let (changed, error) = reload();
+            if changed {
+                ok.add(1);
+                tracing::info!(extension = %id, file = what, "credentials file changed: reloaded");
+            }
+            if let Some(e) = error {
+                failed.add(1);
+                tracing::warn!(extension = %id, file = what, error = %e, "credentials file not reloaded: keeping what was last read");
+            }
+        }
+    });
+}

@@ -239,32 +239,15 @@ impl Component for BearerTokenExtension {
         if self.auth.files.is_empty() || every.is_zero() {
             return Ok(());
         }
-        let (auth, id, cancel) = (self.auth.clone(), self.id.to_string(), self.tasks.token());
-        let counter = |outcome: &str| {
-            host.telemetry.counter(
-                "strata_auth_reloads_total",
-                &[("extension", id.as_str()), ("outcome", outcome)],
-            )
-        };
-        let ok = counter("success");
-        let failed = counter("failure");
-        self.tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    () = tokio::time::sleep(every) => {}
-                }
-                let (changed, error) = auth.reload();
-                if changed {
-                    ok.add(1);
-                    tracing::info!(extension = %id, "token file changed: tokens reloaded");
-                }
-                if let Some(e) = error {
-                    failed.add(1);
-                    tracing::warn!(extension = %id, error = %e, "token file not reloaded: keeping the tokens last read");
-                }
-            }
-        });
+        let auth = self.auth.clone();
+        crate::watch::spawn_reloader(
+            &self.tasks,
+            &host.telemetry,
+            self.id.to_string(),
+            every,
+            "tokens",
+            move || auth.reload(),
+        );
         Ok(())
     }
 
