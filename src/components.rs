@@ -36,5 +36,6 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .extension(strata_extensions::basicauth::Factory)?
         .extension(strata_extensions::bearertokenauth::Factory)?
         .extension(strata_extensions::file_storage::Factory)?
-        .extension(strata_extensions::headers_setter::Factory)
+        .extension(strata_extensions::headers_setter::Factory)?
+        .extension(strata_extensions::health_check::Factory)
 }

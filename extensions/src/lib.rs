@@ -8,4 +8,5 @@ pub mod basicauth;
 pub mod bearertokenauth;
 pub mod file_storage;
 pub mod headers_setter;
+pub mod health_check;
 mod watch;

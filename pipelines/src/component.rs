@@ -30,6 +30,8 @@ pub struct Host {
     pub handover: Handover,
     /// When the running graph's graceful shutdown must be finished.
     pub deadline: Deadline,
+    /// The service's health: lifecycle and exporters' failures (for `health_check`).
+    pub health: crate::health::Health,
 }
 
 impl Host {

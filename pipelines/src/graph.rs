@@ -335,6 +335,7 @@ impl Graph {
             info!(component = %name, "started");
             started.push(c);
         }
+        host.health.set(crate::health::Lifecycle::Ready);
         Ok(())
     }
 
@@ -346,6 +347,7 @@ impl Graph {
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), Vec<ShutdownError>> {
         if let Some(h) = self.host.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             h.deadline.set(std::time::Instant::now() + deadline);
+            h.health.set(crate::health::Lifecycle::Stopping);
         }
         let run = async {
             let mut errs = Vec::new();

@@ -14,6 +14,7 @@ pub mod error;
 pub mod factory;
 pub mod fanout;
 pub mod graph;
+pub mod health;
 pub mod heap;
 pub mod id;
 pub mod memory;

@@ -111,6 +111,8 @@ impl Metrics {
 /// The sending part shared by the caller (no queue) and the queue consumers.
 struct Core<T: SignalData> {
     id: ComponentId,
+    /// Each attempt's outcome, for `health_check` (set at start).
+    health: std::sync::OnceLock<Arc<strata_pipelines::health::ExporterHealth>>,
     sender: Arc<dyn RequestSender<T>>,
     timeout: Duration,
     retry: RetryConfig,
@@ -147,6 +149,9 @@ impl<T: SignalData> Core<T> {
                 _ = stop.cancelled() => return Delivery::Stopped,
                 r = self.attempt(&data) => r,
             };
+            if let Some(h) = self.health.get() {
+                h.record(r.is_ok());
+            }
             let err = match r {
                 Ok(a) => {
                     self.m.sent.add(items);
@@ -242,6 +247,7 @@ impl<T: SignalData> HelperExporter<T> {
         HelperExporter {
             core: Arc::new(Core {
                 id: set.id.clone(),
+                health: std::sync::OnceLock::new(),
                 sender,
                 timeout: cfg.timeout,
                 retry: cfg.retry.clone(),
@@ -664,6 +670,11 @@ impl<T: SignalData> HelperExporter<T> {
 #[async_trait]
 impl<T: SignalData> Component for HelperExporter<T> {
     async fn start(&self, host: &Host) -> Result<(), StartError> {
+        let _ = self.core.health.set(host.health.register_exporter(format!(
+            "{} ({})",
+            self.core.id,
+            T::SIGNAL
+        )));
         self.core.sender.start(host).await?;
         if !self.cfg.queue.enabled {
             return Ok(());
