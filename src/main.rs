@@ -120,9 +120,14 @@ struct SourceArgs {
     /// Config file; repeat to merge several (later files win).
     #[arg(long = "config", value_name = "FILE", global = true)]
     configs: Vec<String>,
-    /// Embedded profile: dpu, sidecar, node, cluster.
-    #[arg(long, value_name = "NAME", global = true, conflicts_with = "configs")]
+    /// Embedded profile: dpu, sidecar, node, cluster. With `--config`, the files are merged
+    /// over the profile.
+    #[arg(long, value_name = "NAME", global = true)]
     profile: Option<String>,
+    /// Print the effective configuration (profile, overlays and files merged, variables
+    /// expanded, credentials redacted) and exit.
+    #[arg(long, global = true)]
+    print_config: bool,
     /// Threads that run the pipelines (also `STRATA_WORKER_THREADS`). Default: one per CPU,
     /// except the sidecar profile, which uses one (BENCHMARKS.md: at 10k spans/s a second
     /// thread costs more in wake-ups than it saves).
@@ -157,20 +162,28 @@ enum Command {
 }
 
 fn sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
-    if !args.configs.is_empty() {
-        return args
-            .configs
-            .iter()
-            .map(|path| {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config {path}"))?;
-                Ok(Source {
-                    name: path.clone(),
-                    text,
-                })
+    let files = args
+        .configs
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {path}"))?;
+            Ok(Source {
+                name: path.clone(),
+                text,
             })
-            .collect();
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.profile.is_none() && !files.is_empty() {
+        return Ok(files);
     }
+    let mut out = profile_sources(args)?;
+    out.extend(files);
+    Ok(out)
+}
+
+/// The profile (default `dpu`) and the overlays its environment turns on.
+fn profile_sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
     let name = args.profile.as_deref().unwrap_or("dpu");
     let Some((_, text)) = PROFILES.iter().find(|(n, _)| *n == name) else {
         let names: Vec<_> = PROFILES.iter().map(|(n, _)| *n).collect();
@@ -192,6 +205,21 @@ fn sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
     Ok(out)
 }
 
+/// Prints the effective YAML: the sources merged, variables expanded, credentials redacted.
+fn print_config(args: &SourceArgs) -> anyhow::Result<()> {
+    let srcs = sources(args)?;
+    for s in &srcs {
+        println!("# {}", s.name);
+    }
+    let merged = strata_pipelines::config::merged_with(&srcs, &|n| std::env::var(n).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    print!(
+        "{}",
+        serde_yaml_ng::to_string(&strata_pipelines::config::redacted(merged))?
+    );
+    Ok(())
+}
+
 fn load(args: &SourceArgs) -> anyhow::Result<Result<Config, strata_pipelines::ConfigErrors>> {
     let srcs = sources(args)?;
     Ok(strata_pipelines::config::load(&srcs))
@@ -206,6 +234,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.source.print_config {
+        return match print_config(&cli.source) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("strata: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match cli.command {
         Some(Command::Components) => {
             print_components(&factories);

@@ -162,3 +162,75 @@ fn components_lists_types_and_signals() {
     let (ok, out) = strata(&["--version"], &[]);
     assert!(ok && out.starts_with("strata "), "{out}");
 }
+
+/// The README's table of the profiles' environment variables names every variable the
+/// profiles and overlays read, and nothing else.
+#[test]
+fn the_readme_documents_every_environment_variable_of_the_profiles() {
+    let mut used = std::collections::BTreeSet::new();
+    for dir in ["configs", "configs/secure"] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split("${env:").skip(1) {
+                    let name: String = part
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    used.insert(name);
+                }
+            }
+        }
+    }
+    used.insert("STRATA_WORKER_THREADS".into()); // read by the binary itself
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let table = readme
+        .split("### Environment variables of the profiles")
+        .nth(1)
+        .and_then(|t| t.split("\n### ").next())
+        .expect("README section");
+    let mut documented = std::collections::BTreeSet::new();
+    for line in table.lines().filter(|l| l.starts_with("| `STRATA_")) {
+        let first = line.split('|').nth(1).unwrap();
+        for name in first.split('`').filter(|n| n.starts_with("STRATA_")) {
+            documented.insert(name.to_owned());
+        }
+    }
+    assert_eq!(used, documented, "README table vs configs");
+}
+
+/// `--config` merges over `--profile`, and `--print-config` shows the result with credentials
+/// redacted.
+#[test]
+fn config_files_merge_over_a_profile_and_print_config_redacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let over = dir.path().join("over.yaml");
+    std::fs::write(
+        &over,
+        "exporters:\n  otlp/cluster:\n    headers: { authorization: \"Bearer s3cr3t-tok\" }\n    compression: gzip\n",
+    )
+    .unwrap();
+    let over = over.to_str().unwrap();
+    let (ok, out) = strata(&["validate", "--profile", "node", "--config", over], &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = strata(
+        &["--profile", "node", "--config", over, "--print-config"],
+        &[("STRATA_REDFISH_PASSWORD", "bmc-pa55")],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("# profile node") && out.contains(over),
+        "{out}"
+    );
+    assert!(out.contains("compression: gzip"), "{out}");
+    assert!(
+        out.contains("hostmetrics:"),
+        "the profile is still there:\n{out}"
+    );
+    assert!(
+        !out.contains("s3cr3t-tok") && !out.contains("bmc-pa55"),
+        "{out}"
+    );
+    assert!(out.contains("authorization: '[REDACTED]'"), "{out}");
+}

@@ -208,6 +208,28 @@ pub fn load_with(
     sources: &[Source],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    let merged = merged_with(sources, env)?;
+    if merged
+        .as_mapping()
+        .is_some_and(|m| !m.contains_key("service"))
+    {
+        return Err(ConfigErrors(vec![ConfigError::new(
+            "service",
+            "missing section: a config needs service::pipelines",
+        )]));
+    }
+    parse::<Config>("", merged).map_err(|e| ConfigErrors(vec![e]))
+}
+
+/// The sources merged in order, with `${...}` expanded: the effective document, as
+/// `strata --print-config` shows it (through [`redacted`]).
+///
+/// # Errors
+/// Every YAML syntax error and failed expansion, with paths.
+pub fn merged_with(
+    sources: &[Source],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Value, ConfigErrors> {
     let mut errors = Vec::new();
     let mut merged = Value::Mapping(Mapping::new());
     for src in sources {
@@ -225,16 +247,46 @@ pub fn load_with(
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    if merged
-        .as_mapping()
-        .is_some_and(|m| !m.contains_key("service"))
-    {
-        return Err(ConfigErrors(vec![ConfigError::new(
-            "service",
-            "missing section: a config needs service::pipelines",
-        )]));
+    Ok(merged)
+}
+
+/// Keys whose values are credentials: replaced by `[REDACTED]` in [`redacted`].
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "token",
+    "tokens",
+    "key_pem",
+    "inline",
+    "authorization",
+    "x-api-key",
+    "api_key",
+    "api-key",
+    "cookie",
+];
+
+/// `v` with every credential value replaced by `"[REDACTED]"` (keys in [`SECRET_KEYS`], any
+/// case, at any depth), for showing a config.
+pub fn redacted(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, child) in m.iter_mut() {
+                    let secret = k
+                        .as_str()
+                        .is_some_and(|k| SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+                    if secret && !child.is_null() {
+                        *child = Value::String("[REDACTED]".into());
+                    } else {
+                        walk(child);
+                    }
+                }
+            }
+            Value::Sequence(s) => s.iter_mut().for_each(walk),
+            _ => {}
+        }
     }
-    parse::<Config>("", merged).map_err(|e| ConfigErrors(vec![e]))
+    walk(&mut v);
+    v
 }
 
 /// Deserializes `value` into `T`, naming the failing path under `prefix`. A YAML `null` (as in
