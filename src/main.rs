@@ -506,6 +506,7 @@ mod tests {
             configs: vec![],
             profile: profile.map(str::to_string),
             worker_threads: n,
+            print_config: false,
         };
         assert_eq!(args(None, None).worker_threads().unwrap(), None);
         assert_eq!(args(Some("node"), None).worker_threads().unwrap(), None);
