@@ -11,6 +11,7 @@ pub mod debug;
 pub mod file;
 pub mod helper;
 pub mod http_client;
+pub mod loadbalancing;
 pub mod otlp;
 pub mod otlp_http;
 pub mod prometheus;
