@@ -32,6 +32,8 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .exporter(strata_exporters::file::Factory)?
         .exporter(strata_exporters::zipkin::Factory)?
         .exporter(strata_exporters::prometheus::Factory)?
+        .exporter(strata_exporters::loadbalancing::Factory::default())?
+        .exporter(strata_exporters::loadbalancing::Factory::alias())?
         // Extensions
         .extension(strata_extensions::basicauth::Factory)?
         .extension(strata_extensions::bearertokenauth::Factory)?

@@ -157,6 +157,17 @@ impl Handover {
         }
     }
 
+    /// The keys of everything parked now.
+    pub fn keys(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .parked
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Removes and returns everything nobody took (after the new graph started), by key.
     pub fn take_unclaimed(&self) -> Vec<(String, Box<dyn Any + Send + Sync>)> {
         std::mem::take(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()).parked)

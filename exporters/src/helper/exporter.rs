@@ -667,6 +667,33 @@ impl<T: SignalData> HelperExporter<T> {
     }
 }
 
+impl<T: SignalData> HelperExporter<T> {
+    /// Stops this exporter's consumers and takes what its in-memory queue holds (what was
+    /// being sent goes back to the queue first), with each request's client context; the
+    /// exporter is stopped after it. For a `loadbalancing` backend that left: its data goes to
+    /// the new owners of its keys instead of being dropped with it. A persistent queue keeps
+    /// its records on disk (nothing is returned).
+    pub async fn take_queued(&self) -> Vec<(Option<Arc<ClientContext>>, Payload<T>)> {
+        let run = self.run.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(run) = run else {
+            return Vec::new();
+        };
+        run.stop.cancel();
+        run.tracker.close();
+        run.tracker.wait().await;
+        let out = match &run.queue {
+            Queue::Memory(q) => {
+                q.close();
+                q.drain().into_iter().map(|e| (e.ctx, e.data)).collect()
+            }
+            Queue::Disk(_) => Vec::new(),
+        };
+        self.core.m.queue_size.set(0);
+        let _ = self.core.sender.shutdown().await;
+        out
+    }
+}
+
 #[async_trait]
 impl<T: SignalData> Component for HelperExporter<T> {
     async fn start(&self, host: &Host) -> Result<(), StartError> {

@@ -186,6 +186,17 @@ impl<T: SignalData> MemQueue<T> {
         st.q.push_front(e);
     }
 
+    /// Removes and returns everything queued (a `loadbalancing` backend leaving: its data is
+    /// routed to the new owners).
+    pub fn drain(&self) -> Vec<MemEntry<T>> {
+        let mut st = self.lock();
+        st.used = 0;
+        let out = st.q.drain(..).collect();
+        drop(st);
+        self.writable.notify_waiters();
+        out
+    }
+
     /// Refuses new offers and wakes everyone; consumers drain what is left.
     pub fn close(&self) {
         self.lock().closed = true;

@@ -1,4 +1,50 @@
-//! `loadbalancing` exporter building blocks (the exporter itself is in progress): the
-//! rendezvous-hash ring that maps a routing key to its backend.
+//! `loadbalancing` exporter (alias `load_balancing`): sends each trace (by default; or each
+//! service, resource, metric stream or attribute set) to one backend of a scaled-out tier, so
+//! tail sampling and span metrics there see whole traces. Each backend is an `otlp`
+//! sub-exporter made from `protocol.otlp`, with its own sending queue, retries and TLS.
+//!
+//! ```yaml
+//! exporters:
+//!   loadbalancing:
+//!     routing_key: traceID          # traceID (traces, logs) | service | resource | streamID (metrics) | attributes
+//!     protocol:
+//!       otlp:                       # any `otlp` exporter setting but endpoint
+//!         tls: { ca_file: /etc/strata/tls/ca.crt }
+//!         sending_queue: { queue_size: 1000 }
+//!     resolver:
+//!       dns: { hostname: strata-cluster.observability.svc, port: 4317, interval: 5s, timeout: 1s }
+//!       # or static: { hostnames: [cluster-0:4317, cluster-1:4317] }
+//! ```
+//!
+//! The owner of a key is chosen by rendezvous hashing ([`ring`]): even load, the same choice
+//! on every front-end, and a membership change moves only the keys of the backends that
+//! changed. Where the Collector's users lose data, Strata does not:
+//! - **a backend that leaves** (a scale-in, a DNS change): the data queued for it in memory is
+//!   taken from its queue and routed to the new owners of its keys, counted in
+//!   `strata_loadbalancer_rerouted_items`;
+//! - **a request split over several backends**: each part goes to its own backend's queue, so
+//!   a backend that refuses its part never makes the healthy ones receive theirs twice; its
+//!   part goes to the next backend on the ring (affinity lost for those keys, counted in
+//!   `otelcol_loadbalancer_backend_outcome{success="false"}` and logged).
+//!
+//! A failed lookup keeps the last list. Self-metrics: `otelcol_loadbalancer_num_backends`,
+//! `otelcol_loadbalancer_num_resolutions{success}`, `otelcol_loadbalancer_backend_outcome{endpoint,success}`.
+//!
+//! Not yet: a backend's *persistent* queue stays on disk when the backend leaves (it is sent
+//! when the backend comes back), and a `k8s` EndpointSlice resolver.
 
+mod config;
+mod exporter;
+mod resolver;
 pub mod ring;
+mod route;
+
+pub use config::{Config, DnsResolver, Protocol, ResolverConfig, RoutingKey, StaticResolver};
+pub use exporter::{Balanced, Factory, LoadBalancer};
+pub use resolver::Resolver;
+pub use route::Routable;
+
+/// The type name in configs.
+pub const TYPE: &str = "loadbalancing";
+/// The Collector's newer name for it.
+pub const TYPE_ALIAS: &str = "load_balancing";

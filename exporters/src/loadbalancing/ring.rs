@@ -92,17 +92,29 @@ mod tests {
         let counts = shares(&ring, 10_000);
         let mean = 10_000.0 / 3.0;
         let max = *counts.iter().max().unwrap() as f64;
-        assert!(max <= 1.15 * mean, "{counts:?}: busiest {:.3}× the mean", max / mean);
+        assert!(
+            max <= 1.15 * mean,
+            "{counts:?}: busiest {:.3}× the mean",
+            max / mean
+        );
         // With realistic endpoint names too (pod IPs of a headless Service).
         let ring = Ring::new((1..=3).map(|i| format!("10.1.{i}.7:4317")).collect());
         let counts = shares(&ring, 10_000);
-        assert!(*counts.iter().max().unwrap() as f64 <= 1.15 * mean, "{counts:?}");
+        assert!(
+            *counts.iter().max().unwrap() as f64 <= 1.15 * mean,
+            "{counts:?}"
+        );
     }
 
     #[test]
     fn a_fourth_backend_takes_at_most_30_percent_and_only_for_itself() {
         let three = Ring::new(vec!["a:4317".into(), "b:4317".into(), "c:4317".into()]);
-        let four = Ring::new(vec!["a:4317".into(), "b:4317".into(), "c:4317".into(), "d:4317".into()]);
+        let four = Ring::new(vec![
+            "a:4317".into(),
+            "b:4317".into(),
+            "c:4317".into(),
+            "d:4317".into(),
+        ]);
         let mut moved = 0;
         for i in 0..10_000 {
             let before = &three.backends()[three.owner(&trace_id(i)).unwrap()];
@@ -122,7 +134,10 @@ mod tests {
         let b = Ring::new(vec!["z:1".into(), "x:1".into(), "y:1".into(), "x:1".into()]);
         for i in 0..1_000 {
             let k = trace_id(i);
-            assert_eq!(a.backends()[a.owner(&k).unwrap()], b.backends()[b.owner(&k).unwrap()]);
+            assert_eq!(
+                a.backends()[a.owner(&k).unwrap()],
+                b.backends()[b.owner(&k).unwrap()]
+            );
         }
         // Fixed values: the hash never changes between builds or processes.
         assert_eq!(hash64(&[b"a", b"bc"]), hash64(&[b"a", b"bc"]));

@@ -34,7 +34,7 @@ mod connect;
 mod exporter;
 
 pub use config::{Compression, CompressionParams, Config};
-pub use exporter::{Factory, OtlpExporter};
+pub use exporter::{Factory, GrpcExport, OtlpExporter};
 
 /// The type name in configs.
 pub const TYPE: &str = "otlp";

@@ -1,0 +1,226 @@
+use std::time::Duration;
+
+use serde::Deserialize;
+use strata_pipelines::ConfigError;
+use strata_pipelines::config::ComponentConfig;
+
+/// Config of the `loadbalancing` exporter (alias `load_balancing`), the Collector's keys.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// What decides the backend: `traceID` (default for traces and logs), `service`,
+    /// `resource`, `streamID` (default for metrics: one metric of one resource), `attributes`.
+    pub routing_key: Option<RoutingKey>,
+    /// Resource attributes (then span attributes) whose values make the key, with
+    /// `routing_key: attributes`.
+    pub routing_attributes: Vec<String>,
+    /// How to reach each backend.
+    pub protocol: Protocol,
+    /// Where the backends' list comes from.
+    pub resolver: ResolverConfig,
+}
+
+/// `routing_key:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum RoutingKey {
+    /// Every span (log record) of a trace to one backend.
+    #[serde(rename = "traceID")]
+    TraceId,
+    /// By `service.name`.
+    #[serde(rename = "service")]
+    Service,
+    /// By all resource attributes.
+    #[serde(rename = "resource")]
+    Resource,
+    /// Metrics: by resource and metric name.
+    #[serde(rename = "streamID")]
+    StreamId,
+    /// By the values of `routing_attributes`.
+    #[serde(rename = "attributes")]
+    Attributes,
+}
+
+/// `protocol:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Protocol {
+    /// The `otlp` exporter config every backend's sub-exporter starts from (its `endpoint`
+    /// is the backend's); each backend gets its own queue, retries and TLS.
+    pub otlp: serde_yaml_ng::Value,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            otlp: serde_yaml_ng::Value::Mapping(Default::default()),
+        }
+    }
+}
+
+/// `resolver:`: exactly one of `static` and `dns`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    /// A fixed list.
+    #[serde(rename = "static")]
+    pub static_: Option<StaticResolver>,
+    /// A DNS name with one address per backend (a Kubernetes headless Service).
+    pub dns: Option<DnsResolver>,
+}
+
+/// `resolver.static`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticResolver {
+    /// `host:port` of each backend (port 4317 when left out).
+    pub hostnames: Vec<String>,
+}
+
+/// `resolver.dns`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsResolver {
+    /// The name to resolve.
+    pub hostname: String,
+    /// The backends' port. Default 4317.
+    pub port: u16,
+    /// How often to resolve. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Longest a lookup may take. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for DnsResolver {
+    fn default() -> Self {
+        DnsResolver {
+            hostname: String::new(),
+            port: 4317,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Config {
+    /// The `otlp` config of the sub-exporter for `endpoint`.
+    ///
+    /// # Errors
+    /// The template is not a valid `otlp` exporter config (path under `protocol::otlp`).
+    pub fn sub_config(
+        &self,
+        path: &str,
+        endpoint: &str,
+    ) -> Result<crate::otlp::Config, ConfigError> {
+        let mut t = self.protocol.otlp.clone();
+        if t.is_null() {
+            t = serde_yaml_ng::Value::Mapping(Default::default());
+        }
+        if let Some(m) = t.as_mapping_mut() {
+            m.insert("endpoint".into(), endpoint.into());
+        }
+        strata_pipelines::config::parse_component::<crate::otlp::Config>(
+            &format!("{path}::protocol::otlp"),
+            t,
+        )
+    }
+}
+
+impl ComponentConfig for Config {
+    /// Checks the resolver (exactly one), the routing attributes, and the `otlp` template.
+    ///
+    /// # Errors
+    /// The first problem with its path.
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let r = &self.resolver;
+        match (&r.static_, &r.dns) {
+            (Some(s), None) => {
+                if s.hostnames.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::static::hostnames"),
+                        "at least one backend is required",
+                    ));
+                }
+            }
+            (None, Some(d)) => {
+                if d.hostname.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::dns::hostname"),
+                        "must be set",
+                    ));
+                }
+                if d.interval.is_zero() || d.timeout.is_zero() {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::dns"),
+                        "interval and timeout must be greater than 0",
+                    ));
+                }
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    format!("{path}::resolver"),
+                    "set exactly one of static or dns",
+                ));
+            }
+        }
+        if self.routing_key == Some(RoutingKey::Attributes) && self.routing_attributes.is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}::routing_attributes"),
+                "required with routing_key: attributes",
+            ));
+        }
+        self.sub_config(path, "backend:4317").map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_pipelines::config::parse_component;
+
+    use super::*;
+
+    fn y(s: &str) -> serde_yaml_ng::Value {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn testdata_defaults_and_errors() {
+        let c = parse_component::<Config>("e", y(include_str!("testdata/config.yaml"))).unwrap();
+        assert_eq!(c.routing_key, Some(RoutingKey::TraceId));
+        let d = c.resolver.dns.as_ref().unwrap();
+        assert_eq!((d.port, d.interval), (4317, Duration::from_secs(5)));
+        let sub = c.sub_config("e", "10.0.0.1:4317").unwrap();
+        assert_eq!(sub.endpoint, "10.0.0.1:4317");
+        assert_eq!(sub.sending_queue.queue_size, 500);
+        let c = parse_component::<Config>("e", y("resolver: {static: {hostnames: [a]}}")).unwrap();
+        assert_eq!(c.routing_key, None, "the signal's default applies");
+        let err = |s: &str| parse_component::<Config>("e", y(s)).unwrap_err();
+        assert_eq!(err("{}").path, "e::resolver");
+        assert_eq!(
+            err("resolver: {static: {hostnames: [a]}, dns: {hostname: b}}").path,
+            "e::resolver"
+        );
+        assert_eq!(
+            err("resolver: {static: {hostnames: []}}").path,
+            "e::resolver::static::hostnames"
+        );
+        assert_eq!(
+            err("resolver: {dns: {port: 1}}").path,
+            "e::resolver::dns::hostname"
+        );
+        assert_eq!(
+            err("routing_key: attributes\nresolver: {static: {hostnames: [a]}}").path,
+            "e::routing_attributes"
+        );
+        assert!(
+            err("routing_key: spanID\nresolver: {static: {hostnames: [a]}}")
+                .message
+                .contains("unknown variant")
+        );
+        assert_eq!(
+            err("protocol: {otlp: {compresion: gzip}}\nresolver: {static: {hostnames: [a]}}").path,
+            "e::protocol::otlp::compresion"
+        );
+    }
+}

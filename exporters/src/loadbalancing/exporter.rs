@@ -1,0 +1,444 @@
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use strata_pipelines::auth::ClientContext;
+use strata_pipelines::telemetry::{Counter, Gauge};
+use strata_pipelines::{
+    Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
+    Consumer, Exporter, ExporterFactory, Host, Settings, ShutdownError, Signal, StartError, Tasks,
+    YamlValue, config::parse_component,
+};
+use tracing::{info, warn};
+
+use super::config::{Config, RoutingKey};
+use super::resolver::{Resolver, from_config};
+use super::ring::Ring;
+use super::route::Routable;
+use crate::helper::{HelperExporter, MemQueue, Payload};
+use crate::otlp::{GrpcExport, OtlpExporter};
+
+/// One backend: its endpoint and its `otlp` sub-exporter (own queue, retries, TLS).
+struct Backend<T: Balanced> {
+    endpoint: String,
+    exporter: Arc<HelperExporter<T>>,
+}
+
+/// What the `loadbalancing` exporter needs of a signal: splitting by key and an OTLP/gRPC
+/// `Export` method.
+pub trait Balanced: Routable + GrpcExport {}
+impl<T: Routable + GrpcExport> Balanced for T {}
+
+struct State<T: Balanced> {
+    ring: Ring,
+    /// In the ring's order.
+    backends: Vec<Backend<T>>,
+}
+
+/// The `loadbalancing` exporter for one signal. See the module docs.
+pub struct LoadBalancer<T: Balanced> {
+    weak: std::sync::Weak<LoadBalancer<T>>,
+    set: Settings,
+    cfg: Config,
+    key: RoutingKey,
+    resolver: Arc<dyn Resolver>,
+    state: RwLock<Arc<State<T>>>,
+    /// Serializes membership changes.
+    change: tokio::sync::Mutex<()>,
+    host: Mutex<Option<Host>>,
+    tasks: Tasks,
+    num_backends: Gauge,
+    resolutions_ok: Counter,
+    resolutions_failed: Counter,
+    rerouted: Counter,
+}
+
+impl<T: Balanced> LoadBalancer<T> {
+    /// An exporter for `cfg` (validated).
+    pub fn new(set: Settings, cfg: Config) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Self::with_weak(weak.clone(), set, cfg))
+    }
+
+    fn with_weak(weak: std::sync::Weak<LoadBalancer<T>>, set: Settings, cfg: Config) -> Self {
+        let t = set.telemetry.clone();
+        let id = set.id.to_string();
+        let res = |success: &str| {
+            t.counter(
+                "otelcol_loadbalancer_num_resolutions",
+                &[("exporter", id.as_str()), ("success", success)],
+            )
+        };
+        LoadBalancer {
+            weak,
+            key: cfg.routing_key.unwrap_or(T::DEFAULT_KEY),
+            resolver: Arc::from(from_config(&cfg.resolver)),
+            num_backends: t.gauge(
+                "otelcol_loadbalancer_num_backends",
+                &[("exporter", id.as_str())],
+            ),
+            resolutions_ok: res("true"),
+            resolutions_failed: res("false"),
+            rerouted: t.counter(
+                "strata_loadbalancer_rerouted_items",
+                &[
+                    ("exporter", id.as_str()),
+                    ("otel_signal", T::SIGNAL.as_str()),
+                ],
+            ),
+            state: RwLock::new(Arc::new(State {
+                ring: Ring::default(),
+                backends: Vec::new(),
+            })),
+            change: tokio::sync::Mutex::new(()),
+            host: Mutex::new(None),
+            tasks: Tasks::default(),
+            cfg,
+            set,
+        }
+    }
+
+    fn state(&self) -> Arc<State<T>> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The backends now, in the ring's order.
+    pub fn backends(&self) -> Vec<String> {
+        self.state().ring.backends().to_vec()
+    }
+
+    fn outcome(&self, endpoint: &str, ok: bool) {
+        self.set
+            .telemetry
+            .counter(
+                "otelcol_loadbalancer_backend_outcome",
+                &[
+                    ("exporter", &self.set.id.to_string()),
+                    ("endpoint", endpoint),
+                    ("success", if ok { "true" } else { "false" }),
+                ],
+            )
+            .add(1);
+    }
+
+    /// A started sub-exporter for `endpoint`. Its id (`<type>/<name>_<endpoint>`) is stable,
+    /// so a reload hands its in-memory queue to the next configuration's.
+    async fn sub_exporter(
+        &self,
+        endpoint: &str,
+        host: &Host,
+    ) -> Result<Arc<HelperExporter<T>>, String> {
+        let cfg = self
+            .cfg
+            .sub_config(&self.set.path(), endpoint)
+            .map_err(|e| e.to_string())?;
+        let clean: String = endpoint
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!("{}_{clean}", self.set.id.name().unwrap_or("backend"));
+        let set = Settings {
+            kind: self.set.kind,
+            id: ComponentId::new(self.set.id.ty(), Some(&name)),
+            telemetry: self.set.telemetry.clone(),
+        };
+        let helper = cfg.helper();
+        let sender = OtlpExporter::<T>::new(set.id.clone(), cfg)?;
+        let e = Arc::new(HelperExporter::new(&set, helper, Arc::new(sender)));
+        e.start(host).await.map_err(|e| e.to_string())?;
+        Ok(e)
+    }
+
+    /// Makes `endpoints` the backends: new ones are started; the data queued for a leaving
+    /// one is taken from its queue and routed again over the new ring (to the new owners of
+    /// its keys), then it is stopped.
+    async fn apply(&self, endpoints: Vec<String>) {
+        let _turn = self.change.lock().await;
+        let ring = Ring::new(endpoints);
+        let old = self.state();
+        if ring == old.ring {
+            return;
+        }
+        let Some(host) = self.host.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return;
+        };
+        let mut backends = Vec::with_capacity(ring.backends().len());
+        for ep in ring.backends() {
+            let existing = old.backends.iter().find(|b| &b.endpoint == ep);
+            let exporter = match existing {
+                Some(b) => b.exporter.clone(),
+                None => match self.sub_exporter(ep, &host).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(exporter = %self.set.id, endpoint = %ep, error = %e, "cannot create the backend's exporter; leaving it out");
+                        continue;
+                    }
+                },
+            };
+            backends.push(Backend {
+                endpoint: ep.clone(),
+                exporter,
+            });
+        }
+        let ring = Ring::new(backends.iter().map(|b| b.endpoint.clone()).collect());
+        info!(exporter = %self.set.id, backends = ?ring.backends(), "load-balancing backends changed");
+        self.num_backends.set(ring.backends().len() as i64);
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(State { ring, backends });
+        // Leaving backends: their queued data goes to the new owners.
+        for b in old
+            .backends
+            .iter()
+            .filter(|b| !self.backends().contains(&b.endpoint))
+        {
+            let queued = b.exporter.take_queued().await;
+            let n: usize = queued.iter().map(|(_, p)| p.item_count()).sum();
+            if n > 0 {
+                info!(exporter = %self.set.id, endpoint = %b.endpoint, items = n, "re-routing the data queued for a backend that left");
+            }
+            for (ctx, payload) in queued {
+                let items = payload.item_count() as u64;
+                let data = match payload {
+                    Payload::Decoded(d) => Ok(d),
+                    Payload::Encoded(e) => e.decode(),
+                };
+                let r = match data {
+                    Ok(d) => ClientContext::scope_opt(ctx, self.route(d)).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(_) => self.rerouted.add(items),
+                    Err(e) => {
+                        warn!(exporter = %self.set.id, items, error = %e, "re-routing failed; data lost")
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a reload: the in-memory queues the previous configuration's sub-exporters parked
+    /// for backends this one no longer has are taken and their data routed over the new ring
+    /// (the queues of backends it still has went to their new sub-exporters at start).
+    async fn claim_parked(&self, host: &Host) {
+        let prefix = format!(
+            "exporter {}/{}_",
+            self.set.id.ty(),
+            self.set.id.name().unwrap_or("backend")
+        );
+        let suffix = format!("/{}", T::SIGNAL);
+        for key in host.handover.keys() {
+            if !(key.starts_with(&prefix) && key.ends_with(&suffix)) {
+                continue;
+            }
+            let Some(q) = host.handover.take::<Arc<MemQueue<T>>>(&key) else {
+                continue;
+            };
+            let entries = q.drain();
+            let n: usize = entries.iter().map(|e| e.data.item_count()).sum();
+            info!(exporter = %self.set.id, queue = %key, items = n, "re-routing the queue of a backend the new configuration does not have");
+            for e in entries {
+                let items = e.data.item_count() as u64;
+                let data = match e.data {
+                    Payload::Decoded(d) => Ok(d),
+                    Payload::Encoded(enc) => enc.decode(),
+                };
+                let r = match data {
+                    Ok(d) => ClientContext::scope_opt(e.ctx, self.route(d)).await,
+                    Err(err) => Err(err),
+                };
+                match r {
+                    Ok(_) => self.rerouted.add(items),
+                    Err(err) => {
+                        warn!(exporter = %self.set.id, items, error = %err, "re-routing failed; data lost")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Splits `data` by owner and hands each part to its backend; a part its owner refuses
+    /// goes to the next backend on the ring (no part is sent twice).
+    async fn route(&self, data: T) -> ConsumeResult {
+        let st = self.state();
+        if st.backends.is_empty() {
+            return Err(ConsumeError::retryable(format!(
+                "exporter {}: no backend resolved yet",
+                self.set.id
+            )));
+        }
+        let parts = T::split(data, self.key, &self.cfg.routing_attributes, &st.ring);
+        let sends = parts.into_iter().map(|(owner, part)| {
+            let st = st.clone();
+            async move {
+                let b = &st.backends[owner];
+                let r = b.exporter.consume(part.clone()).await;
+                self.outcome(&b.endpoint, r.is_ok());
+                match r {
+                    Err(e) if e.is_retryable() && st.backends.len() > 1 => {
+                        // The owner cannot take it now (its queue is full): the next backend
+                        // on the ring for these keys does, counted as a lost affinity.
+                        let next = (owner + 1) % st.backends.len();
+                        let nb = &st.backends[next];
+                        warn!(exporter = %self.set.id, from = %b.endpoint, to = %nb.endpoint, error = %e, "backend refused; sending its part to the next backend");
+                        let r = nb.exporter.consume(part).await;
+                        self.outcome(&nb.endpoint, r.is_ok());
+                        r
+                    }
+                    r => r,
+                }
+            }
+        });
+        let mut out = Accepted::all();
+        let mut first_err = None;
+        for r in join_all(sends).await {
+            match r {
+                Ok(a) => out = out.and(a),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Balanced> Consumer<T> for LoadBalancer<T> {
+    async fn consume(&self, data: T) -> ConsumeResult {
+        self.route(data).await
+    }
+
+    /// Every backend has a queue by default: answered at enqueue.
+    fn queued(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl<T: Balanced> Component for LoadBalancer<T> {
+    /// Resolves the backends once (a failure is retried by the resolver loop), starts their
+    /// exporters, and keeps resolving every `interval` (DNS).
+    async fn start(&self, host: &Host) -> Result<(), StartError> {
+        *self.host.lock().unwrap_or_else(|p| p.into_inner()) = Some(host.clone());
+        match self.resolver.resolve().await {
+            Ok(list) => {
+                self.resolutions_ok.add(1);
+                self.apply(list).await;
+            }
+            Err(e) => {
+                self.resolutions_failed.add(1);
+                warn!(exporter = %self.set.id, error = %e, "cannot resolve the backends yet");
+            }
+        }
+        self.claim_parked(host).await;
+        if let Some(every) = self.resolver.interval() {
+            // The loop holds only what it needs; `apply` goes through a weak handle.
+            let me: Arc<
+                dyn Fn(Vec<String>) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+            > = {
+                let weak = self.self_weak();
+                Arc::new(move |list| {
+                    let weak = weak.clone();
+                    Box::pin(async move {
+                        if let Some(lb) = weak.upgrade() {
+                            lb.apply(list).await;
+                        }
+                    })
+                })
+            };
+            let (resolver, cancel) = (self.resolver.clone(), self.tasks.token());
+            let (ok, failed, id) = (
+                self.resolutions_ok.clone(),
+                self.resolutions_failed.clone(),
+                self.set.id.clone(),
+            );
+            self.tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        () = tokio::time::sleep(every) => {}
+                    }
+                    match resolver.resolve().await {
+                        Ok(list) => {
+                            ok.add(1);
+                            me(list).await;
+                        }
+                        Err(e) => {
+                            failed.add(1);
+                            warn!(exporter = %id, error = %e, "resolution failed; keeping the last backends");
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.tasks.stop().await;
+        let st = self.state();
+        for b in &st.backends {
+            b.exporter.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Balanced> Exporter<T> for LoadBalancer<T> {}
+
+impl<T: Balanced> LoadBalancer<T> {
+    fn self_weak(&self) -> std::sync::Weak<LoadBalancer<T>> {
+        self.weak.clone()
+    }
+}
+
+/// Factory of the `loadbalancing` exporter, registered under `loadbalancing` and under the
+/// alias `load_balancing`.
+#[derive(Debug, Clone, Copy)]
+pub struct Factory {
+    name: &'static str,
+}
+
+impl Default for Factory {
+    fn default() -> Self {
+        Factory { name: super::TYPE }
+    }
+}
+
+impl Factory {
+    /// The factory under the alias `load_balancing`.
+    pub fn alias() -> Self {
+        Factory {
+            name: super::TYPE_ALIAS,
+        }
+    }
+
+    fn build<T: Balanced>(
+        &self,
+        set: Settings,
+        cfg: YamlValue,
+    ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
+        let c = parse_component::<Config>(&set.path(), cfg)?;
+        Ok(LoadBalancer::<T>::new(set, c))
+    }
+}
+
+impl ExporterFactory for Factory {
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        parse_component::<Config>(path, cfg.clone()).map(|_| ())
+    }
+    strata_pipelines::exporter_for_all_signals!();
+}

@@ -1,0 +1,228 @@
+//! The `loadbalancing` exporter with real processes: a front tier routes by trace id to cluster
+//! replicas (each a `strata` writing a file). Every span of a trace lands on one replica;
+//! adding a replica by a config reload moves keys only to it; removing a replica whose queue
+//! holds data delivers that data to the remaining replicas, and nothing is lost or duplicated.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{Strata, eventually, free_port, read_lines};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use serde_json::Value;
+use strata_pipelines::Traces;
+use strata_pipelines::testing::fake;
+
+fn replica() -> (Strata, u16) {
+    let grpc = free_port();
+    let s = Strata::start(
+        &format!(
+            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{grpc}\" }} }} }}\nexporters:\n  file: {{ path: \"{{dir}}/out.jsonl\" }}\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [file] }}\n"
+        ),
+        &[grpc],
+    );
+    (s, grpc)
+}
+
+fn front(grpc: u16, backends: &[u16]) -> String {
+    let list: Vec<String> = backends.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc}" }} }} }}
+exporters:
+  loadbalancing:
+    protocol:
+      otlp:
+        tls: {{ insecure: true }}
+        compression: none
+        timeout: 1s
+        retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0s }}
+    resolver:
+      static: {{ hostnames: [{}] }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [loadbalancing] }}
+"#,
+        list.join(", ")
+    )
+}
+
+/// A request of `traces` traces × `per` spans; trace `t` has id `[t; 16]`, span ids unique
+/// from `first_span`.
+fn request(trace_ids: std::ops::Range<u8>, per: usize, first_span: u64) -> Traces {
+    let n = trace_ids.len() * per;
+    let mut t = fake::traces(1, n);
+    let ids: Vec<u8> = trace_ids.collect();
+    for (i, s) in t.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .enumerate()
+    {
+        s.trace_id = vec![ids[i % ids.len()]; 16];
+        s.span_id = (first_span + i as u64).to_be_bytes().to_vec();
+    }
+    t
+}
+
+/// `(trace id, span id)` of every span in a replica's file.
+fn spans(path: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in read_lines::<Value>(path) {
+        for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    out.push((
+                        s["traceId"].as_str().unwrap_or_default().to_owned(),
+                        s["spanId"].as_str().unwrap_or_default().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Trace id → the replicas (by index) it landed on; and every span id, with duplicates.
+fn landing(replicas: &[&Strata]) -> (BTreeMap<String, BTreeSet<usize>>, Vec<String>) {
+    let mut owners: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    let mut ids = Vec::new();
+    for (i, r) in replicas.iter().enumerate() {
+        for (t, s) in spans(&r.path("out.jsonl")) {
+            owners.entry(t).or_default().insert(i);
+            ids.push(s);
+        }
+    }
+    (owners, ids)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scale_in_loses_nothing()
+{
+    let (r1, p1) = replica();
+    let (mut r2, p2) = replica();
+    let (r3, p3) = replica();
+    let grpc = free_port();
+    let f = Strata::start(&front(grpc, &[p1, p2]), &[grpc]);
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    // 40 traces × 5 spans, in 4 requests of 10 traces.
+    for r in 0..4u8 {
+        c.export(request(r * 10..r * 10 + 10, 5, u64::from(r) * 1000))
+            .await
+            .unwrap();
+    }
+    let all =
+        |n: usize, rs: &[&Strata]| eventually(Duration::from_secs(15), || landing(rs).1.len() >= n);
+    assert!(
+        all(200, &[&r1, &r2]),
+        "{:?}\n{}",
+        landing(&[&r1, &r2]).1.len(),
+        f.log()
+    );
+    let (owners, ids) = landing(&[&r1, &r2]);
+    assert_eq!(owners.len(), 40);
+    assert!(
+        owners.values().all(|o| o.len() == 1),
+        "a trace was split: {owners:?}"
+    );
+    let used: BTreeSet<usize> = owners.values().flatten().copied().collect();
+    assert_eq!(used.len(), 2, "both replicas get traces");
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        200,
+        "no duplicate"
+    );
+    let before: BTreeMap<String, usize> = owners
+        .iter()
+        .map(|(t, o)| (t.clone(), *o.iter().next().unwrap()))
+        .collect();
+
+    // Scale-out by a reload: the same 40 trace ids again; each stays where it was or moves to
+    // the new replica.
+    f.rewrite_config(&front(grpc, &[p1, p2, p3]));
+    common::signal(&f.child, "HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || f
+            .log()
+            .contains("reload complete")),
+        "{}",
+        f.log()
+    );
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    for r in 0..4u8 {
+        c.export(request(
+            r * 10..r * 10 + 10,
+            5,
+            100_000 + u64::from(r) * 1000,
+        ))
+        .await
+        .unwrap();
+    }
+    assert!(all(400, &[&r1, &r2, &r3]), "{}", f.log());
+    let (owners, _) = landing(&[&r1, &r2, &r3]);
+    let mut moved = 0;
+    for (t, o) in &owners {
+        let old = before[t];
+        for now in o {
+            if *now != old {
+                assert_eq!(*now, 2, "trace {t} moved between old replicas");
+                moved += 1;
+            }
+        }
+    }
+    assert!(
+        moved > 0 && moved < 40,
+        "{moved} of 40 traces moved to the new replica"
+    );
+    println!(
+        "loadbalancing: scale-out to 3 replicas moved {moved} of 40 traces, all to the new one"
+    );
+
+    // Scale-in with data queued: replica 2 stops, its share of new traces waits in the front's
+    // queue for it; the reload without it routes that data to the others.
+    r2.kill();
+    for r in 0..4u8 {
+        c.export(request(
+            r * 10..r * 10 + 10,
+            5,
+            200_000 + u64::from(r) * 1000,
+        ))
+        .await
+        .unwrap();
+    }
+    f.rewrite_config(&front(grpc, &[p1, p3]));
+    common::signal(&f.child, "HUP");
+    let sent: BTreeSet<String> = (0..4u64)
+        .flat_map(|r| (0..50u64).map(move |i| 200_000 + r * 1000 + i))
+        .map(|id| {
+            id.to_be_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect();
+    let delivered = || -> BTreeSet<String> {
+        let (_, ids) = landing(&[&r1, &r3]);
+        ids.into_iter().filter(|i| sent.contains(i)).collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || delivered().len() == sent.len()),
+        "{} of {} spans sent after the scale-in began arrived\n{}",
+        delivered().len(),
+        sent.len(),
+        f.log()
+    );
+    let (_, ids) = landing(&[&r1, &r3]);
+    let dups = ids.len() - ids.iter().collect::<BTreeSet<_>>().len();
+    assert_eq!(dups, 0, "duplicated spans");
+    assert!(
+        f.log().contains("re-routing the queue of a backend"),
+        "{}",
+        f.log()
+    );
+}
