@@ -204,3 +204,70 @@ async fn the_python_sdk_drops_no_span_through_batch() {
         received()
     );
 }
+
+/// A processor that looks inside the data between `batch` and the exporters keeps working, and
+/// so does a fanout to an exporter with a queue and one without (`batch` then keeps "answer
+/// after export" for that pipeline): both back-ends get every span, with the attribute added.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processor_after_batch_and_a_mixed_fanout_keep_working() {
+    let (grpc, queued_port, direct_port) = (free_port(), free_port(), free_port());
+    let queued = RawTraceSink::serve(queued_port).await;
+    let direct = RawTraceSink::serve(direct_port).await;
+    let s = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc}" }} }} }}
+processors:
+  batch: {{ timeout: 50ms }}
+  attributes:
+    actions: [{{ key: strata.after_batch, value: "yes", action: insert }}]
+exporters:
+  otlp/queued: {{ endpoint: "127.0.0.1:{queued_port}", tls: {{ insecure: true }} }}
+  otlp/direct:
+    endpoint: "127.0.0.1:{direct_port}"
+    tls: {{ insecure: true }}
+    sending_queue: {{ enabled: false }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [batch, attributes], exporters: [otlp/queued, otlp/direct] }}
+"#
+        ),
+        &[grpc],
+    );
+    assert!(
+        s.log()
+            .contains("an exporter after it has no sending queue"),
+        "{}",
+        s.log()
+    );
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    for i in 0..10u64 {
+        c.export(request(i * 100)).await.unwrap();
+    }
+    let want: BTreeSet<u64> = (0..1000).collect();
+    for sink in [&queued, &direct] {
+        assert!(
+            eventually(Duration::from_secs(10), || ids(sink) == want),
+            "{} of 1000\n{}",
+            ids(sink).len(),
+            s.log()
+        );
+        for r in sink.requests() {
+            for rs in Traces::decode(&r[..]).unwrap().resource_spans {
+                for ss in rs.scope_spans {
+                    for sp in ss.spans {
+                        assert!(
+                            sp.attributes
+                                .iter()
+                                .any(|kv| kv.key == "strata.after_batch"),
+                            "a span without the attribute"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
