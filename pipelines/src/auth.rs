@@ -290,6 +290,35 @@ mod tests {
         assert!(open_envelope(&rec[..3]).is_err());
     }
 
+    /// Records read back from disk may be anything (a torn write, another version): reading
+    /// them answers an error or a split, never a panic.
+    #[test]
+    fn arbitrary_records_never_panic() {
+        let mut c = ClientContext::default();
+        c.auth.insert("tenant".into(), "A".into());
+        let good = envelope(Some(&c), b"\x0a\x02\x0a\x00");
+        let mut rng = fastrand::Rng::with_seed(7);
+        for i in 0..20_000 {
+            let mut rec = if i % 2 == 0 {
+                good.clone()
+            } else {
+                (0..rng.usize(0..64)).map(|_| rng.u8(..)).collect()
+            };
+            for _ in 0..rng.usize(0..4) {
+                if !rec.is_empty() {
+                    let at = rng.usize(..rec.len());
+                    rec[at] = rng.u8(..);
+                }
+            }
+            if rng.bool() {
+                rec.truncate(rng.usize(0..=rec.len()));
+            }
+            if let Ok((_, data)) = open_envelope(&rec) {
+                assert!(data.len() <= rec.len());
+            }
+        }
+    }
+
     #[tokio::test]
     async fn the_context_travels_with_the_call() {
         assert!(ClientContext::current().is_none());

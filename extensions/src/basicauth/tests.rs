@@ -109,3 +109,35 @@ fn client_auth_header() {
     // What it sends, the server side accepts.
     assert_eq!(basic(&a, "node", "p@ss w0rd").unwrap()["username"], "node");
 }
+
+/// Any Authorization header and any htpasswd text: an answer, never a panic.
+#[test]
+fn arbitrary_headers_and_htpasswd_never_panic() {
+    let c = parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
+    let a = BasicAuth::new(c).unwrap();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"Basic bearer:=+/$apr1${SHA}abcXYZ019 \t\x7f";
+    for _ in 0..5_000 {
+        let len = (next() % 48) as usize;
+        let text: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let text = String::from_utf8_lossy(&text).into_owned();
+        let _ = htpasswd::Htpasswd::parse(&text);
+        let _ = verify(&text, "pw");
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            let mut h = http::HeaderMap::new();
+            h.insert("authorization", v);
+            let _ = a.authenticate(&AuthRequest {
+                headers: &h,
+                peer: None,
+            });
+        }
+    }
+}
