@@ -237,3 +237,153 @@ async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scal
         f.log()
     );
 }
+
+/// The issue's deployment shape: two sidecars → one node aggregator → two cluster replicas,
+/// the node routing by trace id. Fed by the OpenTelemetry Python SDK (traces of 4 spans) and
+/// by `strata-loadgen`. Every trace lands on one replica, each tier's attribute is on every
+/// resource, and no span is lost or duplicated.
+#[tokio::test(flavor = "multi_thread")]
+async fn sidecars_node_and_two_replicas_keep_traces_whole() {
+    let (c1, p1) = replica();
+    let (c2, p2) = replica();
+    let node_port = free_port();
+    let node = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{node_port}" }} }} }}
+processors:
+  resource: {{ attributes: [{{ key: k8s.node.name, value: node-1, action: upsert }}] }}
+  batch:
+exporters:
+  loadbalancing:
+    protocol: {{ otlp: {{ tls: {{ insecure: true }}, compression: zstd }} }}
+    resolver: {{ static: {{ hostnames: ["127.0.0.1:{p1}", "127.0.0.1:{p2}"] }} }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [resource, batch], exporters: [loadbalancing] }}
+"#
+        ),
+        &[node_port],
+    );
+    let sidecar = |pod: &str| {
+        let port = free_port();
+        let s = Strata::start(
+            &format!(
+                r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{port}" }} }} }}
+processors:
+  resource: {{ attributes: [{{ key: k8s.pod.name, value: {pod}, action: upsert }}] }}
+exporters:
+  otlp: {{ endpoint: "127.0.0.1:{node_port}", tls: {{ insecure: true }}, compression: none }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [resource], exporters: [otlp] }}
+"#
+            ),
+            &[port],
+        );
+        (s, port)
+    };
+    let (s1, sp1) = sidecar("pod-1");
+    let (s2, sp2) = sidecar("pod-2");
+
+    let mut expected = 0usize;
+    // The Python SDK: 50 traces of a parent and 3 children.
+    if let Some(py) = common::interop_python("opentelemetry.exporter.otlp.proto.grpc") {
+        let script = format!(
+            r#"
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+p = TracerProvider(resource=Resource.create({{"service.name": "checkout"}}))
+p.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint="127.0.0.1:{sp1}", insecure=True)))
+t = p.get_tracer("lb")
+for i in range(50):
+    with t.start_as_current_span("order"):
+        for j in range(3):
+            with t.start_as_current_span("step"):
+                pass
+p.shutdown()
+"#
+        );
+        let out = std::process::Command::new(py)
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        expected += 200;
+    }
+    // strata-loadgen (built with the workspace), else the same load from a tonic client.
+    let loadgen =
+        std::path::Path::new(env!("CARGO_BIN_EXE_strata")).with_file_name("strata-loadgen");
+    if loadgen.exists() {
+        let out = std::process::Command::new(&loadgen)
+            .args(["--endpoint", &format!("127.0.0.1:{sp2}")])
+            .args(["--rate", "2000", "--duration", "2s", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        expected += summary["items_ok"].as_u64().unwrap() as usize;
+        println!(
+            "loadbalancing: strata-loadgen sent {} spans",
+            summary["items_ok"]
+        );
+    } else {
+        let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{sp2}"))
+            .await
+            .unwrap();
+        for r in 0..20u8 {
+            c.export(request(r * 5..r * 5 + 5, 20, 500_000 + u64::from(r) * 1000))
+                .await
+                .unwrap();
+            expected += 100;
+        }
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || landing(&[&c1, &c2]).1.len()
+            >= expected),
+        "{} of {expected}\n{}",
+        landing(&[&c1, &c2]).1.len(),
+        node.log()
+    );
+    // (trace id, span id) pairs: none twice; every trace on one replica.
+    let mut pairs = BTreeSet::new();
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in [&c1, &c2].iter().enumerate() {
+        for (t, s) in spans(&r.path("out.jsonl")) {
+            assert!(pairs.insert((t.clone(), s)), "duplicated span");
+            assert_eq!(*owner.entry(t).or_insert(i), i, "a trace was split");
+        }
+    }
+    assert_eq!(pairs.len(), expected);
+    assert_eq!(
+        owner.values().collect::<BTreeSet<_>>().len(),
+        2,
+        "both replicas used"
+    );
+    for r in [&c1, &c2] {
+        for line in read_lines::<Value>(&r.path("out.jsonl")) {
+            for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+                let a = common::attrs(&rs["resource"]["attributes"]);
+                assert_eq!(a["k8s.node.name"], "node-1");
+                assert!(
+                    a["k8s.pod.name"] == "pod-1" || a["k8s.pod.name"] == "pod-2",
+                    "{a:?}"
+                );
+            }
+        }
+    }
+    drop((s1, s2));
+}
