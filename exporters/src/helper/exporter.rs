@@ -80,6 +80,9 @@ struct Metrics {
     dropped: Counter,
     storage_dropped: Counter,
     recovered: Counter,
+    /// Items whose export was in flight when a shutdown or reload stopped it: they are sent
+    /// again, so the peer may have them twice.
+    interrupted: Counter,
     truncated: Counter,
     queue_size: Gauge,
     queue_capacity: Gauge,
@@ -101,6 +104,7 @@ impl Metrics {
             dropped: t.counter(&format!("otelcol_exporter_queue_dropped_{item}"), &ex),
             storage_dropped: t.counter(&format!("otelcol_exporter_storage_dropped_{item}"), &ex),
             recovered: t.counter(&format!("otelcol_exporter_queue_recovered_{item}"), &ex),
+            interrupted: t.counter("strata_exporter_interrupted_items", &typed),
             truncated: t.counter("otelcol_exporter_queue_truncated_bytes", &typed),
             queue_size: t.gauge("otelcol_exporter_queue_size", &typed),
             queue_capacity: t.gauge("otelcol_exporter_queue_capacity", &typed),
@@ -144,9 +148,16 @@ impl<T: SignalData> Core<T> {
         let started = tokio::time::Instant::now();
         let mut interval = self.retry.initial_interval;
         loop {
+            if stop.is_cancelled() {
+                return Delivery::Stopped;
+            }
             let r = tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Delivery::Stopped,
+                _ = stop.cancelled() => {
+                    // The attempt was on the wire: the peer may have it; it is sent again.
+                    self.m.interrupted.add(items);
+                    return Delivery::Stopped;
+                }
                 r = self.attempt(&data) => r,
             };
             if let Some(h) = self.health.get() {

@@ -27,6 +27,10 @@
 //!   part goes to the next backend on the ring (affinity lost for those keys, counted in
 //!   `otelcol_loadbalancer_backend_outcome{success="false"}` and logged).
 //!
+//! An export in flight when a reload or shutdown stops a sub-exporter is sent again (to the
+//! new owner): the peer may have it twice, and `strata_exporter_interrupted_items` counts such
+//! items, for every exporter.
+//!
 //! A failed lookup keeps the last list. Self-metrics: `otelcol_loadbalancer_num_backends`,
 //! `otelcol_loadbalancer_num_resolutions{success}`, `otelcol_loadbalancer_backend_outcome{endpoint,success}`.
 //!
