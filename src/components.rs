@@ -27,7 +27,8 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         // Exporters
         .exporter(strata_exporters::otlp::Factory::default())?
         .exporter(strata_exporters::otlp::Factory::alias())?
-        .exporter(strata_exporters::otlp_http::Factory)?
+        .exporter(strata_exporters::otlp_http::Factory::default())?
+        .exporter(strata_exporters::otlp_http::Factory::alias())?
         .exporter(strata_exporters::debug::Factory)?
         .exporter(strata_exporters::file::Factory)?
         .exporter(strata_exporters::zipkin::Factory)?

@@ -15,12 +15,30 @@ use tracing::info;
 use super::TYPE;
 use crate::helper::{HelperConfig, HelperExporter, RequestSender};
 
-/// Config of the `debug` exporter.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Config of the `debug` exporter (the Collector's keys).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// How much to print. Default `basic`.
     pub verbosity: Verbosity,
+    /// Requests printed each second before sampling starts. Default 2.
+    pub sampling_initial: u64,
+    /// After `sampling_initial` in a second, every `sampling_thereafter`-th request is
+    /// printed. Default 1 (all).
+    pub sampling_thereafter: u64,
+    /// `true` (default): through Strata's log; `false`: straight to standard output.
+    pub use_internal_logger: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            verbosity: Verbosity::Basic,
+            sampling_initial: 2,
+            sampling_thereafter: 1,
+            use_internal_logger: true,
+        }
+    }
 }
 
 /// How much the `debug` exporter prints.
@@ -183,6 +201,8 @@ impl DebugRender for Logs {
 pub struct DebugExporter<T> {
     id: ComponentId,
     cfg: Config,
+    /// (the second the window started, requests seen in it).
+    window: std::sync::Mutex<(u64, u64)>,
     _signal: std::marker::PhantomData<fn(T)>,
 }
 
@@ -190,10 +210,27 @@ impl<T: DebugRender> DebugExporter<T> {
     /// A debug exporter printing at `cfg.verbosity`.
     pub fn new(id: ComponentId, cfg: Config) -> Self {
         DebugExporter {
+            window: std::sync::Mutex::new((0, 0)),
             id,
             cfg,
             _signal: std::marker::PhantomData,
         }
+    }
+
+    /// Whether this request is printed: the first `sampling_initial` of each second, then
+    /// every `sampling_thereafter`-th (the Collector's sampling of its debug output).
+    pub fn sampled(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0 != now {
+            *w = (now, 0);
+        }
+        w.1 += 1;
+        let n = w.1;
+        n <= self.cfg.sampling_initial
+            || (n - self.cfg.sampling_initial) % self.cfg.sampling_thereafter.max(1) == 0
     }
 
     /// The text this exporter prints for `data`.
@@ -223,7 +260,15 @@ impl<T: DebugRender> RequestSender<T> for DebugExporter<T> {
     }
 
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
-        info!(exporter = %self.id, signal = %T::SIGNAL, "{}", self.render(&data));
+        if !self.sampled() {
+            return Ok(Accepted::all());
+        }
+        let text = self.render(&data);
+        if self.cfg.use_internal_logger {
+            info!(exporter = %self.id, signal = %T::SIGNAL, "{text}");
+        } else {
+            println!("{text}");
+        }
         Ok(Accepted::all())
     }
 }
@@ -286,6 +331,14 @@ mod tests {
         assert_eq!(parse::<Config>("e", yaml("{}")).unwrap(), Config::default());
         let c: Config = parse("e", yaml(include_str!("testdata/config.yaml"))).unwrap();
         assert_eq!(c.verbosity, Verbosity::Detailed);
+        assert_eq!((c.sampling_initial, c.sampling_thereafter), (5, 200));
+        // Sampling: the first 5 of a second, then every 200th.
+        let s = DebugExporter::<Traces>::new("debug".parse().unwrap(), c.clone());
+        let printed = (0..1000).filter(|_| s.sampled()).count();
+        // 1,000 calls fit in one second here (a boundary would only add a fresh window).
+        assert!((9..=20).contains(&printed), "{printed}");
+        let all = DebugExporter::<Traces>::new("debug".parse().unwrap(), Config::default());
+        assert_eq!((0..50).filter(|_| all.sampled()).count(), 50);
         assert!(parse::<Config>("e", yaml("verbosity: loud")).is_err());
         assert!(parse::<Config>("e", yaml("level: basic")).is_err());
 
@@ -299,6 +352,7 @@ mod tests {
             id.clone(),
             Config {
                 verbosity: Verbosity::Normal,
+                ..Config::default()
             },
         );
         let text = normal.render(&fake::metrics(1, 1, 2));

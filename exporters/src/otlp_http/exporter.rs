@@ -188,11 +188,26 @@ impl<T: HttpExport> Component for OtlpHttpExporter<T> {
     }
 }
 
-/// Factory of the `otlp_http` exporter.
-#[derive(Debug, Default)]
-pub struct Factory;
+/// Factory of the `otlp_http` exporter, registered under `otlp_http` and under the alias
+/// `otlphttp` (the name most Collector configs use).
+#[derive(Debug, Clone, Copy)]
+pub struct Factory {
+    name: &'static str,
+}
+
+impl Default for Factory {
+    fn default() -> Self {
+        Factory { name: TYPE }
+    }
+}
 
 impl Factory {
+    /// The factory under the alias `otlphttp`.
+    pub fn alias() -> Self {
+        Factory {
+            name: super::TYPE_ALIAS,
+        }
+    }
     fn build<T: HttpExport>(
         &self,
         set: Settings,
@@ -210,7 +225,7 @@ impl Factory {
 
 impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
-        TYPE
+        self.name
     }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL

@@ -28,3 +28,5 @@ pub use exporter::{Factory, OtlpHttpExporter};
 
 /// The type name in configs.
 pub const TYPE: &str = "otlp_http";
+/// The name most Collector configs use for it.
+pub const TYPE_ALIAS: &str = "otlphttp";
