@@ -300,6 +300,22 @@ fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
 fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
     let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     init_logs(&cfg.service.telemetry.logs);
+    // Where the config came from, and a fingerprint of it (what `--print-config` shows), so
+    // two processes can be told apart or matched from their first log line.
+    let srcs = sources(args)?;
+    let names: Vec<&str> = srcs.iter().map(|s| s.name.as_str()).collect();
+    let hash = strata_pipelines::config::merged_with(&srcs, &|n| std::env::var(n).ok())
+        .ok()
+        .and_then(|v| serde_yaml_ng::to_string(&v).ok())
+        .map(|t| {
+            // FNV-1a: a stable fingerprint, not a security measure.
+            let h = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("{h:016x}")
+        })
+        .unwrap_or_default();
+    info!(version = env!("CARGO_PKG_VERSION"), sources = ?names, config_hash = %hash, "strata starting");
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads()? {
         rt.worker_threads(n);
@@ -314,19 +330,21 @@ fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
 async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::Result<()> {
     let mut signals = Signals::listen();
     let telemetry = Telemetry::default();
+    telemetry.set_resource(&cfg.service.telemetry.resource);
     let graph = Graph::build(&cfg, &factories, &telemetry)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     let stop_telemetry = CancellationToken::new();
     let metrics_cfg = &cfg.service.telemetry.metrics;
     let telemetry_server = if metrics_cfg.level != "none" {
-        let addr: SocketAddr = tokio::net::lookup_host(&metrics_cfg.address)
+        let endpoint = metrics_cfg.endpoint();
+        let addr: SocketAddr = tokio::net::lookup_host(&endpoint)
             .await
             .ok()
             .and_then(|mut a| a.next())
             .with_context(|| {
                 format!(
                     "service::telemetry::metrics::address: invalid address {:?}",
-                    metrics_cfg.address
+                    endpoint
                 )
             })?;
         let (bound, handle) = telemetry

@@ -157,6 +157,10 @@ pub struct TelemetryConfig {
     /// Internal metrics endpoint.
     #[serde(default)]
     pub metrics: MetricsTelemetryConfig,
+    /// Attributes of Strata's own telemetry (`target_info` on `/metrics`); `null` removes a
+    /// default (`service.name`, `service.version`, `service.instance.id`).
+    #[serde(default)]
+    pub resource: BTreeMap<String, Option<String>>,
 }
 
 /// `service.telemetry.metrics`.
@@ -170,6 +174,9 @@ pub struct MetricsTelemetryConfig {
     /// TLS for the endpoint (absent: plaintext); `client_ca_file` = scrapers must present a
     /// client certificate.
     pub tls: Option<crate::tls::TlsServerConfig>,
+    /// The Collector's newer form: `[{pull: {exporter: {prometheus: {host, port}}}}]` sets the
+    /// endpoint (it wins over `address`). `periodic` (push) readers are not supported yet.
+    pub readers: Vec<MetricReader>,
 }
 
 impl Default for MetricsTelemetryConfig {
@@ -178,6 +185,125 @@ impl Default for MetricsTelemetryConfig {
             address: "127.0.0.1:8888".into(),
             level: "normal".into(),
             tls: None,
+            readers: Vec::new(),
+        }
+    }
+}
+
+impl MetricsTelemetryConfig {
+    /// The endpoint to serve: the pull reader's `host:port`, else `address`.
+    pub fn endpoint(&self) -> String {
+        self.readers
+            .iter()
+            .find_map(|r| r.pull.as_ref()?.exporter.prometheus.as_ref())
+            .map(|p| format!("{}:{}", p.host, p.port))
+            .unwrap_or_else(|| self.address.clone())
+    }
+
+    /// Refuses what Strata does not implement, by name and path.
+    ///
+    /// # Errors
+    /// A `periodic` reader, a second pull reader, an OpenTelemetry-exporter pull reader, or a
+    /// Prometheus option that changes the output.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let mut pulls = 0;
+        for (i, r) in self.readers.iter().enumerate() {
+            let at = format!("{path}::readers[{i}]");
+            if r.periodic.is_some() {
+                return Err(ConfigError::new(
+                    format!("{at}::periodic"),
+                    "not supported by Strata yet: self-metrics are served for pulling (use pull.exporter.prometheus)",
+                ));
+            }
+            let Some(pull) = &r.pull else {
+                return Err(ConfigError::new(at, "a reader needs pull"));
+            };
+            let Some(p) = &pull.exporter.prometheus else {
+                return Err(ConfigError::new(
+                    format!("{at}::pull::exporter"),
+                    "not supported by Strata yet: only prometheus",
+                ));
+            };
+            for (flag, on) in [
+                ("without_scope_info", p.without_scope_info),
+                ("without_type_suffix", p.without_type_suffix),
+                ("without_units", p.without_units),
+            ] {
+                if on {
+                    return Err(ConfigError::new(
+                        format!("{at}::pull::exporter::prometheus::{flag}"),
+                        "not supported by Strata yet",
+                    ));
+                }
+            }
+            pulls += 1;
+            if pulls > 1 {
+                return Err(ConfigError::new(
+                    at,
+                    "not supported by Strata yet: one pull reader",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `service.telemetry.metrics.readers`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricReader {
+    /// A pull reader (a scrape endpoint).
+    #[serde(default)]
+    pub pull: Option<PullReader>,
+    /// A push reader (refused: not supported yet).
+    #[serde(default)]
+    pub periodic: Option<Value>,
+}
+
+/// `pull:` of a reader.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PullReader {
+    /// Its exporter.
+    pub exporter: PullExporter,
+}
+
+/// `pull.exporter:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PullExporter {
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusPull>,
+    /// `otlp` and others: refused, named.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `pull.exporter.prometheus:`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusPull {
+    /// Host to listen on. Default `localhost`.
+    pub host: String,
+    /// Port. Default 8888.
+    pub port: u16,
+    /// Refused when true (not supported yet).
+    pub without_scope_info: bool,
+    /// Refused when true (not supported yet).
+    pub without_type_suffix: bool,
+    /// Refused when true (not supported yet).
+    pub without_units: bool,
+}
+
+impl Default for PrometheusPull {
+    fn default() -> Self {
+        PrometheusPull {
+            host: "localhost".into(),
+            port: 8888,
+            without_scope_info: false,
+            without_type_suffix: false,
+            without_units: false,
         }
     }
 }

@@ -105,6 +105,20 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
             ));
         }
     }
+    errs.extend(
+        cfg.service
+            .telemetry
+            .metrics
+            .validate("service::telemetry::metrics")
+            .err(),
+    );
+    errs.extend(
+        cfg.service
+            .telemetry
+            .logs
+            .validate("service::telemetry::logs")
+            .err(),
+    );
     if let Some(t) = &cfg.service.telemetry.metrics.tls
         && let Err(e) = t.validate("service::telemetry::metrics::tls")
     {

@@ -27,10 +27,37 @@ type Labels = Vec<(&'static str, String)>;
 type SeriesKey = (String, Labels);
 
 /// Process-wide registry of monotonic counters. Cloning shares the registry.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Telemetry {
     counters: Arc<Mutex<BTreeMap<SeriesKey, Arc<AtomicU64>>>>,
     gauges: Arc<Mutex<BTreeMap<SeriesKey, Arc<AtomicI64>>>>,
+    /// `target_info` labels: the service's identity and `service.telemetry.resource`.
+    resource: Arc<Mutex<BTreeMap<String, String>>>,
+    started: std::time::Instant,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        let mut resource = BTreeMap::new();
+        resource.insert("service.name".to_owned(), "strata".to_owned());
+        resource.insert(
+            "service.version".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        );
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        resource.insert(
+            "service.instance.id".to_owned(),
+            format!("{:016x}{:08x}", nanos as u64, std::process::id()),
+        );
+        Telemetry {
+            counters: Arc::default(),
+            gauges: Arc::default(),
+            resource: Arc::new(Mutex::new(resource)),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 /// A handle to one gauge time series (a value that goes up and down: a queue's size).
@@ -92,7 +119,79 @@ impl Telemetry {
         Gauge(map.entry(key).or_default().clone())
     }
 
-    /// Renders every counter and gauge in the Prometheus text format 0.0.4.
+    /// Adds `service.telemetry.resource` attributes to `target_info` (a `null` value removes
+    /// one of the defaults: `service.name`, `service.version`, `service.instance.id`).
+    pub fn set_resource(&self, attrs: &BTreeMap<String, Option<String>>) {
+        let mut r = self.resource.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in attrs {
+            match v {
+                Some(v) => {
+                    r.insert(k.clone(), v.clone());
+                }
+                None => {
+                    r.remove(k);
+                }
+            }
+        }
+    }
+
+    /// The process's own figures, as the Collector's `otelcol_process_*`: uptime (s), resident
+    /// memory (bytes, `/proc/self/status` VmRSS) and CPU time (s, `/proc/self/stat`).
+    fn process_metrics(&self, out: &mut String) {
+        let _ = writeln!(out, "# TYPE otelcol_process_uptime counter");
+        let _ = writeln!(
+            out,
+            "otelcol_process_uptime {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
+        if let Some(kib) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+        {
+            let _ = writeln!(out, "# TYPE otelcol_process_memory_rss gauge");
+            let _ = writeln!(out, "otelcol_process_memory_rss {}", kib * 1024);
+        }
+        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1;
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+        {
+            let hz = rustix::param::clock_ticks_per_second().max(1);
+            let _ = writeln!(out, "# TYPE otelcol_process_cpu_seconds counter");
+            let _ = writeln!(
+                out,
+                "otelcol_process_cpu_seconds {:.2}",
+                ticks as f64 / hz as f64
+            );
+        }
+        let r = self.resource.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "# TYPE target_info gauge");
+        let labels: Vec<String> = r
+            .iter()
+            .map(|(k, v)| {
+                let k: String = k
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let v = v
+                    .replace('\\', r"\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', r"\n");
+                format!("{k}=\"{v}\"")
+            })
+            .collect();
+        let _ = writeln!(out, "target_info{{{}}} 1", labels.join(","));
+    }
+
+    /// Renders every counter and gauge in the Prometheus text format 0.0.4, then the process
+    /// metrics and `target_info`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         {
@@ -111,6 +210,8 @@ impl Telemetry {
             map.iter()
                 .map(|(k, v)| (k, v.load(Ordering::Relaxed).to_string())),
         );
+        drop(map);
+        self.process_metrics(&mut out);
         out
     }
 
@@ -245,6 +346,12 @@ pub struct LogsConfig {
     pub level: String,
     /// `console` (human-readable text) or `json`. Default `console`.
     pub encoding: LogEncoding,
+    /// Development mode: every line also names its source file and line. Default false.
+    pub development: bool,
+    /// The Collector's log sampling: `enabled: true` is refused (not supported yet).
+    pub sampling: Option<LogSampling>,
+    /// Where logs go: `stderr` (default) or `stdout`; files are not supported yet.
+    pub output_paths: Vec<String>,
 }
 
 impl Default for LogsConfig {
@@ -252,7 +359,52 @@ impl Default for LogsConfig {
         LogsConfig {
             level: "info".into(),
             encoding: LogEncoding::Console,
+            development: false,
+            sampling: None,
+            output_paths: vec!["stderr".into()],
         }
+    }
+}
+
+/// `service.telemetry.logs.sampling`.
+#[derive(Debug, Clone, serde::Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSampling {
+    /// Refused when true.
+    pub enabled: bool,
+    /// Accepted for compatibility with `enabled: false`.
+    #[serde(with = "humantime_serde")]
+    pub tick: Option<std::time::Duration>,
+    /// Accepted for compatibility with `enabled: false`.
+    pub initial: Option<u64>,
+    /// Accepted for compatibility with `enabled: false`.
+    pub thereafter: Option<u64>,
+}
+
+impl LogsConfig {
+    /// Refuses what Strata does not implement, by name and path.
+    ///
+    /// # Errors
+    /// `sampling.enabled: true`, an output path other than `stderr`/`stdout`, two outputs.
+    pub fn validate(&self, path: &str) -> Result<(), crate::config::ConfigError> {
+        use crate::config::ConfigError;
+        if self.sampling.as_ref().is_some_and(|s| s.enabled) {
+            return Err(ConfigError::new(
+                format!("{path}::sampling::enabled"),
+                "not supported by Strata yet: set enabled: false",
+            ));
+        }
+        match self.output_paths.as_slice() {
+            [] => {}
+            [one] if one == "stderr" || one == "stdout" => {}
+            _ => {
+                return Err(ConfigError::new(
+                    format!("{path}::output_paths"),
+                    "not supported by Strata yet: one of stderr or stdout",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -272,10 +424,26 @@ pub enum LogEncoding {
 pub fn init_logs(cfg: &LogsConfig) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let stdout = cfg.output_paths.first().is_some_and(|p| p == "stdout");
+    let ansi = if stdout {
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+    } else {
+        std::io::IsTerminal::is_terminal(&std::io::stderr())
+    };
+    let writer =
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
+            if stdout {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::stderr())
+            }
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_file(cfg.development)
+        .with_line_number(cfg.development)
+        .with_writer(writer);
     let _ = match cfg.encoding {
         LogEncoding::Json => builder.json().try_init(),
         LogEncoding::Console => builder.try_init(),
