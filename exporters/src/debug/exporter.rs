@@ -230,7 +230,7 @@ impl<T: DebugRender> DebugExporter<T> {
         w.1 += 1;
         let n = w.1;
         n <= self.cfg.sampling_initial
-            || (n - self.cfg.sampling_initial) % self.cfg.sampling_thereafter.max(1) == 0
+            || (n - self.cfg.sampling_initial).is_multiple_of(self.cfg.sampling_thereafter.max(1))
     }
 
     /// The text this exporter prints for `data`.
