@@ -101,6 +101,52 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
     /// Carry request headers into the client context (`metadata.<key>`).
     pub include_metadata: bool,
+    /// Largest accepted body in bytes (the Collector's `confighttp` key); wins over
+    /// `max_recv_msg_size_mib` when set.
+    pub max_request_body_size: Option<u64>,
+    /// CORS for browser clients (the Collector's keys); absent: no CORS headers.
+    pub cors: Option<CorsConfig>,
+    /// `Content-Encoding`s accepted (`gzip`, `zstd`); others are answered 400. Default both.
+    pub compression_algorithms: Option<Vec<String>>,
+}
+
+/// `cors:` of the OTLP/HTTP server.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed, with `*` wildcards (`https://*.example.com`); `*` alone allows any.
+    pub allowed_origins: Vec<String>,
+    /// Request headers allowed besides the CORS-safelisted ones (`*` for any).
+    pub allowed_headers: Vec<String>,
+    /// Seconds a browser may cache a preflight answer.
+    pub max_age: Option<u64>,
+}
+
+impl CorsConfig {
+    /// Whether `origin` matches one of `allowed_origins` (`*` matches any run of characters).
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|p| wildcard(p, origin))
+    }
+}
+
+/// `pattern` with `*` matching any run of characters, against `s`.
+fn wildcard(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || !s.ends_with(last) || s.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 impl Default for HttpConfig {
@@ -111,6 +157,9 @@ impl Default for HttpConfig {
             tls: None,
             auth: None,
             include_metadata: false,
+            max_request_body_size: None,
+            cors: None,
+            compression_algorithms: None,
         }
     }
 }
@@ -173,6 +222,38 @@ impl ComponentConfig for Config {
                 ));
             }
             h.security().validate(&format!("{path}::protocols::http"))?;
+            if h.max_request_body_size == Some(0) {
+                return Err(ConfigError::new(
+                    format!("{path}::protocols::http::max_request_body_size"),
+                    "must be greater than 0",
+                ));
+            }
+            for (i, a) in h.compression_algorithms.iter().flatten().enumerate() {
+                if !matches!(a.as_str(), "gzip" | "zstd") {
+                    return Err(ConfigError::new(
+                        format!("{path}::protocols::http::compression_algorithms[{i}]"),
+                        format!("{a:?} is not supported by Strata yet (gzip, zstd)"),
+                    ));
+                }
+            }
+            if let Some(c) = &h.cors {
+                for (i, o) in c.allowed_origins.iter().enumerate() {
+                    if o.is_empty() {
+                        return Err(ConfigError::new(
+                            format!("{path}::protocols::http::cors::allowed_origins[{i}]"),
+                            "must not be empty",
+                        ));
+                    }
+                }
+                for (i, hd) in c.allowed_headers.iter().enumerate() {
+                    if hd != "*" && http::HeaderName::from_bytes(hd.as_bytes()).is_err() {
+                        return Err(ConfigError::new(
+                            format!("{path}::protocols::http::cors::allowed_headers[{i}]"),
+                            format!("{hd:?} is not a valid header name"),
+                        ));
+                    }
+                }
+            }
         }
         Ok(())
     }

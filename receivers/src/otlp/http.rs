@@ -41,6 +41,8 @@ pub(super) struct HttpState {
     pub max_bytes: usize,
     /// Authentication and the client context, checked before the body is read.
     pub gate: crate::server::Gate,
+    /// `Content-Encoding`s accepted besides identity (`compression_algorithms`).
+    pub encodings: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -279,6 +281,25 @@ async fn handle_authenticated<T: HttpSignal>(
     if let Err(Refusal::Consume(e)) = door(T::next(state), obs) {
         return error(enc, StatusCode::SERVICE_UNAVAILABLE, 14, e.to_string());
     }
+    let ce = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !ce.is_empty() && ce != "identity" && !state.encodings.contains(&ce) {
+        obs.refused_request("decode");
+        return error(
+            enc,
+            StatusCode::BAD_REQUEST,
+            3,
+            format!(
+                "Content-Encoding {ce:?} is not accepted here (compression_algorithms: {})",
+                state.encodings.join(", ")
+            ),
+        );
+    }
     let body = match read_body(&parts.headers, body, state.max_bytes).await {
         Ok(b) => b,
         Err((status, reason, msg)) => {
@@ -353,6 +374,39 @@ async fn method_not_allowed(State(state): State<Arc<HttpState>>, req: Request<Bo
 }
 
 /// The router for the three OTLP/HTTP paths.
+/// The CORS layer for `c` (the Collector's semantics): matching origins get
+/// `Access-Control-Allow-Origin`, preflights (`OPTIONS`) are answered with the allowed method
+/// (`POST`) and headers and `max_age`.
+pub(super) fn cors(c: &super::CorsConfig) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+    let allowed = c.clone();
+    let mut layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().is_ok_and(|o| allowed.allows(o))
+        }))
+        .allow_methods([http::Method::POST]);
+    layer = if c.allowed_headers.iter().any(|h| h == "*") {
+        layer.allow_headers(AllowHeaders::mirror_request())
+    } else {
+        let mut names: Vec<http::HeaderName> = c
+            .allowed_headers
+            .iter()
+            .filter_map(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
+            .collect();
+        names.extend([
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::ACCEPT,
+            header::ACCEPT_ENCODING,
+        ]);
+        layer.allow_headers(names)
+    };
+    if let Some(s) = c.max_age {
+        layer = layer.max_age(std::time::Duration::from_secs(s));
+    }
+    layer
+}
+
 pub(super) fn router(state: Arc<HttpState>) -> axum::Router {
     use axum::routing::post;
     let s = state.clone();

@@ -16,6 +16,12 @@
 //!           client_ca_file: /etc/strata/tls/ca.crt   # mTLS: client certificates required
 //!         auth: { authenticator: bearertokenauth }   # checked before the body is read
 //!         include_metadata: true         # request headers -> client context metadata.<key>
+//!         max_request_body_size: 4194304 # bytes (the Collector's key; wins over the MiB one)
+//!         compression_algorithms: [gzip, zstd]   # Content-Encodings accepted
+//!         cors:                          # browser clients
+//!           allowed_origins: ["https://*.example.com"]
+//!           allowed_headers: [x-custom]
+//!           max_age: 7200                # seconds a preflight may be cached
 //! ```
 //!
 //! Security (`tls`, `auth`, `include_metadata`): see `strata_pipelines::tls`,
@@ -53,7 +59,7 @@ mod grpc;
 pub(crate) mod http;
 mod receiver;
 
-pub use config::{Config, GrpcConfig, HttpConfig, Protocols};
+pub use config::{Config, CorsConfig, GrpcConfig, HttpConfig, Protocols};
 pub(crate) use http::read_body;
 pub use receiver::{Factory, OtlpReceiver};
 pub(crate) use receiver::{Refusal, deliver};

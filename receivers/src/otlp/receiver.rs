@@ -299,11 +299,23 @@ impl OtlpReceiver {
             metrics: self.next.metrics.clone(),
             logs: self.next.logs.clone(),
             obs,
-            max_bytes: mib(h.max_recv_msg_size_mib),
+            max_bytes: h
+                .max_request_body_size
+                .map_or(mib(h.max_recv_msg_size_mib), |b| {
+                    usize::try_from(b).unwrap_or(usize::MAX)
+                }),
             gate,
+            encodings: h
+                .compression_algorithms
+                .clone()
+                .unwrap_or_else(|| vec!["gzip".into(), "zstd".into()]),
         });
+        let mut app = router(state);
+        if let Some(c) = &h.cors {
+            app = app.layer(super::http::cors(c));
+        }
         self.tasks
-            .serve_http(incoming, router(state), format!("{} http", self.id));
+            .serve_http(incoming, app, format!("{} http", self.id));
         info!(receiver = %self.id, %addr, tls = h.tls.is_some(), auth = ?h.auth.as_ref().map(|a| a.authenticator.to_string()), "OTLP/HTTP listening");
         Ok(())
     }
