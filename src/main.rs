@@ -261,8 +261,12 @@ fn main() -> ExitCode {
         None => match run(&cli.source, factories) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                error!("{e:#}");
-                eprintln!("strata: {e:#}");
+                // Once: to the log when it is set up, else to stderr.
+                if tracing::dispatcher::has_been_set() {
+                    error!("{e:#}");
+                } else {
+                    eprintln!("strata: {e:#}");
+                }
                 ExitCode::FAILURE
             }
         },
@@ -291,10 +295,23 @@ fn print_components(f: &Factories) {
     }
 }
 
+/// Every error of every source in one run: the document's shape, `service::telemetry` and,
+/// when the rest parses, every component and pipeline.
 fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
-    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
-    strata_pipelines::graph::validate(&cfg, factories)
-        .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))
+    let srcs = sources(args)?;
+    let (cfg, mut errs) = strata_pipelines::config::load_all(&srcs, &|n| std::env::var(n).ok());
+    if let Some(cfg) = cfg
+        && let Err(e) = strata_pipelines::graph::validate(&cfg, factories)
+    {
+        errs.extend(e.0);
+    }
+    if errs.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "invalid config:\n{}",
+        strata_pipelines::ConfigErrors(errs)
+    ))
 }
 
 fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
@@ -365,7 +382,8 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
     graph
         .start(&host)
         .await
-        .context("pipelines failed to start")?;
+        // The error's text already holds its cause: one line, not the cause twice.
+        .map_err(|e| anyhow::anyhow!("pipelines failed to start: {e}"))?;
     info!("everything is ready; send SIGHUP to reload the config, SIGTERM or Ctrl-C to stop");
     let mut running = Running { cfg, graph };
     loop {

@@ -234,3 +234,43 @@ fn config_files_merge_over_a_profile_and_print_config_redacts() {
     );
     assert!(out.contains("authorization: '[REDACTED]'"), "{out}");
 }
+
+/// `strata validate` reports every error in one run: a bad `service::telemetry` key does not
+/// hide a component's or a pipeline's error.
+#[test]
+fn validate_reports_every_error_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.yaml");
+    std::fs::write(
+        &f,
+        "receivers:\n  otlp:\n    protocols: { grpc: { endpoint: nope } }\nexporters:\n  kafka: {}\nservice:\n  telemetry:\n    logs: { levle: debug }\n  pipelines:\n    traces: { receivers: [otlp], exporters: [kafka] }\n",
+    )
+    .unwrap();
+    let (ok, out) = strata(&["validate", "--config", f.to_str().unwrap()], &[]);
+    assert!(!ok);
+    for want in [
+        "service::telemetry::logs::levle: unknown field",
+        "receivers::otlp::protocols::grpc::endpoint: invalid endpoint",
+        "exporters::kafka: unknown exporter type",
+    ] {
+        assert!(out.contains(want), "{want} missing:\n{out}");
+    }
+}
+
+/// A config that fails at start-up (a port already taken) prints its error once.
+#[test]
+fn a_start_failure_is_printed_once() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.yaml");
+    std::fs::write(
+        &f,
+        format!("receivers:\n  otlp:\n    protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{port}\" }} }}\nexporters:\n  debug:\nservice:\n  telemetry:\n    metrics: {{ level: none }}\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [debug] }}\n"),
+    )
+    .unwrap();
+    let (ok, out) = strata(&["--config", f.to_str().unwrap()], &[]);
+    assert!(!ok, "{out}");
+    let needle = format!("cannot listen on 127.0.0.1:{port}");
+    assert_eq!(out.matches(&needle).count(), 1, "{out}");
+}

@@ -347,6 +347,49 @@ pub fn load_with(
     parse::<Config>("", merged).map_err(|e| ConfigErrors(vec![e]))
 }
 
+/// [`load_with`] going on past a bad `service::telemetry`, so `strata validate` reports every
+/// error in one run: the config (with the default telemetry when that part is bad) when the
+/// rest parses, and every error found.
+pub fn load_all(
+    sources: &[Source],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Option<Config>, Vec<ConfigError>) {
+    let mut merged = match merged_with(sources, env) {
+        Ok(v) => v,
+        Err(e) => return (None, e.0),
+    };
+    let mut errors = Vec::new();
+    let Some(service) = merged.get_mut("service").and_then(Value::as_mapping_mut) else {
+        return (
+            None,
+            vec![ConfigError::new(
+                "service",
+                "missing section: a config needs service::pipelines",
+            )],
+        );
+    };
+    let telemetry = match service.remove("telemetry") {
+        Some(t) => match parse::<TelemetryConfig>("service::telemetry", t) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(e);
+                TelemetryConfig::default()
+            }
+        },
+        None => TelemetryConfig::default(),
+    };
+    match parse::<Config>("", merged) {
+        Ok(mut c) => {
+            c.service.telemetry = telemetry;
+            (Some(c), errors)
+        }
+        Err(e) => {
+            errors.push(e);
+            (None, errors)
+        }
+    }
+}
+
 /// The sources merged in order, with `${...}` expanded: the effective document, as
 /// `strata --print-config` shows it (through [`redacted`]).
 ///

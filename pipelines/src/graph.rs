@@ -316,7 +316,8 @@ impl Graph {
         let mut host = host.clone();
         for (id, e) in &self.extensions {
             if let Err(err) = e.start(&host).await {
-                warn!(extension = %id, error = %err, "start failed, shutting down what started");
+                // The caller reports the error itself; this line says what happens next.
+                warn!(extension = %id, "start failed, shutting down what started");
                 for s in started.iter().rev() {
                     let _ = s.shutdown().await;
                 }
@@ -340,7 +341,7 @@ impl Graph {
             );
         for (name, c) in all {
             if let Err(e) = c.start(host).await {
-                warn!(component = %name, error = %e, "start failed, shutting down what started");
+                warn!(component = %name, "start failed, shutting down what started");
                 for s in started.iter().rev() {
                     let _ = s.shutdown().await;
                 }
