@@ -270,7 +270,13 @@ pub struct ReceiverObs {
     /// The accepted (`[0]`) and refused (`[1]`) counters per signal (in [`Signal::ALL`]'s
     /// order), looked up on first use and then kept: a receiver counts every request.
     items: Arc<[[OnceLock<Counter>; 3]; 2]>,
+    /// Per refusal reason: the minute being counted and the warnings logged in it.
+    warned: Arc<Mutex<BTreeMap<&'static str, (u64, u32)>>>,
 }
+
+/// Refusal warnings logged per receiver, transport and reason in one minute; the rest go to
+/// `debug` (and every one is counted).
+const WARNINGS_PER_MINUTE: u32 = 3;
 
 impl ReceiverObs {
     /// Counters for receiver `id` on `transport` (`grpc`, `http`, or `""` for scrapers).
@@ -280,6 +286,7 @@ impl ReceiverObs {
             receiver: id.to_string(),
             transport,
             items: Arc::default(),
+            warned: Arc::default(),
         }
     }
 
@@ -322,6 +329,31 @@ impl ReceiverObs {
     /// (`decode`, `too_large`, `content_type`, `not_found`, `method`).
     pub fn refused_request(&self, reason: &'static str) {
         self.refused_counter(reason).add(1);
+        let _ = self.log_refusal(reason);
+    }
+
+    /// Logs a refusal: at `warn` for the first few of each minute per reason (a flood of bad
+    /// requests never floods the log), at `debug` always. The detail (peer, cause) is logged
+    /// by the caller at `debug`.
+    fn log_refusal(&self, reason: &'static str) -> bool {
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        let warn = {
+            let mut w = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+            let e = w.entry(reason).or_insert((minute, 0));
+            if e.0 != minute {
+                *e = (minute, 0);
+            }
+            e.1 += 1;
+            e.1 <= WARNINGS_PER_MINUTE
+        };
+        if warn {
+            tracing::warn!(receiver = %self.receiver, transport = self.transport, reason, "request refused (counted in otelcol_receiver_refused_requests; at most 3 such warnings a minute per reason, all at debug)");
+        } else {
+            tracing::debug!(receiver = %self.receiver, transport = self.transport, reason, "request refused");
+        }
+        warn
     }
 
     /// The `otelcol_receiver_refused_requests` counter of `reason`, to keep (the TLS
@@ -484,6 +516,18 @@ fn render_family<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_warnings_are_rate_limited_per_reason() {
+        let t = Telemetry::default();
+        let obs = ReceiverObs::new(&t, &"otlp".parse().unwrap(), "grpc");
+        let warned: Vec<bool> = (0..5).map(|_| obs.log_refusal("decode")).collect();
+        assert_eq!(warned, vec![true, true, true, false, false]);
+        assert!(
+            obs.log_refusal("too_large"),
+            "another reason has its own budget"
+        );
+    }
 
     #[test]
     fn renders_prometheus_text() {
