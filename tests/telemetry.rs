@@ -93,3 +93,32 @@ fn what_strata_does_not_implement_is_refused_by_name() {
         assert!(text.contains(want), "want {want:?} in:\n{text}");
     }
 }
+
+/// Lines a component logs from its tasks name it with the Collector's fields.
+#[tokio::test(flavor = "multi_thread")]
+async fn component_log_lines_carry_the_component_id_and_kind() {
+    let grpc = free_port();
+    let s = Strata::start(
+        &format!(
+            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{grpc}\" }} }} }}\nexporters:\n  otlp/up: {{ endpoint: \"127.0.0.1:1\", tls: {{ insecure: true }}, retry_on_failure: {{ initial_interval: 50ms }} }}\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [otlp/up] }}\n"
+        ),
+        &[grpc],
+    );
+    opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(
+        format!("http://127.0.0.1:{grpc}"),
+    )
+    .await
+    .unwrap()
+    .export(strata_pipelines::testing::fake::traces(1, 1))
+    .await
+    .unwrap();
+    let want = "otelcol.component.id=otlp/up otelcol.component.kind=exporter";
+    assert!(
+        common::eventually(std::time::Duration::from_secs(5), || s
+            .log()
+            .lines()
+            .any(|l| l.contains("export failed") && l.contains(want))),
+        "{}",
+        s.log()
+    );
+}

@@ -328,7 +328,9 @@ impl Tasks {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.tracker.spawn(task);
+        // The task keeps the span it was spawned in (the component's, from the graph).
+        self.tracker
+            .spawn(tracing::Instrument::in_current_span(task));
     }
 
     /// The tracker the tasks run on (for tasks that spawn tasks of their own).

@@ -315,7 +315,12 @@ impl Graph {
         let mut started: Vec<Arc<dyn Component>> = Vec::new();
         let mut host = host.clone();
         for (id, e) in &self.extensions {
-            if let Err(err) = e.start(&host).await {
+            let span = tracing::info_span!(
+                "component",
+                "otelcol.component.id" = %id,
+                "otelcol.component.kind" = "extension"
+            );
+            if let Err(err) = tracing::Instrument::instrument(e.start(&host), span).await {
                 // The caller reports the error itself; this line says what happens next.
                 warn!(extension = %id, "start failed, shutting down what started");
                 for s in started.iter().rev() {
@@ -340,7 +345,18 @@ impl Graph {
                     .map(|(id, r)| (format!("receiver {id}"), r.clone() as Arc<dyn Component>)),
             );
         for (name, c) in all {
-            if let Err(e) = c.start(host).await {
+            // Every line a component logs from the tasks it starts names it, as the
+            // Collector's `otelcol.component.id` / `otelcol.component.kind` fields do.
+            let mut words = name.split(' ');
+            let kind = words.next().unwrap_or_default().to_owned();
+            let cid = words.next().unwrap_or_default().to_owned();
+            let span = tracing::info_span!(
+                "component",
+                "otelcol.component.id" = %cid,
+                "otelcol.component.kind" = %kind
+            );
+            let started_ok = tracing::Instrument::instrument(c.start(host), span).await;
+            if let Err(e) = started_ok {
                 warn!(component = %name, "start failed, shutting down what started");
                 for s in started.iter().rev() {
                     let _ = s.shutdown().await;

@@ -742,10 +742,12 @@ impl<T: SignalData> Component for HelperExporter<T> {
             let stop = stop.clone();
             let batch = batching.clone().map(|b| (b, gate.clone()));
             match &queue {
-                Queue::Memory(q) => {
-                    tracker.spawn(Self::consume_memory(core, q.clone(), stop, batch))
-                }
-                Queue::Disk(q) => tracker.spawn(Self::consume_disk(core, q.clone(), stop, batch)),
+                Queue::Memory(q) => tracker.spawn(tracing::Instrument::in_current_span(
+                    Self::consume_memory(core, q.clone(), stop, batch),
+                )),
+                Queue::Disk(q) => tracker.spawn(tracing::Instrument::in_current_span(
+                    Self::consume_disk(core, q.clone(), stop, batch),
+                )),
             };
         }
         if let Queue::Disk(q) = &queue
