@@ -419,6 +419,24 @@ pub fn merged_with(
     Ok(merged)
 }
 
+/// Checks that a listen `endpoint` is `host:port` (the error at `path`).
+///
+/// # Errors
+/// `invalid endpoint "...": expected host:port`.
+pub fn check_endpoint(path: String, endpoint: &str) -> Result<(), ConfigError> {
+    let ok = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            path,
+            format!("invalid endpoint {endpoint:?}: expected host:port"),
+        ))
+    }
+}
+
 /// Keys whose values are credentials: replaced by `[REDACTED]` in [`redacted`].
 const SECRET_KEYS: &[&str] = &[
     "password",

@@ -60,16 +60,7 @@ impl ComponentConfig for Config {
     /// Prometheus label name (`[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`), a zero
     /// `metric_expiration`.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let ok = self
-            .endpoint
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !ok {
-            return Err(ConfigError::new(
-                format!("{path}::endpoint"),
-                format!("invalid endpoint {:?}: expected host:port", self.endpoint),
-            ));
-        }
+        strata_pipelines::config::check_endpoint(format!("{path}::endpoint"), &self.endpoint)?;
         for name in self.const_labels.keys() {
             let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

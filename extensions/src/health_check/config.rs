@@ -39,16 +39,7 @@ impl ComponentConfig for Config {
     /// # Errors
     /// An endpoint that is not `host:port`, a path not starting with `/`, bad TLS settings.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let ok = self
-            .endpoint
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !ok {
-            return Err(ConfigError::new(
-                format!("{path}::endpoint"),
-                format!("invalid endpoint {:?}: expected host:port", self.endpoint),
-            ));
-        }
+        strata_pipelines::config::check_endpoint(format!("{path}::endpoint"), &self.endpoint)?;
         if !self.path.starts_with('/') {
             return Err(ConfigError::new(
                 format!("{path}::path"),

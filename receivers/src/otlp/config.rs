@@ -175,19 +175,7 @@ impl HttpConfig {
     }
 }
 
-fn check_endpoint(path: String, endpoint: &str) -> Result<(), ConfigError> {
-    let ok = endpoint
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            path,
-            format!("invalid endpoint {endpoint:?}: expected host:port"),
-        ))
-    }
-}
+use strata_pipelines::config::check_endpoint;
 
 impl ComponentConfig for Config {
     /// Checks that at least one protocol is enabled, endpoints are `host:port` and limits

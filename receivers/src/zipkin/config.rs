@@ -54,16 +54,7 @@ impl ComponentConfig for Config {
     /// # Errors
     /// An endpoint that is not `host:port`; a zero limit.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let ok = self
-            .endpoint
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !ok {
-            return Err(ConfigError::new(
-                format!("{path}::endpoint"),
-                format!("invalid endpoint {:?}: expected host:port", self.endpoint),
-            ));
-        }
+        strata_pipelines::config::check_endpoint(format!("{path}::endpoint"), &self.endpoint)?;
         if self.max_request_body_size_mib == 0 {
             return Err(ConfigError::new(
                 format!("{path}::max_request_body_size_mib"),
