@@ -56,10 +56,22 @@ pub struct LoadBalancer<T: Balanced> {
 impl<T: Balanced> LoadBalancer<T> {
     /// An exporter for `cfg` (validated).
     pub fn new(set: Settings, cfg: Config) -> Arc<Self> {
-        Arc::new_cyclic(|weak| Self::with_weak(weak.clone(), set, cfg))
+        let resolver: Arc<dyn Resolver> = Arc::from(from_config(&cfg.resolver));
+        Self::with_resolver(set, cfg, resolver)
     }
 
-    fn with_weak(weak: std::sync::Weak<LoadBalancer<T>>, set: Settings, cfg: Config) -> Self {
+    /// An exporter whose backends come from `resolver` instead of `cfg.resolver` (a resolver
+    /// of another kind, such as a Kubernetes EndpointSlice watch).
+    pub fn with_resolver(set: Settings, cfg: Config, resolver: Arc<dyn Resolver>) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Self::with_weak(weak.clone(), set, cfg, resolver))
+    }
+
+    fn with_weak(
+        weak: std::sync::Weak<LoadBalancer<T>>,
+        set: Settings,
+        cfg: Config,
+        resolver: Arc<dyn Resolver>,
+    ) -> Self {
         let t = set.telemetry.clone();
         let id = set.id.to_string();
         let res = |success: &str| {
@@ -71,7 +83,7 @@ impl<T: Balanced> LoadBalancer<T> {
         LoadBalancer {
             weak,
             key: cfg.routing_key.unwrap_or(T::DEFAULT_KEY),
-            resolver: Arc::from(from_config(&cfg.resolver)),
+            resolver,
             num_backends: t.gauge(
                 "otelcol_loadbalancer_num_backends",
                 &[("exporter", id.as_str())],
@@ -441,4 +453,124 @@ impl ExporterFactory for Factory {
         parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     strata_pipelines::exporter_for_all_signals!();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    };
+    use strata_pipelines::testing::fake;
+    use strata_pipelines::{Kind, SignalData, Telemetry, Traces};
+
+    use super::*;
+
+    /// An OTLP/gRPC trace endpoint counting the spans it receives.
+    #[derive(Clone, Default)]
+    struct Backend(Arc<StdMutex<usize>>);
+
+    #[tonic::async_trait]
+    impl TraceService for Backend {
+        async fn export(
+            &self,
+            req: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            *self.0.lock().unwrap() += req.into_inner().item_count();
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    /// Serves `b` on a loopback port until the returned handle is aborted.
+    async fn serve(b: Backend) -> (String, tokio::task::JoinHandle<()>) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(b))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
+                .await;
+        });
+        (addr, h)
+    }
+
+    /// A resolver whose answer the test changes, as a DNS record changes.
+    struct Changing(StdMutex<Vec<String>>);
+
+    #[async_trait]
+    impl Resolver for Changing {
+        async fn resolve(&self) -> Result<Vec<String>, String> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn interval(&self) -> Option<std::time::Duration> {
+            Some(std::time::Duration::from_millis(50))
+        }
+    }
+
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{what}");
+    }
+
+    /// A resolution drops a backend whose queue holds data (its peer is down): the queued
+    /// data goes to the remaining backend, in this process; nothing is lost.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_backend_leaving_the_resolution_hands_its_queue_to_the_others() {
+        let (a, b) = (Backend::default(), Backend::default());
+        let (addr_a, _ha) = serve(a.clone()).await;
+        let (addr_b, hb) = serve(b.clone()).await;
+        let resolver = Arc::new(Changing(StdMutex::new(vec![
+            addr_a.clone(),
+            addr_b.clone(),
+        ])));
+        let cfg: Config = strata_pipelines::config::parse_component(
+            "e",
+            serde_yaml_ng::from_str(
+                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let set = Settings {
+            kind: Kind::Exporter,
+            id: "loadbalancing".parse().unwrap(),
+            telemetry: Telemetry::default(),
+        };
+        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver.clone());
+        lb.start(&Host::default()).await.unwrap();
+        assert_eq!(lb.backends().len(), 2);
+        // B goes down; 20 requests of 10 traces: B's share waits in its queue.
+        hb.abort();
+        let _ = hb.await;
+        let mut sent = 0;
+        for r in 0..20u8 {
+            let mut t = fake::traces(1, 10);
+            for (i, s) in t.resource_spans[0].scope_spans[0]
+                .spans
+                .iter_mut()
+                .enumerate()
+            {
+                s.trace_id = vec![r, i as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+            }
+            sent += t.item_count();
+            lb.consume(t).await.unwrap();
+        }
+        until("A got its share", || *a.0.lock().unwrap() > 0).await;
+        assert!(*a.0.lock().unwrap() < sent, "B owns some of the keys");
+        // The resolution changes: B is gone. Its queued spans reach A.
+        *resolver.0.lock().unwrap() = vec![addr_a.clone()];
+        until("every span reached A", || *a.0.lock().unwrap() == sent).await;
+        assert_eq!(lb.backends(), vec![addr_a]);
+        assert_eq!(*b.0.lock().unwrap(), 0);
+        lb.shutdown().await.unwrap();
+    }
 }
