@@ -18,10 +18,17 @@ use super::route::Routable;
 use crate::helper::{HelperExporter, MemQueue, Payload};
 use crate::otlp::{GrpcExport, OtlpExporter};
 
+/// Longest a part waits for room when its owner's queue and the next backend's are both full.
+const FULL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One backend: its endpoint and its `otlp` sub-exporter (own queue, retries, TLS).
 struct Backend<T: Balanced> {
     endpoint: String,
     exporter: Arc<HelperExporter<T>>,
+    /// `otelcol_loadbalancer_backend_outcome{success="true"|"false"}` of this endpoint,
+    /// looked up once (every request counts).
+    sent: Counter,
+    refused: Counter,
 }
 
 /// What the `loadbalancing` exporter needs of a signal: splitting by key and an OTLP/gRPC
@@ -118,18 +125,16 @@ impl<T: Balanced> LoadBalancer<T> {
         self.state().ring.backends().to_vec()
     }
 
-    fn outcome(&self, endpoint: &str, ok: bool) {
-        self.set
-            .telemetry
-            .counter(
-                "otelcol_loadbalancer_backend_outcome",
-                &[
-                    ("exporter", &self.set.id.to_string()),
-                    ("endpoint", endpoint),
-                    ("success", if ok { "true" } else { "false" }),
-                ],
-            )
-            .add(1);
+    /// The outcome counter of `endpoint` (`success` "true" or "false").
+    fn outcome_counter(&self, endpoint: &str, ok: bool) -> Counter {
+        self.set.telemetry.counter(
+            "otelcol_loadbalancer_backend_outcome",
+            &[
+                ("exporter", &self.set.id.to_string()),
+                ("endpoint", endpoint),
+                ("success", if ok { "true" } else { "false" }),
+            ],
+        )
     }
 
     /// A started sub-exporter for `endpoint`. Its id (`<type>/<name>_<endpoint>`) is stable,
@@ -195,6 +200,8 @@ impl<T: Balanced> LoadBalancer<T> {
             backends.push(Backend {
                 endpoint: ep.clone(),
                 exporter,
+                sent: self.outcome_counter(ep, true),
+                refused: self.outcome_counter(ep, false),
             });
         }
         let ring = Ring::new(backends.iter().map(|b| b.endpoint.clone()).collect());
@@ -272,8 +279,8 @@ impl<T: Balanced> LoadBalancer<T> {
         }
     }
 
-    /// Splits `data` by owner and hands each part to its backend; a part its owner refuses
-    /// goes to the next backend on the ring (no part is sent twice).
+    /// Splits `data` by owner and hands each part to its backend; a part whose owner's queue
+    /// is full goes to the next backend in the list (no part is sent twice).
     async fn route(&self, data: T) -> ConsumeResult {
         let st = self.state();
         if st.backends.is_empty() {
@@ -287,21 +294,32 @@ impl<T: Balanced> LoadBalancer<T> {
             let st = st.clone();
             async move {
                 let b = &st.backends[owner];
-                let r = b.exporter.consume(part.clone()).await;
-                self.outcome(&b.endpoint, r.is_ok());
-                match r {
-                    Err(e) if e.is_retryable() && st.backends.len() > 1 => {
-                        // The owner cannot take it now (its queue is full): the next backend
-                        // on the ring for these keys does, counted as a lost affinity.
-                        let next = (owner + 1) % st.backends.len();
-                        let nb = &st.backends[next];
-                        warn!(exporter = %self.set.id, from = %b.endpoint, to = %nb.endpoint, error = %e, "backend refused; sending its part to the next backend");
-                        let r = nb.exporter.consume(part).await;
-                        self.outcome(&nb.endpoint, r.is_ok());
-                        r
+                let next = &st.backends[(owner + 1) % st.backends.len()];
+                // The owner's queue is full and does not block: the next backend in the list
+                // takes the part (affinity lost for these keys; counted and logged). When both
+                // are full, the part waits for room (up to FULL_WAIT) rather than failing the
+                // whole request, whose other parts may already be queued: a sender retrying it
+                // would send those twice. Asked before sending, so no part is copied.
+                let waited_until = tokio::time::Instant::now() + FULL_WAIT;
+                let target = loop {
+                    match b.exporter.ready() {
+                        Ok(()) => break b,
+                        Err(e) if st.backends.len() > 1 && next.exporter.ready().is_ok() => {
+                            b.refused.add(1);
+                            warn!(exporter = %self.set.id, from = %b.endpoint, to = %next.endpoint, error = %e, "backend refuses; sending its part to the next backend");
+                            break next;
+                        }
+                        Err(_) if tokio::time::Instant::now() >= waited_until => break b,
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
                     }
-                    r => r,
+                };
+                let r = target.exporter.consume(part).await;
+                if r.is_ok() {
+                    target.sent.add(1);
+                } else {
+                    target.refused.add(1);
                 }
+                r
             }
         });
         let mut out = Accepted::all();
@@ -571,6 +589,70 @@ mod tests {
         until("every span reached A", || *a.0.lock().unwrap() == sent).await;
         assert_eq!(lb.backends(), vec![addr_a]);
         assert_eq!(*b.0.lock().unwrap(), 0);
+        lb.shutdown().await.unwrap();
+    }
+
+    /// A backend whose queue is full (its peer down, `queue_size: 1`, not blocking): its parts
+    /// go to the other backend, counted; nothing is sent twice or lost (once the resolution
+    /// drops it, what it held reaches the other backend too).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_backend_queue_sends_its_parts_to_the_next_backend() {
+        let (a, b) = (Backend::default(), Backend::default());
+        let (addr_a, _ha) = serve(a.clone()).await;
+        let (addr_b, hb) = serve(b.clone()).await;
+        hb.abort();
+        let _ = hb.await;
+        let resolver = Arc::new(Changing(StdMutex::new(vec![
+            addr_a.clone(),
+            addr_b.clone(),
+        ])));
+        let cfg: Config = strata_pipelines::config::parse_component(
+            "e",
+            serde_yaml_ng::from_str(
+                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, sending_queue: {queue_size: 1, num_consumers: 1}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let telemetry = Telemetry::default();
+        let set = Settings {
+            kind: Kind::Exporter,
+            id: "loadbalancing".parse().unwrap(),
+            telemetry: telemetry.clone(),
+        };
+        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver.clone());
+        lb.start(&Host::default()).await.unwrap();
+        let mut sent = 0;
+        for r in 0..30u8 {
+            let mut t = fake::traces(1, 10);
+            for (i, s) in t.resource_spans[0].scope_spans[0]
+                .spans
+                .iter_mut()
+                .enumerate()
+            {
+                s.trace_id = vec![r, i as u8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
+            }
+            sent += t.item_count();
+            lb.consume(t).await.unwrap();
+        }
+        let refused = telemetry
+            .render()
+            .lines()
+            .find(|l| {
+                l.starts_with("otelcol_loadbalancer_backend_outcome{")
+                    && l.contains(&addr_b)
+                    && l.contains("success=\"false\"")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(refused > 0, "{}", telemetry.render());
+        *resolver.0.lock().unwrap() = vec![addr_a.clone()];
+        until("every span reached A, once", || {
+            *a.0.lock().unwrap() == sent
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(*a.0.lock().unwrap(), sent, "a span arrived twice");
         lb.shutdown().await.unwrap();
     }
 }

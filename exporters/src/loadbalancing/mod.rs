@@ -23,9 +23,13 @@
 //!   taken from its queue and routed to the new owners of its keys, counted in
 //!   `strata_loadbalancer_rerouted_items`;
 //! - **a request split over several backends**: each part goes to its own backend's queue, so
-//!   a backend that refuses its part never makes the healthy ones receive theirs twice; its
-//!   part goes to the next backend on the ring (affinity lost for those keys, counted in
-//!   `otelcol_loadbalancer_backend_outcome{success="false"}` and logged).
+//!   a backend that refuses its part never makes the healthy ones receive theirs twice; when
+//!   a backend's queue is full (and does not block), its part goes to the next backend in the
+//!   list instead (affinity lost for those keys, counted in
+//!   `otelcol_loadbalancer_backend_outcome{success="false"}` and logged); when both are full
+//!   the part waits up to 5 s for room rather than failing the request. Only after that (or
+//!   when a queue fills between the check and the enqueue) is the request refused, and then
+//!   its parts already queued may reach their backends twice when the sender retries.
 //!
 //! An export in flight when a reload or shutdown stops a sub-exporter is sent again (to the
 //! new owner): the peer may have it twice, and `strata_exporter_interrupted_items` counts such
