@@ -11,12 +11,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -37,71 +34,10 @@ pub struct PeerInfo {
     pub cert_subject: Option<String>,
 }
 
-/// A connection: plaintext or TLS.
-pub enum Io {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP (boxed: the rustls state is large).
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Io::Plain(s) => s.is_write_vectored(),
-            Io::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_flush(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// A connection: plaintext (`Left`) or TLS over TCP (`Right`, boxed: the rustls state is
+/// large). tokio-util's `Either` does the reading and writing for both.
+pub type Io =
+    tokio_util::either::Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
 /// Accepted (and, with TLS, handshaken) connections of one listener, in arrival order.
 pub struct Incoming {
@@ -171,7 +107,7 @@ pub fn incoming(
                     addr,
                     cert_subject: None,
                 };
-                if tx.send((Io::Plain(tcp), peer)).await.is_err() {
+                if tx.send((Io::Left(tcp), peer)).await.is_err() {
                     return;
                 }
                 continue;
@@ -193,7 +129,7 @@ pub fn incoming(
                             .and_then(|c| c.first())
                             .and_then(|c| subject_of(c));
                         let peer = PeerInfo { addr, cert_subject };
-                        let _ = tx.send((Io::Tls(Box::new(stream)), peer)).await;
+                        let _ = tx.send((Io::Right(Box::new(stream)), peer)).await;
                     }
                     Ok(Err(e)) => {
                         if let Some(c) = &refused {

@@ -10,70 +10,12 @@ use std::task::{Context, Poll};
 
 use hyper_util::rt::TokioIo;
 use strata_pipelines::tls::Reloading;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A client connection: plaintext or TLS.
-pub enum ClientIo {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for ClientIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientIo::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ClientIo::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ClientIo::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            ClientIo::Plain(s) => s.is_write_vectored(),
-            ClientIo::Tls(s) => s.is_write_vectored(),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientIo::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ClientIo::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientIo::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// A client connection: plaintext (`Left`) or TLS over TCP (`Right`); tokio-util's `Either`
+/// does the reading and writing for both.
+pub type ClientIo =
+    tokio_util::either::Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// Dials `host:port` of the URI tonic asks for; with `tls`, handshakes as `server_name`
 /// (`server_name_override`, else the URI's host) using the current client config.
@@ -108,7 +50,7 @@ impl tower::Service<http::Uri> for Connector {
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);
             let Some(tls) = tls else {
-                return Ok(TokioIo::new(ClientIo::Plain(tcp)));
+                return Ok(TokioIo::new(ClientIo::Left(tcp)));
             };
             let name = name.unwrap_or(host);
             let server_name = rustls::pki_types::ServerName::try_from(name.clone())
@@ -116,7 +58,7 @@ impl tower::Service<http::Uri> for Connector {
             let stream = tokio_rustls::TlsConnector::from(tls.current())
                 .connect(server_name, tcp)
                 .await?;
-            Ok(TokioIo::new(ClientIo::Tls(Box::new(stream))))
+            Ok(TokioIo::new(ClientIo::Right(Box::new(stream))))
         })
     }
 }
