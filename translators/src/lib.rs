@@ -7,5 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod attr;
+pub mod otlp_json;
 pub mod prometheus;
 pub mod zipkin;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeResult, Exporter,
     ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData, StartError,
@@ -55,7 +55,7 @@ pub enum Verbosity {
 }
 
 /// Renders a signal for the debug exporter.
-pub trait DebugRender: SignalData + Serialize {
+pub trait DebugRender: SignalData + strata_translators::otlp_json::OtlpMessage {
     /// The basic summary: `resource spans: 1, spans: 10`.
     fn summary(&self) -> String;
     /// One line per item.
@@ -245,7 +245,7 @@ impl<T: DebugRender> DebugExporter<T> {
             Verbosity::Detailed => {
                 out.push('\n');
                 data.lines(&mut out);
-                out.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
+                out.push_str(&strata_translators::otlp_json::encode_pretty(data));
             }
         }
         out

@@ -2,7 +2,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
     Exporter, ExporterFactory, Host, Settings, ShutdownError, Signal, SignalData, StartError,
@@ -30,7 +30,7 @@ pub struct FileExporter<T> {
     _signal: std::marker::PhantomData<fn(T)>,
 }
 
-impl<T: SignalData + Serialize> FileExporter<T> {
+impl<T: SignalData + strata_translators::otlp_json::OtlpMessage> FileExporter<T> {
     /// An exporter appending to `cfg.path` (opened at `start`).
     pub fn new(id: ComponentId, cfg: Config) -> Self {
         FileExporter {
@@ -43,14 +43,16 @@ impl<T: SignalData + Serialize> FileExporter<T> {
 }
 
 #[async_trait]
-impl<T: SignalData + Serialize> RequestSender<T> for FileExporter<T> {
+impl<T: SignalData + strata_translators::otlp_json::OtlpMessage> RequestSender<T>
+    for FileExporter<T>
+{
     /// Written in this process: answered at once.
     fn local(&self) -> bool {
         true
     }
 
     async fn send(&self, data: Arc<T>) -> ConsumeResult {
-        let mut line = serde_json::to_vec(data.as_ref()).map_err(ConsumeError::permanent)?;
+        let mut line = strata_translators::otlp_json::encode(data.as_ref());
         line.push(b'\n');
         let mut guard = self.file.lock().await;
         let file = guard.as_mut().ok_or_else(|| {
@@ -64,7 +66,7 @@ impl<T: SignalData + Serialize> RequestSender<T> for FileExporter<T> {
 }
 
 #[async_trait]
-impl<T: SignalData + Serialize> Component for FileExporter<T> {
+impl<T: SignalData + strata_translators::otlp_json::OtlpMessage> Component for FileExporter<T> {
     async fn start(&self, _host: &Host) -> Result<(), StartError> {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -102,7 +104,7 @@ impl Factory {
         Ok(c)
     }
 
-    fn build<T: SignalData + Serialize>(
+    fn build<T: SignalData + strata_translators::otlp_json::OtlpMessage>(
         &self,
         set: Settings,
         cfg: YamlValue,

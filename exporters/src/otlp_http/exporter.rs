@@ -6,7 +6,6 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
-use serde::Serialize;
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
     Exporter, ExporterFactory, Host, Logs, Metrics, Settings, ShutdownError, Signal, SignalData,
@@ -22,7 +21,7 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 /// Signals that can go over OTLP/HTTP: serializable to JSON, with a response type carrying
 /// partial success.
-pub trait HttpExport: SignalData + Serialize {
+pub trait HttpExport: SignalData + strata_translators::otlp_json::OtlpMessage {
     /// Decodes the peer's protobuf response into `(rejected items, message)`.
     fn partial_success(body: &[u8]) -> (i64, String);
 }
@@ -102,7 +101,7 @@ impl<T: HttpExport> RequestSender<T> for OtlpHttpExporter<T> {
                     .await
             }
             Encoding::Json => {
-                let raw = serde_json::to_vec(&*data).map_err(ConsumeError::permanent)?;
+                let raw = strata_translators::otlp_json::encode(&*data);
                 self.post(raw.into(), "application/json").await
             }
         }

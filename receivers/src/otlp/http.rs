@@ -12,13 +12,12 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResp
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use strata_pipelines::{
     Accepted, BoxConsumer, ConsumeError, Logs, Metrics, ReceiverObs, SignalData, Traces,
     wire::Encoded,
 };
 
-use super::receiver::{OtlpResponse, Refusal, deliver, deliver_encoded, door, json_response};
+use super::receiver::{OtlpResponse, Refusal, deliver, deliver_encoded, door};
 
 /// Seconds clients are asked to wait after a retryable refusal.
 const RETRY_AFTER_SECS: &str = "5";
@@ -181,7 +180,9 @@ pub(crate) async fn read_body(
 }
 
 /// A signal the HTTP server handles: decodable from protobuf or OTLP/JSON, with its response.
-pub(super) trait HttpSignal: SignalData + DeserializeOwned {
+pub(super) trait HttpSignal:
+    SignalData + strata_translators::otlp_json::OtlpMessage
+{
     /// The success response, with the partial success when items were dropped.
     fn response(enc: Encoding, accepted: &Accepted) -> (&'static str, Vec<u8>);
     /// The consumer for this signal.
@@ -197,7 +198,12 @@ macro_rules! http_signal {
                         "application/x-protobuf",
                         <$resp as OtlpResponse>::from_accepted(accepted).encode_to_vec(),
                     ),
-                    Encoding::Json => ("application/json", json_response::<$resp>(accepted)),
+                    Encoding::Json => (
+                        "application/json",
+                        strata_translators::otlp_json::encode(
+                            &<$resp as OtlpResponse>::from_accepted(accepted),
+                        ),
+                    ),
                 }
             }
             fn next(state: &HttpState) -> &Option<BoxConsumer<Self>> {
@@ -322,7 +328,7 @@ async fn handle_authenticated<T: HttpSignal>(
             Ok(d) => deliver_encoded(T::next(state), obs, d).await,
             Err(e) => return refused(format!("invalid protobuf payload: {e}")),
         },
-        Encoding::Json => match serde_json::from_slice::<T>(&body) {
+        Encoding::Json => match strata_translators::otlp_json::decode::<T>(&body) {
             Ok(d) => deliver(T::next(state), obs, d).await,
             Err(e) => return refused(format!("invalid OTLP/JSON payload: {e}")),
         },

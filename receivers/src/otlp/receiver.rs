@@ -109,17 +109,14 @@ where
 }
 
 /// An OTLP export response that carries a partial success (OTLP spec, "Partial Success").
-pub(super) trait OtlpResponse: prost::Message + Default {
-    /// Name of the rejected-count field in OTLP/JSON (`rejectedSpans`, ...).
-    const JSON_FIELD: &'static str;
+pub(super) trait OtlpResponse: strata_translators::otlp_json::OtlpMessage {
     /// The response for `a`: no `partial_success` field when everything was accepted.
     fn from_accepted(a: &Accepted) -> Self;
 }
 
 macro_rules! otlp_response {
-    ($resp:ty, $partial:ident, $field:ident, $json:literal) => {
+    ($resp:ty, $partial:ident, $field:ident) => {
         impl OtlpResponse for $resp {
-            const JSON_FIELD: &'static str = $json;
             fn from_accepted(a: &Accepted) -> Self {
                 Self {
                     partial_success: (!a.is_full()).then(|| $partial {
@@ -134,36 +131,18 @@ macro_rules! otlp_response {
 otlp_response!(
     trace_v1::ExportTraceServiceResponse,
     ExportTracePartialSuccess,
-    rejected_spans,
-    "rejectedSpans"
+    rejected_spans
 );
 otlp_response!(
     metrics_v1::ExportMetricsServiceResponse,
     ExportMetricsPartialSuccess,
-    rejected_data_points,
-    "rejectedDataPoints"
+    rejected_data_points
 );
 otlp_response!(
     logs_v1::ExportLogsServiceResponse,
     ExportLogsPartialSuccess,
-    rejected_log_records,
-    "rejectedLogRecords"
+    rejected_log_records
 );
-
-/// The OTLP/JSON encoding of a response carrying `a`: `{}` when everything was accepted,
-/// else `{"partialSuccess":{"<field>":"<n>","errorMessage":"..."}}` (int64 as a string, per
-/// the protobuf JSON mapping).
-pub(super) fn json_response<R: OtlpResponse>(a: &Accepted) -> Vec<u8> {
-    if a.is_full() {
-        return b"{}".to_vec();
-    }
-    let mut partial = serde_json::Map::new();
-    partial.insert(R::JSON_FIELD.into(), a.rejected.to_string().into());
-    partial.insert("errorMessage".into(), a.message.clone().into());
-    serde_json::json!({ "partialSuccess": partial })
-        .to_string()
-        .into_bytes()
-}
 
 /// The `otlp` receiver: one gRPC and/or one HTTP server, shared by every pipeline it feeds.
 pub struct OtlpReceiver {
