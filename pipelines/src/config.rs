@@ -676,13 +676,32 @@ fn resolve(reference: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Stri
                 )),
             }
         }
-        "file" => std::fs::read_to_string(body)
+        "file" => read_secret_file(body)
             .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
             .map_err(|e| format!("cannot read ${{file:{body}}}: {e}")),
         other => Err(format!(
             "unsupported reference scheme {other:?} (supported: env, file)"
         )),
     }
+}
+
+/// The most a `${file:...}` reference reads: a secret or a certificate, not a data file.
+pub const MAX_FILE_REFERENCE_BYTES: u64 = 1 << 20;
+
+/// Reads a `${file:PATH}` reference: UTF-8, at most [`MAX_FILE_REFERENCE_BYTES`] (so
+/// `${file:/dev/zero}` is an error, not a hang).
+fn read_secret_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_REFERENCE_BYTES + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_FILE_REFERENCE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_REFERENCE_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(out).map_err(|_| std::io::Error::other("not UTF-8"))
 }
 
 /// Reads a byte size: an integer (bytes) or a string with a unit — `B`, `KiB`, `MiB`, `GiB`
@@ -773,6 +792,14 @@ service: {{}}
         assert_eq!(otlp["other"], Value::from("fallback"));
         assert_eq!(otlp["token"], Value::from("s3cret"));
         assert_eq!(otlp["price"], Value::from("$5"));
+    }
+
+    #[test]
+    fn a_file_reference_reads_a_bounded_file() {
+        let err = load_str("exporters:\n  otlp:\n    token: ${file:/dev/zero}\nservice: {}\n")
+            .unwrap_err();
+        assert_eq!(err.0[0].path, "exporters::otlp::token");
+        assert!(err.0[0].message.contains("larger than"), "{err}");
     }
 
     #[test]

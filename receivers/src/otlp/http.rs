@@ -102,11 +102,7 @@ pub(crate) fn decompress(
 ///
 /// # Errors
 /// 413 over the limit; 400 for an unknown encoding or a body that does not decompress.
-pub(crate) fn decompress_as(
-    ce: &str,
-    body: Bytes,
-    max: usize,
-) -> Result<Bytes, (StatusCode, String)> {
+pub fn decompress_as(ce: &str, body: Bytes, max: usize) -> Result<Bytes, (StatusCode, String)> {
     let mut out = Vec::new();
     let limit = max as u64 + 1;
     let res = match ce {

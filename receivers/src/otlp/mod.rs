@@ -60,6 +60,8 @@ pub(crate) mod http;
 mod receiver;
 
 pub use config::{Config, CorsConfig, GrpcConfig, HttpConfig, Protocols};
+/// The request-body decompression of the OTLP/HTTP (and Zipkin) receivers, for the fuzz targets.
+pub use http::decompress_as;
 pub(crate) use http::read_body;
 pub use receiver::{Factory, OtlpReceiver};
 pub(crate) use receiver::{Refusal, deliver};

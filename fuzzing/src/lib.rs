@@ -1,0 +1,357 @@
+//! Strata's fuzz targets: one function per parser of outside input, each taking arbitrary
+//! bytes. A target must never panic, hang or allocate without bound; where two parsers must
+//! agree, or a round trip must hold, the target asserts it.
+//!
+//! The coverage-guided runs are cargo-fuzz's (`fuzz/`, `scripts/fuzz`, FUZZING.md); the stable
+//! smoke test (`tests/smoke.rs`) runs every target over its seeds and mutations of them, in the
+//! ordinary test suite. [`seeds`] gives each target's seed corpus, from `tests/fixtures`.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::{
+    logs::v1::ExportLogsServiceRequest as Logs,
+    metrics::v1::ExportMetricsServiceRequest as Metrics,
+    trace::v1::ExportTraceServiceRequest as Traces,
+};
+use prost::Message;
+use serde_json::Value;
+use strata_pipelines::signal::SignalData;
+use strata_pipelines::wire::Encoded;
+use strata_translators::otlp_json;
+
+/// A fuzz target: a name (the cargo-fuzz target's) and its function.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, in the order `scripts/fuzz` runs them.
+pub const TARGETS: &[Target] = &[
+    ("otlp_proto", otlp_proto),
+    ("otlp_json", otlp_json),
+    ("zipkin_json", zipkin_json),
+    ("spdk_jsonrpc", spdk_jsonrpc),
+    ("redfish", redfish),
+    ("config_yaml", config_yaml),
+    ("queue_segment", queue_segment),
+    ("http_decompress", http_decompress),
+];
+
+fn wire_agrees<T: SignalData>(data: &[u8]) {
+    let ours = Encoded::<T>::new(Bytes::copy_from_slice(data));
+    let prost = T::decode(data);
+    match (&ours, &prost) {
+        (Ok(e), Ok(d)) => assert_eq!(e.item_count(), d.item_count(), "item counts differ"),
+        (Err(_), Err(_)) => {}
+        _ => panic!(
+            "the wire check and prost disagree: ours {:?}, prost {:?}",
+            ours.err(),
+            prost.err()
+        ),
+    }
+}
+
+/// OTLP protobuf, the three export requests: the receivers' wire check
+/// (`strata_pipelines::wire`, which keeps requests encoded) accepts exactly what `prost`
+/// decodes, and counts the same items.
+pub fn otlp_proto(data: &[u8]) {
+    wire_agrees::<Traces>(data);
+    wire_agrees::<Metrics>(data);
+    wire_agrees::<Logs>(data);
+}
+
+fn json_round_trip<T: otlp_json::OtlpMessage>(data: &[u8]) {
+    if let Ok(msg) = otlp_json::decode::<T>(data) {
+        let once = otlp_json::encode(&msg);
+        let again = otlp_json::decode::<T>(&once).expect("canonical output decodes");
+        assert_eq!(
+            otlp_json::encode(&again),
+            once,
+            "canonical output is stable"
+        );
+    }
+}
+
+/// OTLP/JSON (`strata_translators::otlp_json`) for each signal: decoding never panics, and what
+/// decodes re-encodes to a canonical form that decodes to the same message.
+pub fn otlp_json(data: &[u8]) {
+    json_round_trip::<Traces>(data);
+    json_round_trip::<Metrics>(data);
+    json_round_trip::<Logs>(data);
+}
+
+/// Zipkin v2 JSON (the `zipkin` receiver's body): parsed, translated to OTLP (with and without
+/// `parse_string_tags`), and what translates goes back to Zipkin.
+pub fn zipkin_json(data: &[u8]) {
+    use strata_translators::zipkin::{FromOtlpOptions, Span, ToOtlpOptions, from_otlp, to_otlp};
+    let Ok(spans) = serde_json::from_slice::<Vec<Span>>(data) else {
+        return;
+    };
+    for parse_string_tags in [false, true] {
+        if let Ok(req) = to_otlp(spans.clone(), ToOtlpOptions { parse_string_tags }) {
+            let (back, dropped) = from_otlp(&req, &FromOtlpOptions::default());
+            assert_eq!(back.len() + dropped, spans.len(), "every span comes back");
+        }
+    }
+}
+
+/// SPDK JSON-RPC responses as they arrive on the socket: newline-framed JSON objects
+/// (`spdk::client` reads one line per response). Each `result` goes through every method's
+/// interpreter in `spdk::metrics`; a wrong shape must be an error, never a panic.
+pub fn spdk_jsonrpc(data: &[u8]) {
+    use strata_receivers::spdk::metrics as m;
+    type Interpret = fn(&mut strata_receivers::recorder::Recorder, &Value) -> Result<(), String>;
+    const METHODS: &[Interpret] = &[
+        m::bdev_iostat,
+        m::bdevs,
+        m::nvmf_stats,
+        m::nvmf_subsystems,
+        m::threads,
+        m::reactors,
+        m::accel,
+        m::iobuf,
+        m::nvme_controllers,
+    ];
+    for line in data.split(|b| *b == b'\n') {
+        let Ok(response) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let result = response.get("result").unwrap_or(&response);
+        let mut rec = m::recorder(1, 2);
+        for interpret in METHODS {
+            let _ = interpret(&mut rec, result);
+        }
+        let _ = m::bdev_iostat_per_channel(&mut rec, "Nvme0n1", result);
+        let _ = m::version(result);
+        let _ = rec.finish();
+    }
+}
+
+/// Redfish resources of one chassis, as a JSON object with the fields of
+/// `redfish::metrics::ChassisDocs` (`chassis`, `sensors`, `fans`, `thermal_metrics`,
+/// `power_supplies`, `environment`, `thermal`, `power`, `component_environment`), each what a
+/// BMC could answer; interpreted into metrics without panicking.
+pub fn redfish(data: &[u8]) {
+    use strata_receivers::redfish::metrics::{ChassisDocs, interpret, recorder};
+    let Ok(doc) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let list = |k: &str| match doc.get(k) {
+        Some(Value::Array(a)) => a.clone(),
+        Some(v) => vec![v.clone()],
+        None => Vec::new(),
+    };
+    let pairs = |k: &str| -> Vec<(Value, Value)> {
+        list(k)
+            .into_iter()
+            .map(|v| match v {
+                Value::Array(mut a) if a.len() == 2 => {
+                    let second = a.pop().unwrap_or_default();
+                    (a.pop().unwrap_or_default(), second)
+                }
+                v => (v, Value::Null),
+            })
+            .collect()
+    };
+    let docs = ChassisDocs {
+        chassis: doc.get("chassis").cloned().unwrap_or_else(|| doc.clone()),
+        sensors: list("sensors"),
+        fans: list("fans"),
+        thermal_metrics: doc.get("thermal_metrics").cloned(),
+        power_supplies: pairs("power_supplies")
+            .into_iter()
+            .map(|(a, b)| (a, (!b.is_null()).then_some(b)))
+            .collect(),
+        environment: doc.get("environment").cloned(),
+        thermal: doc.get("thermal").cloned(),
+        power: doc.get("power").cloned(),
+        component_environment: pairs("component_environment"),
+    };
+    let mut rec = recorder(1, 2);
+    interpret(&mut rec, &docs);
+    let _ = rec.finish();
+}
+
+/// Config YAML with `${env:...}` and `${file:...}` references: loading reports errors (every
+/// one, with its path) and never panics. The environment is a fixed map; `${file:...}` reads
+/// real paths, bounded.
+pub fn config_yaml(data: &[u8]) {
+    use strata_pipelines::config::{Source, load_all};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let env = |name: &str| match name {
+        "HOST" => Some("collector".to_owned()),
+        "PORT" => Some("4317".to_owned()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    };
+    let sources = [Source {
+        name: "fuzz.yaml".into(),
+        text: text.to_owned(),
+    }];
+    let (config, errors) = load_all(&sources, &env);
+    assert!(
+        config.is_some() || !errors.is_empty(),
+        "a refused config names at least one error"
+    );
+}
+
+/// A persistent-queue segment file as found on disk after a crash (torn, corrupt, or foreign):
+/// recovery keeps a valid prefix, every kept record can be read and acknowledged, each record's
+/// client-context envelope opens or is refused, and after a restart nothing acknowledged comes
+/// back while a newly appended record does.
+pub fn queue_segment(data: &[u8]) {
+    use std::time::Duration;
+    use strata_pipelines::storage::{FileStorage, Fsync, SegmentLog, WhenFull};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let queue = dir.path().join("q");
+    std::fs::create_dir_all(&queue).expect("queue dir");
+    std::fs::write(queue.join(format!("seg-{:020}.log", 1)), data).expect("write segment");
+    let storage = || {
+        FileStorage::new(
+            dir.path().to_path_buf(),
+            Fsync::Never,
+            Duration::from_secs(1),
+            64 << 20,
+            1 << 20,
+            WhenFull::Refuse,
+        )
+    };
+    let Ok((log, recovery)) = SegmentLog::open(queue.clone(), storage()) else {
+        return;
+    };
+    let mut read = 0u64;
+    while let Ok(Some(record)) = log.try_next() {
+        let _ = strata_pipelines::auth::open_envelope(&record.payload);
+        log.ack(record.segment, record.index);
+        read += 1;
+    }
+    assert_eq!(
+        read, recovery.records,
+        "every recovered record is read once"
+    );
+    log.append(1, b"after").expect("append after recovery");
+    log.sync().expect("sync");
+    log.close();
+    drop(log);
+    let (log, recovery) = SegmentLog::open(queue, storage()).expect("reopen");
+    assert_eq!(
+        recovery.records, 1,
+        "only the new record survives a restart"
+    );
+    let record = log.try_next().expect("read").expect("the new record");
+    assert_eq!(&record.payload[..], b"after");
+}
+
+/// Request-body decompression of the OTLP/HTTP and Zipkin receivers: gzip and zstd, with a
+/// 64 KiB output limit, so a bomb is refused (413) instead of inflated.
+pub fn http_decompress(data: &[u8]) {
+    const MAX: usize = 64 << 10;
+    for ce in ["gzip", "zstd", "identity", "br"] {
+        if let Ok(out) =
+            strata_receivers::otlp::decompress_as(ce, Bytes::copy_from_slice(data), MAX)
+            && ce != "identity"
+        {
+            assert!(out.len() <= MAX, "{ce}: {} bytes out", out.len());
+        }
+    }
+}
+
+/// The repository's `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn files(dir: &Path, ext: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(files(&p, ext));
+        } else if p.extension().is_some_and(|e| e == ext)
+            && let Ok(b) = std::fs::read(&p)
+        {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// The seed corpus of the target `name`: real inputs from `tests/fixtures` (the SPDK and
+/// Redfish recordings, the OTLP/JSON examples, the configs) and generated valid requests.
+pub fn seeds(name: &str) -> Vec<Vec<u8>> {
+    use strata_pipelines::testing::fake;
+    let fx = fixtures();
+    match name {
+        "otlp_proto" => vec![
+            fake::traces(2, 3).encode_to_vec(),
+            fake::metrics(2, 2, 2).encode_to_vec(),
+            fake::logs(2, 2).encode_to_vec(),
+        ],
+        "otlp_json" => {
+            let mut s = files(&fx.join("otlp-json"), "json");
+            s.push(otlp_json::encode(&fake::traces(1, 2)));
+            s.push(otlp_json::encode(&fake::metrics(1, 2, 2)));
+            s
+        }
+        "zipkin_json" => {
+            use strata_translators::zipkin::{FromOtlpOptions, from_otlp};
+            let (spans, _) = from_otlp(&fake::traces(2, 3), &FromOtlpOptions::default());
+            vec![serde_json::to_vec(&spans).expect("spans serialize")]
+        }
+        "spdk_jsonrpc" => files(&fx.join("spdk"), "json")
+            .into_iter()
+            .filter_map(|b| {
+                let v: Value = serde_json::from_slice(&b).ok()?;
+                let mut line = serde_json::to_vec(&v).ok()?;
+                line.push(b'\n');
+                Some(line)
+            })
+            .collect(),
+        "redfish" => files(&fx.join("redfish"), "json"),
+        "config_yaml" => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let mut s = files(&root.join("configs"), "yaml");
+            s.extend(files(&fx.join("collector-configs"), "yaml"));
+            s
+        }
+        "queue_segment" => vec![queue_seed()],
+        "http_decompress" => {
+            let body = fake::traces(2, 3).encode_to_vec();
+            use std::io::Write as _;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&body).expect("gzip");
+            let zstd = zstd::encode_all(&body[..], 1).expect("zstd");
+            vec![gz.finish().expect("gzip"), zstd, body]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A segment written by the persistent queue itself, with two records (one enveloped).
+fn queue_seed() -> Vec<u8> {
+    use std::time::Duration;
+    use strata_pipelines::storage::{FileStorage, Fsync, SegmentLog, WhenFull};
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let storage = FileStorage::new(
+        dir.path().to_path_buf(),
+        Fsync::Never,
+        Duration::from_secs(1),
+        64 << 20,
+        1 << 20,
+        WhenFull::Refuse,
+    );
+    let (log, _) = SegmentLog::open(dir.path().join("q"), storage).expect("open");
+    log.append(3, b"first record").expect("append");
+    log.append(1, &strata_pipelines::auth::envelope(None, b"second"))
+        .expect("append");
+    log.sync().expect("sync");
+    log.close();
+    std::fs::read(dir.path().join("q").join(format!("seg-{:020}.log", 1))).unwrap_or_default()
+}
