@@ -9,6 +9,7 @@
 //! ```
 
 mod components;
+mod heap;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -347,6 +348,7 @@ fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
 async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::Result<()> {
     let mut signals = Signals::listen();
     let telemetry = Telemetry::default();
+    strata_pipelines::telemetry::set_heap_probe(heap::stats);
     telemetry.set_resource(&cfg.service.telemetry.resource);
     let graph = Graph::build(&cfg, &factories, &telemetry)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;

@@ -36,6 +36,8 @@ service:
         "otelcol_process_uptime ",
         "otelcol_process_memory_rss ",
         "otelcol_process_cpu_seconds ",
+        "otelcol_process_runtime_heap_alloc_bytes ",
+        "otelcol_process_runtime_total_sys_memory_bytes ",
         "target_info{deployment_environment=\"test\",service_name=\"strata\",service_version=\"",
     ] {
         assert!(page.contains(want), "{want} missing:\n{page}");

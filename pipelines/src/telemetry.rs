@@ -36,6 +36,25 @@ pub struct Telemetry {
     started: std::time::Instant,
 }
 
+/// What the allocator reports of the heap, in bytes: `alloc` in use by live allocations
+/// (Go's `HeapAlloc`, the Collector's `otelcol_process_runtime_heap_alloc_bytes`) and `sys`
+/// obtained from the OS (`otelcol_process_runtime_total_sys_memory_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes in live allocations.
+    pub alloc: u64,
+    /// Bytes the allocator holds from the OS.
+    pub sys: u64,
+}
+
+static HEAP_PROBE: std::sync::OnceLock<fn() -> Option<HeapStats>> = std::sync::OnceLock::new();
+
+/// Installs the allocator's statistics probe (the binary's: glibc's `mallinfo2`). The first
+/// call wins; without one, the `otelcol_process_runtime_*` metrics are absent.
+pub fn set_heap_probe(probe: fn() -> Option<HeapStats>) {
+    let _ = HEAP_PROBE.set(probe);
+}
+
 impl Default for Telemetry {
     fn default() -> Self {
         let mut resource = BTreeMap::new();
@@ -136,7 +155,8 @@ impl Telemetry {
     }
 
     /// The process's own figures, as the Collector's `otelcol_process_*`: uptime (s), resident
-    /// memory (bytes, `/proc/self/status` VmRSS) and CPU time (s, `/proc/self/stat`).
+    /// memory (bytes, `/proc/self/status` VmRSS), CPU time (s, `/proc/self/stat`) and, with a
+    /// probe ([`set_heap_probe`]), the allocator's heap figures (bytes).
     fn process_metrics(&self, out: &mut String) {
         let _ = writeln!(out, "# TYPE otelcol_process_uptime counter");
         let _ = writeln!(
@@ -169,6 +189,23 @@ impl Telemetry {
                 out,
                 "otelcol_process_cpu_seconds {:.2}",
                 ticks as f64 / hz as f64
+            );
+        }
+        if let Some(heap) = HEAP_PROBE.get().and_then(|probe| probe()) {
+            let _ = writeln!(out, "# TYPE otelcol_process_runtime_heap_alloc_bytes gauge");
+            let _ = writeln!(
+                out,
+                "otelcol_process_runtime_heap_alloc_bytes {}",
+                heap.alloc
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE otelcol_process_runtime_total_sys_memory_bytes gauge"
+            );
+            let _ = writeln!(
+                out,
+                "otelcol_process_runtime_total_sys_memory_bytes {}",
+                heap.sys
             );
         }
         let r = self.resource.lock().unwrap_or_else(|p| p.into_inner());
