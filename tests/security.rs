@@ -1000,7 +1000,7 @@ fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
         ),
         (
             grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", reload: 1s }}")),
-            format!("{path}::reload: unknown field `reload`"),
+            format!("{path}::reload: unknown key \"reload\""),
         ),
         (
             "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n        auth: { authenticator: bearertokenauth }\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n".into(),

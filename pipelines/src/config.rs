@@ -490,8 +490,36 @@ pub fn parse<T: DeserializeOwned>(prefix: &str, value: Value) -> Result<T, Confi
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string().replace('.', "::");
         let path = if path == "?" { String::new() } else { path };
-        ConfigError::new(join(prefix, &path), e.into_inner())
+        ConfigError::new(
+            join(prefix, &path),
+            unknown_key_message(e.into_inner().to_string()),
+        )
     })
+}
+
+/// serde's "unknown field `x`, expected one of ..." in the words of a collector config: the key
+/// is not one Strata implements for this component (a Collector key Strata does not have yet,
+/// or a misspelling), with the keys it does know. Other messages pass through.
+fn unknown_key_message(message: String) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message;
+    };
+    let Some((key, known)) = rest.split_once('`') else {
+        return message;
+    };
+    let known = known
+        .trim_start_matches(", expected one of ")
+        .trim_start_matches(", expected ")
+        .trim_start_matches(", there are no fields");
+    if known.is_empty() {
+        format!(
+            "unknown key {key:?}: not supported by Strata yet, or misspelt (this component takes no keys)"
+        )
+    } else {
+        format!(
+            "unknown key {key:?}: not supported by Strata yet, or misspelt (known keys: {known})"
+        )
+    }
 }
 
 /// A component's config: deserialized with [`parse`], then checked as a whole. `{}` must give

@@ -379,7 +379,7 @@ mod tests {
         assert_eq!(c.compression_params.level, Some(19));
         let e =
             parse_component::<Config>("e", yaml("endpoint: a:1\ncompresion: gzip")).unwrap_err();
-        assert!(e.message.contains("unknown field `compresion`"), "{e}");
+        assert!(e.message.contains("unknown key \"compresion\""), "{e}");
         let e = parse_component::<Config>(
             "e",
             yaml("endpoint: a:1\ntls: {ca_file: /nonexistent/ca.pem}"),

@@ -27,7 +27,7 @@ fn config_defaults_testdata_and_errors() {
     assert_eq!(e.path, "x");
     parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
     let e = parse_component::<Config>("x", yaml("htpasswd: {fil: a}")).unwrap_err();
-    assert!(e.message.contains("unknown field"), "{e}");
+    assert!(e.message.contains("unknown key"), "{e}");
     let e = parse_component::<Config>("x", yaml("htpasswd: {file: /nonexistent}")).unwrap_err();
     assert_eq!(e.path, "x::htpasswd::file");
     let e =

@@ -29,7 +29,7 @@ fn config_defaults_testdata_and_errors() {
     assert_eq!(c.tenants.len(), 2);
     assert_eq!(c.reload_interval, std::time::Duration::from_secs(2));
     let e = parse_component::<Config>("x", yaml("tokenz: [a]")).unwrap_err();
-    assert!(e.message.contains("unknown field"), "{e}");
+    assert!(e.message.contains("unknown key"), "{e}");
     let e = parse_component::<Config>("x", yaml("filename: /nonexistent/tokens")).unwrap_err();
     assert_eq!(e.path, "x::filename");
     let e = parse_component::<Config>("x", yaml("token: a\nheader: 'bad header'")).unwrap_err();

@@ -26,7 +26,7 @@ fn config_defaults_testdata_and_errors() {
     let e = parse_component::<Config>("e", yaml("max_size: lots")).unwrap_err();
     assert!(e.message.contains("invalid size"), "{e}");
     let e = parse_component::<Config>("e", yaml("directry: /x")).unwrap_err();
-    assert!(e.message.contains("unknown field `directry`"), "{e}");
+    assert!(e.message.contains("unknown key \"directry\""), "{e}");
 }
 
 #[tokio::test]

@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(e.path, "x::headers");
         parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
         let e = parse_component::<Config>("x", yaml("headers: [{key: A, valu: b}]")).unwrap_err();
-        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(e.message.contains("unknown key"), "{e}");
         let e = parse_component::<Config>("x", yaml("headers: [{key: A}]")).unwrap_err();
         assert_eq!(e.path, "x::headers::0");
         let e =

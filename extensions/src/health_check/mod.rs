@@ -198,7 +198,7 @@ mod tests {
         let c = parse_component::<Config>("x", yaml(include_str!("testdata/config.yaml"))).unwrap();
         assert_eq!(c.path, "/health");
         let e = parse_component::<Config>("x", yaml("pth: /")).unwrap_err();
-        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(e.message.contains("unknown key"), "{e}");
         let e = parse_component::<Config>("x", yaml("path: health")).unwrap_err();
         assert_eq!(e.path, "x::path");
         let e = parse_component::<Config>("x", yaml("endpoint: nope")).unwrap_err();

@@ -335,7 +335,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
         ),
         (
             "actions: [{key: a, action: delete}]\nnope: 1",
-            "unknown field `nope`",
+            "unknown key \"nope\"",
         ),
         (
             "actions: [{key: a, action: insert}]",

@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(c.send_batch_max_size, 2000);
         assert_eq!(c.timeout, Duration::from_secs(1));
         let e = parse_component::<Config>("p", yaml("send_batch_sise: 1")).unwrap_err();
-        assert!(e.message.contains("unknown field"), "{e}");
+        assert!(e.message.contains("unknown key"), "{e}");
         let e = parse_component::<Config>("p", yaml("send_batch_size: 0")).unwrap_err();
         assert_eq!(e.path, "p::send_batch_size");
         let e = parse_component::<Config>("p", yaml("send_batch_size: 10\nsend_batch_max_size: 5"))

@@ -434,8 +434,8 @@ fn config_default_passes_everything() {
 #[test]
 fn config_errors_name_their_path() {
     let cases: &[(&str, &str)] = &[
-        ("tracez: {}", "unknown field `tracez`"),
-        ("traces: {spans: []}", "unknown field `spans`"),
+        ("tracez: {}", "unknown key \"tracez\""),
+        ("traces: {spans: []}", "unknown key \"spans\""),
         ("error_mode: loud", "unknown variant `loud`"),
         (
             "traces: {span: ['name == \"a\"', 'severity_number > 1']}",

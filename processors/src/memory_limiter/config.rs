@@ -21,6 +21,10 @@ pub struct Config {
     pub limit_percentage: u64,
     /// Headroom as a percentage of the same memory. Default 20 % of the hard limit.
     pub spike_limit_percentage: u64,
+    /// The Collector's old Go heap ballast (MiB): accepted so old configs load, and ignored
+    /// with a warning at start, as the Collector itself deprecated it (Rust has no garbage
+    /// collector to pace).
+    pub ballast_size_mib: Option<u64>,
 }
 
 impl Default for Config {
@@ -31,6 +35,7 @@ impl Default for Config {
             spike_limit_mib: 0,
             limit_percentage: 0,
             spike_limit_percentage: 0,
+            ballast_size_mib: None,
         }
     }
 }

@@ -244,6 +244,13 @@ impl Factory {
     ) -> Result<Arc<dyn Processor<T>>, BuildError> {
         let path = set.path();
         let c = parse_component::<Config>(&path, cfg)?;
+        if let Some(mib) = c.ballast_size_mib {
+            tracing::warn!(
+                path = %path,
+                ballast_size_mib = mib,
+                "ballast_size_mib is ignored: the Collector deprecated its Go heap ballast, and Strata has no garbage collector to pace"
+            );
+        }
         let limits = c.limits(memory::total_memory_bytes(Path::new("/")), &path)?;
         Ok(Arc::new(MemoryLimiter::new(
             &set,

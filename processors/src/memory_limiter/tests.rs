@@ -89,7 +89,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
             "{}",
             "processors::memory_limiter::limit_mib: limit_mib or limit_percentage",
         ),
-        ("limit_mib: 1\nnope: 2", "unknown field `nope`"),
+        ("limit_mib: 1\nnope: 2", "unknown key \"nope\""),
         (
             "limit_mib: 1\ncheck_interval: 0s",
             "processors::memory_limiter::check_interval: must be greater than zero",

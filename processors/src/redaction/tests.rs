@@ -504,7 +504,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
     assert!(!c.allow_all_keys);
     assert_eq!(c.summary, super::Summary::Debug);
     let cases = [
-        ("nope: 1", "unknown field `nope`"),
+        ("nope: 1", "unknown key \"nope\""),
         (
             "blocked_values: [ok, '(']",
             "processors::redaction::blocked_values::1: invalid regexp",

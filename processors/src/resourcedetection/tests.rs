@@ -326,7 +326,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
             "processors::resourcedetection::detectors: at least one detector",
         ),
         ("detectors: [gcp]", "unknown variant `gcp`"),
-        ("detectors: [env]\nnope: 1", "unknown field `nope`"),
+        ("detectors: [env]\nnope: 1", "unknown key \"nope\""),
         (
             "detectors: [system]\nsystem: {hostname_sources: [dns]}",
             "processors::resourcedetection::system::hostname_sources::0: unsupported hostname source",
@@ -349,7 +349,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
         ),
         (
             "detectors: [dpu]\ndpu: {serial: x}",
-            "unknown field `serial`",
+            "unknown key \"serial\"",
         ),
     ];
     for (y, want) in cases {

@@ -431,7 +431,7 @@ mod config {
     #[test]
     fn errors_name_their_path() {
         for (yaml, want) in [
-            ("endpint: x", "unknown field `endpint`"),
+            ("endpint: x", "unknown key \"endpint\""),
             (
                 "endpoint: 'dpu'",
                 "receivers::spdk::endpoint: \"dpu\" is not",
@@ -458,7 +458,7 @@ mod config {
             ),
             (
                 "scrapers: {bdev_get_stats: {}}",
-                "unknown field `bdev_get_stats`",
+                "unknown key \"bdev_get_stats\"",
             ),
             (
                 "{endpoint: 'https://x:1', tls: {ca_file: /nonexistent/ca.pem}}",
