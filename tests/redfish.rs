@@ -341,6 +341,76 @@ async fn session_auth_every_reading_once_relogin_and_logout() {
     assert_eq!(bmc.open_sessions(), 0);
 }
 
+/// `auth: auto` (the default with credentials): a session where the BMC has working sessions;
+/// basic, with one warning, where it has none; sessions probed again after the BMC was
+/// unreachable; a refused password on the session `POST` stays a credentials error.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_auth_uses_sessions_where_they_work_and_basic_otherwise() {
+    let creds = "    username: admin\n    password: secret";
+    // Working sessions: one login, tokens on every request, no basic header.
+    let bmc = FakeRedfish::start(AuthMode::Session).await;
+    let s = Strata::start(&config(&bmc.endpoint(), creds), &[]);
+    wait(&s, "two scrapes with a session", || lines(&s).len() >= 2);
+    check_every_reading_once(lines(&s).last().unwrap());
+    assert_eq!(bmc.logins(), 1);
+    assert!(
+        !s.log().contains("using basic authentication"),
+        "{}",
+        s.log()
+    );
+    drop(s);
+
+    // No SessionService: basic, one warning however many scrapes.
+    let bmc = FakeRedfish::start(AuthMode::Basic).await;
+    bmc.set_sessions(false);
+    let s = Strata::start(&config(&bmc.endpoint(), creds), &[]);
+    wait(&s, "three scrapes over basic", || lines(&s).len() >= 3);
+    check_every_reading_once(lines(&s).last().unwrap());
+    assert_eq!(
+        s.log().matches("no working Redfish sessions").count(),
+        1,
+        "{}",
+        s.log()
+    );
+    // The BMC restarts with sessions enabled and basic off: unreachable for a scrape (a
+    // stalled root times out), then the receiver probes sessions again and logs in.
+    bmc.set_sessions(true);
+    bmc.set_auth(AuthMode::Session);
+    bmc.fault("/redfish/v1", Some(Fault::Stall(Duration::from_secs(2))));
+    wait(&s, "a timed-out scrape", || {
+        errors(&s, &bmc.endpoint(), "timeout") >= 1
+    });
+    bmc.fault("/redfish/v1", None);
+    let n = lines(&s).len();
+    wait(&s, "scrapes with a session after the restart", || {
+        bmc.logins() == 1 && lines(&s).len() >= n + 2
+    });
+    check_every_reading_once(lines(&s).last().unwrap());
+    drop(s);
+
+    // A wrong password on the session POST is a credentials error, not a reason for basic.
+    let bmc = FakeRedfish::start(AuthMode::Session).await;
+    let s = Strata::start(
+        &config(&bmc.endpoint(), "    username: admin\n    password: wrong"),
+        &[],
+    );
+    wait(&s, "login errors counted", || {
+        errors(&s, &bmc.endpoint(), "login") >= 2
+    });
+    assert!(
+        !s.log().contains("using basic authentication"),
+        "{}",
+        s.log()
+    );
+    assert!(
+        !bmc.requests()
+            .iter()
+            .any(|r| r.starts_with("GET /redfish/v1/Chassis")),
+        "nothing was read without a session: {:?}",
+        bmc.requests()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_without_expand_and_wrong_passwords() {
     let bmc = FakeRedfish::start(AuthMode::Basic).await;
@@ -609,6 +679,32 @@ async fn interop_sushy_static_http_and_https() {
     eprintln!(
         "interop redfish http: {} readings from sushy-static",
         READINGS.len()
+    );
+    drop(s);
+
+    // Credentials without `auth` (auto): sushy-static answers the session POST with 204 and
+    // no X-Auth-Token, so the receiver says so once and reads with basic authentication.
+    let s = Strata::start(
+        &config(&ep, "    username: admin\n    password: password"),
+        &[],
+    );
+    wait(&s, "two scrapes of sushy-static with credentials", || {
+        lines(&s).len() >= 2
+    });
+    check_every_reading_once(lines(&s).last().unwrap());
+    let log = s.log();
+    assert_eq!(
+        log.matches("no working Redfish sessions").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("X-Auth-Token"), "{log}");
+    assert!(
+        !log.contains("YWRtaW46cGFzc3dvcmQ="),
+        "the basic credential never reaches the log"
+    );
+    eprintln!(
+        "interop redfish auto: sushy-static has no session tokens; basic authentication used"
     );
     drop(s);
 

@@ -73,6 +73,8 @@ struct State {
     delay: Duration,
     in_flight: usize,
     max_in_flight: usize,
+    /// No SessionService: the sessions `POST` is answered 405, as on BMCs without one.
+    no_sessions: bool,
 }
 
 /// A running fake BMC.
@@ -133,6 +135,16 @@ impl FakeRedfish {
     /// request with an old token gets 401.
     pub fn expire_sessions(&self) {
         self.state.lock().unwrap().sessions.clear();
+    }
+
+    /// Whether the SessionService exists (`false`: the login `POST` gets 405).
+    pub fn set_sessions(&self, on: bool) {
+        self.state.lock().unwrap().no_sessions = !on;
+    }
+
+    /// Changes what the BMC accepts (as after a firmware update and restart).
+    pub fn set_auth(&self, auth: AuthMode) {
+        self.state.lock().unwrap().auth = Some(auth);
     }
 
     /// Sets the accepted password.
@@ -249,6 +261,9 @@ async fn answer(
     if method == Method::POST && path == SESSIONS {
         let creds: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let mut s = st.lock().unwrap();
+        if s.no_sessions {
+            return error(405, "SessionService is not supported");
+        }
         if creds["UserName"] != s.user.as_str() || creds["Password"] != s.password.as_str() {
             return error(401, "Invalid username or password");
         }

@@ -105,6 +105,19 @@ pub struct RedfishClient {
     expand: AtomicBool,
     /// The service refused `$expand` once: not tried again, whatever the root says.
     expand_refused: AtomicBool,
+    /// `auth: auto` found no working sessions at this instant: basic until a re-probe.
+    basic_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How long `auth: auto` keeps to basic before probing for sessions again.
+const REPROBE_SESSIONS: Duration = Duration::from_secs(600);
+
+/// Why a login did not give a session.
+enum LoginError {
+    /// The service has no working sessions (no collection, or no token in the answer).
+    Unsupported(FetchError),
+    /// Anything else: wrong credentials, transport, an error status.
+    Failed(FetchError),
 }
 
 impl RedfishClient {
@@ -136,6 +149,7 @@ impl RedfishClient {
             permits: Semaphore::new(max_concurrency.max(1)),
             expand: AtomicBool::new(false),
             expand_refused: AtomicBool::new(false),
+            basic_since: std::sync::Mutex::new(None),
         })
     }
 
@@ -204,16 +218,27 @@ impl RedfishClient {
                 .header(header::ACCEPT, "application/json")
                 .header("OData-Version", "4.0");
             let mut token = None;
-            match (self.auth, &self.credentials) {
+            match (self.auth_now(), &self.credentials) {
                 (Auth::Basic, Some((u, p))) => req = req.basic_auth(u, Some(p)),
-                (Auth::Session, Some(_)) => {
-                    let t = self.token().await?;
-                    req = req.header("X-Auth-Token", &t);
-                    token = Some(t);
-                }
+                (Auth::Session | Auth::Auto, Some((u, p))) => match self.token().await? {
+                    Some(t) => {
+                        req = req.header("X-Auth-Token", &t);
+                        token = Some(t);
+                    }
+                    None => req = req.basic_auth(u, Some(p)),
+                },
                 _ => {}
             }
-            let resp = req.send().await.map_err(|e| self.transport(&url, &e))?;
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Unreachable: the BMC may be restarting; `auto` probes sessions again.
+                    if self.auth == Auth::Auto {
+                        *self.basic_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    }
+                    return Err(self.transport(&url, &e));
+                }
+            };
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED
                 && let Some(t) = token
@@ -339,17 +364,50 @@ impl RedfishClient {
         }
     }
 
-    /// The current session token, logging in first when there is none. Concurrent callers
-    /// wait for one login.
-    async fn token(&self) -> Result<String, FetchError> {
+    /// The authentication to use now: `auto` is basic while its fallback holds (less than
+    /// [`REPROBE_SESSIONS`] old), else a session attempt.
+    fn auth_now(&self) -> Auth {
+        if self.auth != Auth::Auto {
+            return self.auth;
+        }
+        let since = self.basic_since.lock().unwrap_or_else(|p| p.into_inner());
+        match *since {
+            Some(t) if t.elapsed() < REPROBE_SESSIONS => Auth::Basic,
+            _ => Auth::Auto,
+        }
+    }
+
+    /// The current session token, logging in first when there is none; `None` when `auth:
+    /// auto` found that the service has no working sessions (basic is used then). Concurrent
+    /// callers wait for one login.
+    async fn token(&self) -> Result<Option<String>, FetchError> {
         let mut s = self.session.lock().await;
         if let Some(s) = &*s {
-            return Ok(s.token.clone());
+            return Ok(Some(s.token.clone()));
         }
-        let new = self.login().await?;
-        let token = new.token.clone();
-        *s = Some(new);
-        Ok(token)
+        if self.auth_now() == Auth::Basic {
+            return Ok(None); // Another caller fell back while this one waited.
+        }
+        match self.login().await {
+            Ok(new) => {
+                let token = new.token.clone();
+                *s = Some(new);
+                Ok(Some(token))
+            }
+            Err(LoginError::Unsupported(e)) if self.auth == Auth::Auto => {
+                let mut since = self.basic_since.lock().unwrap_or_else(|p| p.into_inner());
+                if since.is_none() {
+                    warn!(
+                        endpoint = self.endpoint,
+                        cause = %e,
+                        "the BMC has no working Redfish sessions; using basic authentication (auth: auto)"
+                    );
+                }
+                *since = Some(std::time::Instant::now());
+                Ok(None)
+            }
+            Err(LoginError::Unsupported(e) | LoginError::Failed(e)) => Err(e),
+        }
     }
 
     /// Forgets `token` (unless another task already replaced it).
@@ -362,7 +420,7 @@ impl RedfishClient {
 
     /// `POST {"UserName", "Password"}` to the sessions collection; the token is in
     /// `X-Auth-Token`, the session's URL in `Location` (or the body's `@odata.id`).
-    async fn login(&self) -> Result<Session, FetchError> {
+    async fn login(&self) -> Result<Session, LoginError> {
         let path = self
             .sessions_path
             .lock()
@@ -378,35 +436,48 @@ impl RedfishClient {
             .body(serde_json::json!({"UserName": user, "Password": pass}).to_string())
             .send()
             .await
-            .map_err(|e| match self.transport(&url, &e) {
-                FetchError::Transport { url, message } => FetchError::Login { url, message },
-                other => other,
+            .map_err(|e| {
+                LoginError::Failed(match self.transport(&url, &e) {
+                    FetchError::Transport { url, message } => FetchError::Login { url, message },
+                    other => other,
+                })
             })?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = self.body(&url, resp).await?;
+        let body = self.body(&url, resp).await.map_err(LoginError::Failed)?;
         if !status.is_success() {
+            let no_sessions = matches!(status.as_u16(), 404 | 405 | 501);
             let hint = if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 " (wrong username or password?)"
             } else {
                 ""
             };
-            return Err(FetchError::Login {
+            let e = FetchError::Login {
                 url,
                 message: format!(
                     "HTTP {}{}{hint}",
                     status.as_u16(),
                     error_message(&body).map_or(String::new(), |m| format!(": {m}"))
                 ),
+            };
+            return Err(if no_sessions {
+                LoginError::Unsupported(e)
+            } else {
+                LoginError::Failed(e)
             });
         }
         let token = headers
             .get("X-Auth-Token")
             .and_then(|v| v.to_str().ok())
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| FetchError::Login {
-                url: url.clone(),
-                message: "the response has no X-Auth-Token".into(),
+            .ok_or_else(|| {
+                LoginError::Unsupported(FetchError::Login {
+                    url: url.clone(),
+                    message: format!(
+                        "the response (HTTP {}) has no X-Auth-Token",
+                        status.as_u16()
+                    ),
+                })
             })?
             .to_owned();
         let location = headers

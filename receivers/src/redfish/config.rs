@@ -16,6 +16,13 @@ pub enum Auth {
     Session,
     /// No credentials (a service that needs none, e.g. `sushy-static`).
     None,
+    /// A session where the service has a working SessionService, else basic: the default when
+    /// credentials are given. The session `POST` is tried first; a service without a sessions
+    /// collection (404, 405, 501) or one that answers it without an `X-Auth-Token` gets basic
+    /// authentication, with one warning. A 401/403 on the `POST` stays a credentials error.
+    /// Sessions are probed again after the BMC was unreachable (it may have restarted with a
+    /// different firmware state) and every 10 minutes.
+    Auto,
 }
 
 /// One BMC (`servers:` entries; the top-level `endpoint` is a shorthand for a single one).
@@ -30,7 +37,8 @@ pub struct ServerConfig {
     /// Password (use `${env:}` or `${file:}`).
     #[serde(default)]
     pub password: Option<String>,
-    /// `basic`, `session` or `none`. Default: `session` when a username is set, else `none`.
+    /// `auto`, `basic`, `session` or `none`. Default: `auto` when a username is set, else
+    /// `none`.
     #[serde(default)]
     pub auth: Option<Auth>,
     /// TLS (`ca_file`, `insecure_skip_verify`); the receiver-level `tls` when absent.
@@ -169,7 +177,7 @@ impl Config {
                 Server {
                     endpoint: s.endpoint.trim_end_matches('/').to_owned(),
                     auth: s.auth.unwrap_or(if credentials.is_some() {
-                        Auth::Session
+                        Auth::Auto
                     } else {
                         Auth::None
                     }),
@@ -232,10 +240,10 @@ impl ComponentConfig for Config {
                     "username and password must be set together",
                 ));
             }
-            if matches!(auth, Some(Auth::Basic | Auth::Session)) && user.is_none() {
+            if matches!(auth, Some(Auth::Basic | Auth::Session | Auth::Auto)) && user.is_none() {
                 return Err(ConfigError::new(
                     format!("{p}::auth"),
-                    "basic and session authentication need username and password",
+                    "auto, basic and session authentication need username and password",
                 ));
             }
         }

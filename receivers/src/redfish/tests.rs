@@ -366,7 +366,11 @@ mod config {
         let s = c.servers();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].endpoint, "https://bmc:443");
-        assert_eq!(s[0].auth, Auth::Session, "credentials default to a session");
+        assert_eq!(
+            s[0].auth,
+            Auth::Auto,
+            "credentials default to auto (a session where it works)"
+        );
         assert_eq!(s[0].credentials, Some(("u".into(), "p".into())));
         assert_eq!(s[1].auth, Auth::None);
         assert_eq!(s[1].chassis_id, vec!["Card1".to_string()]);
