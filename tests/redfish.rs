@@ -74,13 +74,11 @@ const READINGS: &[(&str, &str, f64)] = &[
     ("hw.temperature", "/Sensors/PS1Temp", 43.9),
     ("hw.fan.speed_ratio", "/Sensors/PS1Fan", 0.68),
     ("hw.fan.speed", "/Sensors/PS1Fan", 3290.0),
-    // Processors/CPU1/EnvironmentMetrics: the CPU power sensor is linked only from there.
-    ("hw.power", "/Sensors/CPU1Power", 12.87),
-    // Legacy entries with no current counterpart.
-    ("hw.fan.speed", "/Thermal#/Fans/0", 2100.0),
-    ("hw.fan.speed", "/Thermal#/Fans/1", 2050.0),
-    ("hw.voltage", "/Power#/Voltages/0", 12.0),
-    ("hw.voltage", "/Power#/Voltages/1", 5.0),
+    // Linked only from Processors/CPU1/EnvironmentMetrics, whose copy says 12.87: the Sensor
+    // resource itself is read and is authoritative (90 W).
+    ("hw.power", "/Sensors/CPU1Power", 90.0),
+    // Nothing from legacy Thermal and Power: the chassis has ThermalSubsystem and
+    // PowerSubsystem, so their fans and voltages would be second series of the same hardware.
 ];
 
 const UNITS: &[(&str, &str)] = &[

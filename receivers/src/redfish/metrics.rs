@@ -244,6 +244,22 @@ pub struct ChassisDocs {
     /// `EnvironmentMetrics` of the processors and memory of the systems this chassis links,
     /// each with its component (`Processor`, `Memory`).
     pub component_environment: Vec<(Value, Value)>,
+    /// The `@odata.id` of every `Sensor` resource with a reading read in this scrape, of any
+    /// chassis: a copy (an excerpt whose `DataSourceUri` names one of them) is skipped, since
+    /// the Sensor resource is authoritative for its own reading and is exported by its chassis.
+    pub sensors_read: std::sync::Arc<HashSet<String>>,
+}
+
+static NO_SENSORS: std::sync::LazyLock<HashSet<String>> = std::sync::LazyLock::new(HashSet::new);
+
+/// The ids of the `Sensor` resources with a numeric `Reading` among `sensors` (for
+/// [`ChassisDocs::sensors_read`]).
+pub fn sensor_ids<'a>(sensors: impl IntoIterator<Item = &'a Value>) -> HashSet<String> {
+    sensors
+        .into_iter()
+        .filter(|s| !absent(s) && num(s, "Reading").is_some())
+        .filter_map(|s| odata_id(s).map(str::to_owned))
+        .collect()
 }
 
 /// One reading before it is recorded.
@@ -268,6 +284,8 @@ struct Points<'r> {
     legacy_phase: bool,
     /// Legacy entries found to be the same sensor as a current reading.
     matched: usize,
+    /// Sensor resources read anywhere in the scrape (copies of them are skipped).
+    sensors_read: &'r HashSet<String>,
 }
 
 impl Points<'_> {
@@ -454,6 +472,7 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         current: Vec::new(),
         legacy_phase: false,
         matched: 0,
+        sensors_read: &docs.sensors_read,
     };
 
     // Which sensors belong to a fan or a power supply (their excerpts name them).
@@ -579,12 +598,19 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
         }
     }
 
-    // 6. Legacy Thermal and Power.
+    // 6. Legacy Thermal only for a chassis without ThermalSubsystem, legacy Power only for
+    //    one without PowerSubsystem: where both schemas describe the hardware, the legacy
+    //    member ids would give the same fan or voltage a second series.
     pts.legacy_phase = true;
-    if let Some(t) = &docs.thermal {
+    if let Some(t) = &docs.thermal
+        && docs.fans.is_empty()
+        && docs.thermal_metrics.is_none()
+    {
         legacy_thermal(&mut pts, t, &chassis_id);
     }
-    if let Some(p) = &docs.power {
+    if let Some(p) = &docs.power
+        && docs.power_supplies.is_empty()
+    {
         legacy_power(&mut pts, p, &chassis_id, &docs.power_supplies);
     }
     pts.matched
@@ -761,6 +787,9 @@ fn excerpt(
     loc: Option<&str>,
 ) {
     let Some(v) = num(e, "Reading") else { return };
+    if text(e, "DataSourceUri").is_some_and(|uri| pts.sensors_read.contains(uri)) {
+        return; // A copy: the Sensor resource itself is exported.
+    }
     pts.reading(Point {
         metric,
         id: text(e, "DataSourceUri").unwrap_or(fallback_id).to_owned(),
@@ -1014,6 +1043,7 @@ pub fn component_status(rec: &mut Recorder, doc: &Value, hw_type: &str, parent: 
         current: Vec::new(),
         legacy_phase: true,
         matched: 0,
+        sensors_read: &NO_SENSORS,
     };
     pts.health(id, name, hw_type, parent, doc);
     if let Some(ps) = text(doc, "PowerState") {

@@ -196,6 +196,7 @@ impl RedfishScraper {
             thermal: ok(th),
             power: ok(pw),
             component_environment: Vec::new(),
+            sensors_read: Default::default(),
         };
         (docs, errors)
     }
@@ -292,10 +293,68 @@ impl RedfishScraper {
                 .iter()
                 .position(|s| text(s, "@odata.id") == Some(id))
         };
+        // A copy (an excerpt in EnvironmentMetrics, ThermalSubsystem or PowerSubsystem) names
+        // its Sensor in `DataSourceUri`. The Sensor resource is authoritative for its own
+        // reading: those no Sensors collection listed are read too, and go to the chassis
+        // whose URI they are under.
+        let mut docs = docs;
+        if self.cfg.reads(Resource::Sensors) {
+            let have: std::collections::HashSet<String> = docs
+                .iter()
+                .flat_map(|(d, _)| d.sensors.iter().filter_map(|s| text(s, "@odata.id")))
+                .map(str::to_owned)
+                .collect();
+            let mut wanted = std::collections::BTreeSet::new();
+            for (d, _) in &docs {
+                for v in d
+                    .fans
+                    .iter()
+                    .chain(d.environment.iter())
+                    .chain(d.thermal_metrics.iter())
+                    .chain(d.power_supplies.iter().filter_map(|(_, m)| m.as_ref()))
+                {
+                    data_sources(v, &mut wanted);
+                }
+            }
+            for envs in system_env.iter().flatten() {
+                for (_, env) in envs {
+                    data_sources(env, &mut wanted);
+                }
+            }
+            wanted.retain(|u| !have.contains(u) && u.starts_with("/redfish/v1/"));
+            let fetched = join_all(wanted.iter().map(|u| self.client.get(u))).await;
+            for (uri, r) in wanted.iter().zip(fetched) {
+                match r {
+                    Ok(sensor)
+                        if text(&sensor, "@odata.type").is_some_and(|t| t.contains("Sensor")) =>
+                    {
+                        let home = docs
+                            .iter()
+                            .position(|(d, _)| {
+                                text(&d.chassis, "@odata.id")
+                                    .is_some_and(|c| uri.starts_with(&format!("{c}/")))
+                            })
+                            .unwrap_or(0);
+                        if let Some((d, _)) = docs.get_mut(home) {
+                            d.sensors.push(sensor);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(self.failed(&e)),
+                }
+            }
+        }
         let mut resources = Vec::new();
         let mut linked_systems = Vec::new();
         let mut matched = 0;
+        // Sensor resources are authoritative for their readings, whichever chassis holds them.
+        let sensors_read = std::sync::Arc::new(
+            docs.iter()
+                .flat_map(|(d, _)| metrics::sensor_ids(&d.sensors))
+                .collect::<std::collections::HashSet<_>>(),
+        );
         for (c, (mut docs, errs)) in chassis.iter().zip(docs) {
+            docs.sensors_read = sensors_read.clone();
             for e in &errs {
                 errors.push(self.failed(e));
             }
@@ -521,5 +580,23 @@ impl ReceiverFactory for Factory {
             set,
             tasks: Tasks::default(),
         }))
+    }
+}
+
+/// Adds every `DataSourceUri` in `v` (at any depth) to `out`.
+fn data_sources(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(u) if k == "DataSourceUri" => {
+                        out.insert(u.clone());
+                    }
+                    other => data_sources(other, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| data_sources(x, out)),
+        _ => {}
     }
 }
