@@ -130,7 +130,8 @@ pub fn spdk_jsonrpc(data: &[u8]) {
 
 /// Redfish resources of one chassis, as a JSON object with the fields of
 /// `redfish::metrics::ChassisDocs` (`chassis`, `sensors`, `fans`, `thermal_metrics`,
-/// `power_supplies`, `environment`, `thermal`, `power`, `component_environment`), each what a
+/// `power_supplies`, `environment`, `thermal`, `power`, `component_environment`,
+/// `sensors_read`), each what a
 /// BMC could answer; interpreted into metrics without panicking.
 pub fn redfish(data: &[u8]) {
     use strata_receivers::redfish::metrics::{ChassisDocs, interpret, recorder};
@@ -167,6 +168,12 @@ pub fn redfish(data: &[u8]) {
         thermal: doc.get("thermal").cloned(),
         power: doc.get("power").cloned(),
         component_environment: pairs("component_environment"),
+        sensors_read: std::sync::Arc::new(
+            list("sensors_read")
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
     };
     let mut rec = recorder(1, 2);
     interpret(&mut rec, &docs);
