@@ -77,6 +77,12 @@ const READINGS: &[(&str, &str, f64)] = &[
     // Linked only from Processors/CPU1/EnvironmentMetrics, whose copy says 12.87: the Sensor
     // resource itself is read and is authoritative (90 W).
     ("hw.power", "/Sensors/CPU1Power", 90.0),
+    // A percentage no fan links: a ratio of its own.
+    (
+        "redfish.sensor.ratio",
+        "/Sensors/Battery1StateOfHealth",
+        0.91,
+    ),
     // Nothing from legacy Thermal and Power: the chassis has ThermalSubsystem and
     // PowerSubsystem, so their fans and voltages would be second series of the same hardware.
 ];
@@ -88,6 +94,7 @@ const UNITS: &[(&str, &str)] = &[
     ("hw.energy", "J"),
     ("hw.fan.speed", "rpm"),
     ("hw.fan.speed_ratio", "1"),
+    ("redfish.sensor.ratio", "1"),
     ("redfish.current", "A"),
     ("redfish.frequency", "Hz"),
 ];
@@ -636,9 +643,18 @@ fn start_sushy(
     port: u16,
     tls: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Sushy {
+    start_sushy_at(bin, port, tls, &mockup_dir())
+}
+
+fn start_sushy_at(
+    bin: &std::path::Path,
+    port: u16,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    tree: &std::path::Path,
+) -> Sushy {
     let mut cmd = Command::new(bin);
     cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m"])
-        .arg(mockup_dir())
+        .arg(tree)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some((cert, key)) = tls {
@@ -775,4 +791,106 @@ async fn the_dpu_profile_scrapes_the_bmc_named_by_the_environment() {
         s.counter(series) > 0
     });
     assert_eq!(bmc.logins(), 1);
+}
+
+/// The numeric readings of every present Sensor listed by a chassis `Sensors` collection of
+/// the mockup at `tree`: (metric, hw.id) → value, by the receiver's documented mapping
+/// (README, "Redfish"): ReadingType, or the unit where a Sensor has none.
+fn sensors_of(tree: &std::path::Path) -> BTreeMap<(String, String), f64> {
+    let read = |uri: &str| -> Option<serde_json::Value> {
+        let rel = uri
+            .trim_start_matches("/redfish/v1")
+            .trim_start_matches('/');
+        serde_json::from_str(&std::fs::read_to_string(tree.join(rel).join("index.json")).ok()?).ok()
+    };
+    let mut out = BTreeMap::new();
+    let Some(chassis) = read("/redfish/v1/Chassis") else {
+        return out;
+    };
+    for c in chassis["Members"].as_array().into_iter().flatten() {
+        let Some(c) = c["@odata.id"].as_str().and_then(read) else {
+            continue;
+        };
+        let Some(coll) = c["Sensors"]["@odata.id"].as_str().and_then(read) else {
+            continue;
+        };
+        for m in coll["Members"].as_array().into_iter().flatten() {
+            let Some(id) = m["@odata.id"].as_str() else {
+                continue;
+            };
+            let Some(s) = read(id) else { continue };
+            let Some(v) = s["Reading"].as_f64() else {
+                continue;
+            };
+            if s["Status"]["State"] == "Absent" {
+                continue;
+            }
+            // A percentage is a fan's speed ratio when a fan links the sensor, else a ratio.
+            let (metrics, scale): (&[&str], f64) =
+                match (s["ReadingType"].as_str(), s["ReadingUnits"].as_str()) {
+                    (Some("Temperature"), _) | (None, Some("Cel")) => (&["hw.temperature"], 1.0),
+                    (Some("Voltage"), _) => (&["hw.voltage"], 1.0),
+                    (Some("Power"), _) => (&["hw.power"], 1.0),
+                    (Some("Current"), _) => (&["redfish.current"], 1.0),
+                    (Some("Frequency"), _) => (&["redfish.frequency"], 1.0),
+                    (Some("EnergykWh"), _) => (&["hw.energy"], 3.6e6),
+                    (Some("Percent"), _) => (&["hw.fan.speed_ratio", "redfish.sensor.ratio"], 0.01),
+                    (Some("Rotational"), _) => (&["hw.fan.speed"], 1.0),
+                    other => panic!("{id}: a reading type the mapping does not cover: {other:?}"),
+                };
+            out.insert((metrics.join("|"), id.to_owned()), v * scale);
+        }
+    }
+    out
+}
+
+/// Breadth: every DMTF mockup of tests/fixtures/redfish served by sushy-static. Each numeric
+/// Sensor of each chassis `Sensors` collection appears exactly once, with its own reading (the
+/// Sensor resource beats any copy), and no (metric, hw.id) appears twice (`readings` panics on
+/// a duplicate). Mockups without sensors (catfish, telemetry) scrape without errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_every_dmtf_mockup_each_sensor_once() {
+    let Some(bin) = sushy_static() else {
+        assert!(
+            std::env::var("STRATA_REQUIRE_INTEROP").is_err(),
+            "sushy-static is required (scripts/test installs it)"
+        );
+        eprintln!("interop redfish: skipped, no sushy-static (run scripts/test)");
+        return;
+    };
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redfish");
+    for name in [
+        "public-rackmount1",
+        "public-liquid-cooled-server",
+        "public-telemetry",
+        "public-catfish",
+    ] {
+        let tree = fixtures.join(name);
+        let port = free_port();
+        let _sushy = start_sushy_at(&bin, port, None, &tree);
+        let ep = format!("http://127.0.0.1:{port}");
+        let s = Strata::start(&config(&ep, "    auth: none"), &[]);
+        wait(&s, &format!("a scrape of {name}"), || !lines(&s).is_empty());
+        let got = readings(&lines(&s)[0]);
+        let want = sensors_of(&tree);
+        for ((metrics, id), v) in &want {
+            let hits: Vec<f64> = metrics
+                .split('|')
+                .filter_map(|m| got.get(&(m.to_owned(), id.clone())).map(|r| r.0))
+                .collect();
+            assert_eq!(hits.len(), 1, "{name}: {metrics} {id}: {hits:?}");
+            let g = hits[0];
+            assert!(
+                (g - v).abs() < 1e-6 * v.abs().max(1.0),
+                "{name}: {id} {g} != {v}"
+            );
+        }
+        let errors: u64 = s.counter_sum("strata_receiver_redfish_errors");
+        assert_eq!(errors, 0, "{name}: {}", s.log());
+        eprintln!(
+            "interop redfish breadth: {name}: {} sensors each once, {} readings in all, no duplicate",
+            want.len(),
+            got.len()
+        );
+    }
 }

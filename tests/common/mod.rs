@@ -235,6 +235,16 @@ impl Strata {
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
             .unwrap_or(0)
     }
+
+    /// The sum of every series of the metric `name` (any labels).
+    #[allow(dead_code)]
+    pub fn counter_sum(&self, name: &str) -> u64 {
+        self.self_metrics()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
 }
 
 impl Drop for Strata {

@@ -186,6 +186,21 @@ pub const DEFS: &[Def] = &[
         "AC frequency measured by the sensor."
     ),
     def!(
+        "redfish.sensor.ratio",
+        "1",
+        Gauge,
+        false,
+        [
+            "hw.id",
+            "hw.name",
+            "hw.type",
+            "hw.parent",
+            "hw.sensor_location"
+        ],
+        "Sensor `Reading` (ReadingType `Percent`) of a sensor no fan links (battery state of health, utilisation), divided by 100 (no semantic convention yet)",
+        "A percentage measured by the sensor, as a ratio (0–1)."
+    ),
+    def!(
         "hw.status",
         "1",
         UpDownCounter,
@@ -465,10 +480,20 @@ const LEGACY_THRESHOLDS: [(&str, &str); 4] = [
 /// Records the readings of one chassis (see the module docs for identity and precedence)
 /// and returns how many legacy entries were recognised as duplicates of current readings.
 pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
+    interpret_with(rec, docs, &mut HashSet::new())
+}
+
+/// (metric, `hw.id`) pairs already exported in a scrape: one series per sensor, even where
+/// two chassis link the same resource.
+pub type Seen = HashSet<(&'static str, String)>;
+
+/// [`interpret`] for one chassis of several: `seen` carries what the chassis before it
+/// exported, so a resource two chassis link is exported once.
+pub fn interpret_with(rec: &mut Recorder, docs: &ChassisDocs, seen: &mut Seen) -> usize {
     let chassis_id = odata_id(&docs.chassis).unwrap_or("").to_owned();
     let mut pts = Points {
         rec,
-        seen: HashSet::new(),
+        seen: std::mem::take(seen),
         current: Vec::new(),
         legacy_phase: false,
         matched: 0,
@@ -491,6 +516,27 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
                     "fan",
                 ),
             );
+        }
+    }
+    // Fan speeds in EnvironmentMetrics (the chassis', its processors' and memory's) name
+    // their sensors too: such a percentage sensor is a fan's speed ratio, not a bare ratio.
+    let envs = docs
+        .environment
+        .iter()
+        .map(|e| (e, odata_id(&docs.chassis).unwrap_or("")))
+        .chain(
+            docs.component_environment
+                .iter()
+                .map(|(c, e)| (e, odata_id(c).unwrap_or(""))),
+        );
+    for (env, parent) in envs {
+        for (i, f) in array(env, "FanSpeedsPercent") {
+            if let Some(src) = text(f, "DataSourceUri") {
+                let name = text(f, "DeviceName").map_or_else(|| format!("fan {i}"), str::to_owned);
+                owner
+                    .entry(src.to_owned())
+                    .or_insert((parent.to_owned(), name, "fan"));
+            }
         }
     }
     for (psu, m) in docs.power_supplies.iter().filter(|(p, _)| !absent(p)) {
@@ -613,6 +659,7 @@ pub fn interpret(rec: &mut Recorder, docs: &ChassisDocs) -> usize {
     {
         legacy_power(&mut pts, p, &chassis_id, &docs.power_supplies);
     }
+    *seen = std::mem::take(&mut pts.seen);
     pts.matched
 }
 
@@ -699,6 +746,7 @@ fn sensor(
         // A percentage is a fan speed when a fan links it; other percentages (battery health,
         // humidity, utilisation) have no hw.* metric here.
         Some("Percent") if own.is_some_and(|o| o.2 == "fan") => ("hw.fan.speed_ratio", "fan", 0.01),
+        Some("Percent") => ("redfish.sensor.ratio", own.map_or(ctx_type, |o| o.2), 0.01),
         _ => return,
     };
     let (parent, name) = match own {

@@ -81,6 +81,7 @@
 //! | `hw.power_supply.limit` | `W` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.limit_type` | PowerSupply `PowerCapacityWatts`; Power `PowerSupplies[].PowerCapacityWatts` (`hw.limit_type` `max`) |
 //! | `redfish.current` | `A` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Current`); PowerSupplyMetrics `InputCurrentAmps`, `RailCurrentAmps[]` (no semantic convention yet) |
 //! | `redfish.frequency` | `Hz` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Frequency`); PowerSupplyMetrics `FrequencyHz` (no semantic convention yet) |
+//! | `redfish.sensor.ratio` | `1` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Percent`) of a sensor no fan links (battery state of health, utilisation), divided by 100 (no semantic convention yet) |
 //! | `hw.status` | `1` | updowncounter (int) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.state` | `Status.Health` of systems, chassis, sensors, fans, power supplies (`OK`→`ok`, `Warning`→`degraded`, `Critical`→`failed`: one point per state, 1 for the current); `PowerState` of systems and chassis (`on`, `off`, `powering_on`, `powering_off`, `paused`) |
 //!
 //! The DMTF mockup `public-rackmount1` (in `tests/fixtures/redfish/`) is the reference: every

@@ -340,6 +340,11 @@ impl RedfishScraper {
                         }
                     }
                     Ok(_) => {}
+                    // A dangling DataSourceUri (mockups and some firmware have them): the
+                    // copy's reading stands, as the only one there is.
+                    Err(FetchError::Status { status: 404, .. }) => {
+                        debug!(receiver = %self.id, uri, "DataSourceUri names no resource; its copy is used");
+                    }
                     Err(e) => errors.push(self.failed(&e)),
                 }
             }
@@ -347,6 +352,7 @@ impl RedfishScraper {
         let mut resources = Vec::new();
         let mut linked_systems = Vec::new();
         let mut matched = 0;
+        let mut seen = metrics::Seen::new();
         // Sensor resources are authoritative for their readings, whichever chassis holds them.
         let sensors_read = std::sync::Arc::new(
             docs.iter()
@@ -366,7 +372,7 @@ impl RedfishScraper {
                 }
             }
             let mut rec = metrics::recorder(self.start, now);
-            matched += metrics::interpret(&mut rec, &docs);
+            matched += metrics::interpret_with(&mut rec, &docs, &mut seen);
             let mut attrs = base.clone();
             attrs.push(str_kv("redfish.chassis.id", text(c, "Id").unwrap_or(cid)));
             for (k, p) in [

@@ -320,7 +320,7 @@ fn nulls_wrong_shapes_and_unknown_types_are_skipped_not_zero() {
         sensors: vec![
             serde_json::json!({"@odata.id": "/c/s/a", "ReadingType": "Temperature", "Reading": null}),
             serde_json::json!({"@odata.id": "/c/s/b", "ReadingType": "Temperature", "Reading": "hot"}),
-            serde_json::json!({"@odata.id": "/c/s/c", "ReadingType": "Humidity", "Reading": 40}),
+            serde_json::json!({"@odata.id": "/c/s/c", "ReadingType": "AirFlowCMM", "Reading": 40}),
             serde_json::json!({"ReadingType": "Temperature", "Reading": 30}),
             serde_json::json!([1, 2]),
             serde_json::json!({"@odata.id": "/c/s/d", "ReadingUnits": "Cel", "Reading": 30.5, "Thresholds": 7}),
