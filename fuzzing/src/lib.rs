@@ -98,7 +98,8 @@ pub fn zipkin_json(data: &[u8]) {
 
 /// SPDK JSON-RPC responses as they arrive on the socket: newline-framed JSON objects
 /// (`spdk::client` reads one line per response). Each `result` goes through every method's
-/// interpreter in `spdk::metrics`; a wrong shape must be an error, never a panic.
+/// interpreter in `spdk::metrics` and the histogram decoder (`spdk::histogram`, whose merge must
+/// keep every count); a wrong shape must be an error, never a panic.
 pub fn spdk_jsonrpc(data: &[u8]) {
     use strata_receivers::spdk::metrics as m;
     type Interpret = fn(&mut strata_receivers::recorder::Recorder, &Value) -> Result<(), String>;
@@ -124,6 +125,16 @@ pub fn spdk_jsonrpc(data: &[u8]) {
         }
         let _ = m::bdev_iostat_per_channel(&mut rec, "Nvme0n1", result);
         let _ = m::version(result);
+        if let Ok(h) = strata_receivers::spdk::histogram::SpdkHistogram::decode(result) {
+            let (bounds, counts) = h.to_otel(&[]);
+            assert_eq!(counts.len(), bounds.len() + 1);
+            assert_eq!(
+                counts.iter().sum::<u64>(),
+                h.total(),
+                "merging keeps every count"
+            );
+            let _ = h.to_otel(&[1e-6, 1e-3, 1.0]);
+        }
         let _ = rec.finish();
     }
 }
@@ -314,6 +325,7 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         }
         "spdk_jsonrpc" => files(&fx.join("spdk"), "json")
             .into_iter()
+            .chain(files(&fx.join("spdk-extra/histogram"), "json"))
             .filter_map(|b| {
                 let v: Value = serde_json::from_slice(&b).ok()?;
                 let mut line = serde_json::to_vec(&v).ok()?;

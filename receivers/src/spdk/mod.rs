@@ -80,6 +80,7 @@
 
 mod client;
 mod config;
+pub mod histogram;
 pub mod metrics;
 mod receiver;
 
