@@ -638,6 +638,20 @@ impl Drop for Sushy {
     }
 }
 
+/// `sushy-static`, or `None` (the test is skipped, with a line saying so) where it is not
+/// installed and interop is not required.
+fn sushy_or_skip() -> Option<std::path::PathBuf> {
+    let bin = sushy_static();
+    if bin.is_none() {
+        assert!(
+            std::env::var("STRATA_REQUIRE_INTEROP").is_err(),
+            "sushy-static is required (scripts/test installs it)"
+        );
+        eprintln!("interop redfish: skipped, no sushy-static (run scripts/test)");
+    }
+    bin
+}
+
 fn start_sushy(
     bin: &std::path::Path,
     port: u16,
@@ -674,12 +688,7 @@ fn start_sushy_at(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interop_sushy_static_http_and_https() {
-    let Some(bin) = sushy_static() else {
-        assert!(
-            std::env::var("STRATA_REQUIRE_INTEROP").is_err(),
-            "sushy-static is required (scripts/test installs it)"
-        );
-        eprintln!("interop redfish: skipped, no sushy-static (run scripts/test)");
+    let Some(bin) = sushy_or_skip() else {
         return;
     };
     // Plain HTTP.
@@ -850,12 +859,7 @@ fn sensors_of(tree: &std::path::Path) -> BTreeMap<(String, String), f64> {
 /// a duplicate). Mockups without sensors (catfish, telemetry) scrape without errors.
 #[tokio::test(flavor = "multi_thread")]
 async fn interop_every_dmtf_mockup_each_sensor_once() {
-    let Some(bin) = sushy_static() else {
-        assert!(
-            std::env::var("STRATA_REQUIRE_INTEROP").is_err(),
-            "sushy-static is required (scripts/test installs it)"
-        );
-        eprintln!("interop redfish: skipped, no sushy-static (run scripts/test)");
+    let Some(bin) = sushy_or_skip() else {
         return;
     };
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/redfish");

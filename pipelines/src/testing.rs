@@ -251,3 +251,34 @@ impl<T: SignalData> Consumer<T> for FailingConsumer {
         }
     }
 }
+
+/// One random mutation of `seed` for the fuzz smoke tests: 1 to 5 byte overwrites, bit flips,
+/// truncations, duplicated slices (repeated fields, deeper nesting) or insertions.
+pub fn mutate(rng: &mut fastrand::Rng, seed: &[u8]) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..rng.usize(1..6) {
+        match rng.u8(0..5) {
+            0 if !b.is_empty() => {
+                let i = rng.usize(0..b.len());
+                b[i] = rng.u8(..);
+            }
+            1 if !b.is_empty() => {
+                let i = rng.usize(0..b.len());
+                b[i] ^= 1 << rng.u8(0..8);
+            }
+            2 if !b.is_empty() => b.truncate(rng.usize(0..b.len())),
+            3 if b.len() > 2 => {
+                let i = rng.usize(0..b.len() - 1);
+                let j = rng.usize(i + 1..b.len());
+                let slice = b[i..j].to_vec();
+                let at = rng.usize(0..=b.len());
+                b.splice(at..at, slice);
+            }
+            _ => {
+                let i = rng.usize(0..=b.len());
+                b.insert(i, rng.u8(..));
+            }
+        }
+    }
+    b
+}

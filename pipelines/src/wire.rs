@@ -693,24 +693,7 @@ mod tests {
         assert_eq!(check(T::WIRE, &valid), Ok(data.item_count()));
         let mut rng = fastrand::Rng::with_seed(seed);
         for _ in 0..20_000 {
-            let mut b = valid.clone();
-            for _ in 0..rng.usize(1..4) {
-                match rng.u8(0..4) {
-                    0 if !b.is_empty() => {
-                        let i = rng.usize(0..b.len());
-                        b[i] = rng.u8(..);
-                    }
-                    1 if !b.is_empty() => {
-                        let i = rng.usize(0..b.len());
-                        b[i] ^= 1 << rng.u8(0..8);
-                    }
-                    2 if !b.is_empty() => b.truncate(rng.usize(0..b.len())),
-                    _ => {
-                        let i = rng.usize(0..=b.len());
-                        b.insert(i, rng.u8(..));
-                    }
-                }
-            }
+            let b = crate::testing::mutate(&mut rng, &valid);
             assert!(agrees::<T>(&b));
         }
     }
