@@ -65,11 +65,16 @@ service:
     )
 }
 
-/// One waiting sender offering 10,000 spans/s for 3 s: requests are answered at enqueue (median
-/// well under batch's 200 ms timeout), and every answered span id reaches the back-end. The
-/// throughput figure itself comes from the load bench (BENCHMARKS.md), not from this test.
+/// The tests of this file run one at a time: each offers a real rate (10k spans/s, the Python
+/// SDK at 5k spans/s) and measures what is answered, which a neighbour's load would distort.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One waiting sender offering 10,000 spans/s for 3 s: at least 95 % of the offered rate is
+/// answered, requests are answered at enqueue (median well under batch's 200 ms timeout), and
+/// every answered span id reaches the back-end.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_waiting_sender_at_10k_spans_per_second_is_not_throttled() {
+    let _one_at_a_time = SERIAL.lock().await;
     let (grpc, sink_port) = (free_port(), free_port());
     let sink = RawTraceSink::serve(sink_port).await;
     let s = Strata::start(&collector_config(grpc, sink_port, ""), &[grpc]);
@@ -99,16 +104,14 @@ async fn one_waiting_sender_at_10k_spans_per_second_is_not_throttled() {
     println!(
         "batch throughput: one waiting sender, 10000 spans/s offered, {rate:.0} answered, median answer {median:?}"
     );
-    // Throttled, every answer waits for batch's 200 ms timeout (495 spans/s). The rate itself
-    // is measured by the load bench (BENCHMARKS.md); here only what separates the two
-    // behaviours is asserted, with room for a loaded CI machine.
+    // Throttled, every answer waits for batch's 200 ms timeout (495 spans/s).
     assert!(
         median < Duration::from_millis(50),
         "the median request waited {median:?}: answered after batch's timeout, not at enqueue"
     );
     assert!(
-        rate >= 2_000.0,
-        "{rate:.0} spans/s answered of 10,000 offered"
+        rate >= 9_500.0,
+        "{rate:.0} spans/s answered of 10,000 offered (median answer {median:?})"
     );
     assert!(
         eventually(Duration::from_secs(10), || ids(&sink) == answered),
@@ -128,6 +131,7 @@ async fn one_waiting_sender_at_10k_spans_per_second_is_not_throttled() {
 /// span that was answered with success reaches the back-end.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_run_loses_nothing_answered() {
+    let _one_at_a_time = SERIAL.lock().await;
     let (grpc, sink_port) = (free_port(), free_port());
     let queue = "    sending_queue: { storage: file_storage }\nextensions:\n  file_storage: { directory: \"{dir}/queue\", create_directory: true }";
     let cfg = collector_config(grpc, sink_port, queue)
@@ -165,6 +169,7 @@ async fn sigkill_mid_run_loses_nothing_answered() {
 /// spans/s for 10 s into `otlp → batch → otlp`: the SDK drops none, and every span arrives.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_sdk_drops_no_span_through_batch() {
+    let _one_at_a_time = SERIAL.lock().await;
     let Some(py) = common::interop_python("opentelemetry.exporter.otlp.proto.grpc") else {
         return;
     };
@@ -206,9 +211,7 @@ async fn the_python_sdk_drops_no_span_through_batch() {
     );
     assert_eq!(report["dropped"], 0, "{report}");
     assert_eq!(report["failures"], serde_json::json!([]), "{report}");
-    // The SDK offered its load (its own speed on a loaded machine varies; the claim is that
-    // it dropped nothing).
-    assert!(ended >= 20_000, "{report}");
+    assert!(ended >= 45_000, "{report}");
     let received = || -> usize {
         sink.requests()
             .iter()
@@ -227,6 +230,7 @@ async fn the_python_sdk_drops_no_span_through_batch() {
 /// after export" for that pipeline): both back-ends get every span, with the attribute added.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_processor_after_batch_and_a_mixed_fanout_keep_working() {
+    let _one_at_a_time = SERIAL.lock().await;
     let (grpc, queued_port, direct_port) = (free_port(), free_port(), free_port());
     let queued = RawTraceSink::serve(queued_port).await;
     let direct = RawTraceSink::serve(direct_port).await;
