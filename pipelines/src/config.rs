@@ -843,7 +843,7 @@ service: {{}}
     fn unknown_top_level_field_is_rejected() {
         let err = load_str("recievers: {}\nservice: {}\n").unwrap_err();
         assert!(
-            err.to_string().contains("unknown field `recievers`"),
+            err.to_string().contains("unknown key \"recievers\""),
             "{err}"
         );
         let err =
@@ -890,7 +890,7 @@ service: {{}}
         assert_eq!(e.path, "processors::batch::inner::timeout");
         let v: Value = serde_yaml_ng::from_str("inner: {timeot: 1s}").unwrap();
         let e = parse::<Outer>("x", v).unwrap_err();
-        assert!(e.message.contains("unknown field `timeot`"), "{e}");
+        assert!(e.message.contains("unknown key \"timeot\""), "{e}");
         assert!(parse::<Outer>("x", Value::Null).is_ok());
     }
 }
