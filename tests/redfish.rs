@@ -322,6 +322,17 @@ async fn session_auth_every_reading_once_relogin_and_logout() {
     check_status_and_resource(&lines(&s)[0]);
     // One login, its token reused by every request of every scrape.
     assert_eq!(bmc.logins(), 1);
+    // A DataSourceUri that names no resource (the mockup's PS1Fan) is asked once, not at
+    // every scrape; its copy's reading stands.
+    assert_eq!(
+        bmc.requests()
+            .iter()
+            .filter(|r| r.as_str() == format!("GET {C}/Sensors/PS1Fan"))
+            .count(),
+        1,
+        "{:?}",
+        bmc.requests()
+    );
     // $expand was used for collections the root advertises it for.
     assert!(
         bmc.requests()

@@ -110,12 +110,8 @@ pub fn decode<T: OtlpMessage>(json: &[u8]) -> Result<T, JsonError> {
     from_value(&mut value)
 }
 
-/// Decodes an already parsed OTLP/JSON document into `T` (see [`decode`]). The ids in `value`
-/// are rewritten to base64 on the way.
-///
-/// # Errors
-/// As [`decode`].
-pub fn from_value<T: OtlpMessage>(value: &mut Value) -> Result<T, JsonError> {
+/// [`decode`] of an already parsed document; the ids in `value` are rewritten to base64.
+fn from_value<T: OtlpMessage>(value: &mut Value) -> Result<T, JsonError> {
     let mut path = Vec::new();
     ids_to_base64(value, &mut path)?;
     let desc = POOL

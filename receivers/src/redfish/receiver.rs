@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -47,6 +48,8 @@ pub struct RedfishScraper {
     client: RedfishClient,
     telemetry: Telemetry,
     start: u64,
+    /// `DataSourceUri`s found to name no Sensor ([`Self::read_linked_sensors`]).
+    not_sensors: std::sync::Mutex<HashSet<String>>,
 }
 
 impl RedfishScraper {
@@ -67,7 +70,76 @@ impl RedfishScraper {
             server,
             telemetry,
             start: now_nanos(),
+            not_sensors: Default::default(),
         })
+    }
+
+    /// A copy (an excerpt in `EnvironmentMetrics`, `ThermalSubsystem` or `PowerSubsystem`)
+    /// names its Sensor in `DataSourceUri`, and the Sensor resource is authoritative for its
+    /// own reading: the Sensors that no chassis `Sensors` collection listed are read too, and
+    /// join the chassis whose URI they are under (else the first). A URI that names no Sensor
+    /// (404, as mockups and some firmware have, or another resource type) is remembered and
+    /// not asked again until the BMC was unreachable; its copy's reading stands.
+    async fn read_linked_sensors(
+        &self,
+        docs: &mut [(ChassisDocs, Vec<FetchError>)],
+        system_env: &[Option<Vec<(Value, Value)>>],
+        errors: &mut Vec<String>,
+    ) {
+        let have: HashSet<&str> = docs
+            .iter()
+            .flat_map(|(d, _)| d.sensors.iter().filter_map(|s| text(s, "@odata.id")))
+            .collect();
+        let mut wanted = std::collections::BTreeSet::new();
+        for (d, _) in docs.iter() {
+            for v in d
+                .fans
+                .iter()
+                .chain(d.environment.iter())
+                .chain(d.thermal_metrics.iter())
+                .chain(d.power_supplies.iter().filter_map(|(_, m)| m.as_ref()))
+            {
+                data_sources(v, &mut wanted);
+            }
+        }
+        for (_, env) in system_env.iter().flatten().flatten() {
+            data_sources(env, &mut wanted);
+        }
+        {
+            let not_sensors = self.not_sensors.lock().unwrap_or_else(|p| p.into_inner());
+            wanted.retain(|u| {
+                !have.contains(u.as_str())
+                    && !not_sensors.contains(u)
+                    && u.starts_with("/redfish/v1/")
+            });
+        }
+        let fetched = join_all(wanted.iter().map(|u| self.client.get(u))).await;
+        for (uri, r) in wanted.into_iter().zip(fetched) {
+            match r {
+                Ok(sensor)
+                    if text(&sensor, "@odata.type").is_some_and(|t| t.contains("Sensor")) =>
+                {
+                    let home = docs
+                        .iter()
+                        .position(|(d, _)| {
+                            text(&d.chassis, "@odata.id")
+                                .is_some_and(|c| uri.starts_with(&format!("{c}/")))
+                        })
+                        .unwrap_or(0);
+                    if let Some((d, _)) = docs.get_mut(home) {
+                        d.sensors.push(sensor);
+                    }
+                }
+                Ok(_) | Err(FetchError::Status { status: 404, .. }) => {
+                    debug!(receiver = %self.id, uri, "DataSourceUri names no Sensor; its copy is used");
+                    self.not_sensors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(uri);
+                }
+                Err(e) => errors.push(self.failed(&e)),
+            }
+        }
     }
 
     /// Counts `e` in `strata_receiver_redfish_errors{receiver,server,cause}` and returns its
@@ -235,7 +307,14 @@ impl RedfishScraper {
         let mut errors = Vec::new();
         let root = match self.client.service_root(self.cfg.expand).await {
             Ok(r) => r,
-            Err(e) => return (Metrics::default(), vec![self.failed(&e)]),
+            Err(e) => {
+                // Unreachable or failing: the BMC may come back with other firmware.
+                self.not_sensors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                return (Metrics::default(), vec![self.failed(&e)]);
+            }
         };
         let ((systems, se), (chassis, ce), (managers, me)) = futures::join!(
             self.members_link(&root, "Systems"),
@@ -293,61 +372,10 @@ impl RedfishScraper {
                 .iter()
                 .position(|s| text(s, "@odata.id") == Some(id))
         };
-        // A copy (an excerpt in EnvironmentMetrics, ThermalSubsystem or PowerSubsystem) names
-        // its Sensor in `DataSourceUri`. The Sensor resource is authoritative for its own
-        // reading: those no Sensors collection listed are read too, and go to the chassis
-        // whose URI they are under.
         let mut docs = docs;
         if self.cfg.reads(Resource::Sensors) {
-            let have: std::collections::HashSet<String> = docs
-                .iter()
-                .flat_map(|(d, _)| d.sensors.iter().filter_map(|s| text(s, "@odata.id")))
-                .map(str::to_owned)
-                .collect();
-            let mut wanted = std::collections::BTreeSet::new();
-            for (d, _) in &docs {
-                for v in d
-                    .fans
-                    .iter()
-                    .chain(d.environment.iter())
-                    .chain(d.thermal_metrics.iter())
-                    .chain(d.power_supplies.iter().filter_map(|(_, m)| m.as_ref()))
-                {
-                    data_sources(v, &mut wanted);
-                }
-            }
-            for envs in system_env.iter().flatten() {
-                for (_, env) in envs {
-                    data_sources(env, &mut wanted);
-                }
-            }
-            wanted.retain(|u| !have.contains(u) && u.starts_with("/redfish/v1/"));
-            let fetched = join_all(wanted.iter().map(|u| self.client.get(u))).await;
-            for (uri, r) in wanted.iter().zip(fetched) {
-                match r {
-                    Ok(sensor)
-                        if text(&sensor, "@odata.type").is_some_and(|t| t.contains("Sensor")) =>
-                    {
-                        let home = docs
-                            .iter()
-                            .position(|(d, _)| {
-                                text(&d.chassis, "@odata.id")
-                                    .is_some_and(|c| uri.starts_with(&format!("{c}/")))
-                            })
-                            .unwrap_or(0);
-                        if let Some((d, _)) = docs.get_mut(home) {
-                            d.sensors.push(sensor);
-                        }
-                    }
-                    Ok(_) => {}
-                    // A dangling DataSourceUri (mockups and some firmware have them): the
-                    // copy's reading stands, as the only one there is.
-                    Err(FetchError::Status { status: 404, .. }) => {
-                        debug!(receiver = %self.id, uri, "DataSourceUri names no resource; its copy is used");
-                    }
-                    Err(e) => errors.push(self.failed(&e)),
-                }
-            }
+            self.read_linked_sensors(&mut docs, &system_env, &mut errors)
+                .await;
         }
         let mut resources = Vec::new();
         let mut linked_systems = Vec::new();
@@ -357,7 +385,7 @@ impl RedfishScraper {
         let sensors_read = std::sync::Arc::new(
             docs.iter()
                 .flat_map(|(d, _)| metrics::sensor_ids(&d.sensors))
-                .collect::<std::collections::HashSet<_>>(),
+                .collect::<HashSet<_>>(),
         );
         for (c, (mut docs, errs)) in chassis.iter().zip(docs) {
             docs.sensors_read = sensors_read.clone();

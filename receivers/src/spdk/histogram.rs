@@ -160,7 +160,9 @@ impl SpdkHistogram {
     /// upper-inclusive edges `(hi − 1) / tsc_rate` of the SPDK counters kept as edges, and
     /// `counts` has one more entry than `bounds`. With `wanted` empty, one bucket per
     /// power-of-two range (`max_range − min_range + 1` buckets); else each wanted bound
-    /// (seconds) snaps up to the nearest SPDK counter edge, so counts stay exact.
+    /// (seconds) snaps up to the nearest SPDK counter edge, so counts stay exact. Wanted bounds
+    /// that snap to the same edge count once; one at or past the last counter's lower edge (or
+    /// NaN) has no edge and is left out, its counts staying in the open last bucket.
     pub fn to_otel(&self, wanted: &[f64]) -> (Vec<f64>, Vec<u64>) {
         let n = self.counts.len();
         let per_range = 1usize << self.granularity;
