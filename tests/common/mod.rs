@@ -237,7 +237,6 @@ impl Strata {
     }
 
     /// The sum of every series of the metric `name` (any labels).
-    #[allow(dead_code)]
     pub fn counter_sum(&self, name: &str) -> u64 {
         self.self_metrics()
             .lines()
