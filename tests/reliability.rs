@@ -468,10 +468,11 @@ async fn retry_after_is_honoured_and_bad_requests_are_not_retried() {
     let gap = seen[1].0 - seen[0].0;
     assert!(gap >= Duration::from_secs(2), "retried after {gap:?}");
     assert_eq!(seen[1].1, 10);
-    assert_eq!(
-        a.counter("otelcol_exporter_sent_spans{exporter=\"otlp_http\"}"),
-        10
-    );
+    // The peer records a request before it answers; the exporter counts it once the answer
+    // arrives, so the counter is read when it has caught up (it must reach exactly 10).
+    let sent = || a.counter("otelcol_exporter_sent_spans{exporter=\"otlp_http\"}");
+    eventually(Duration::from_secs(5), || sent() >= 10);
+    assert_eq!(sent(), 10);
 
     assert!(sender.send_once(a_grpc, numbered(10, 7)).await);
     assert!(eventually(Duration::from_secs(5), || a.counter(
