@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum, metric, number_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    metric, number_data_point,
 };
 
 /// How a metric is recorded.
@@ -21,6 +22,8 @@ pub enum Kind {
     UpDownCounter,
     /// Gauge (a level now).
     Gauge,
+    /// Cumulative explicit-bucket histogram (recorded with [`Recorder::add_histogram`]).
+    Histogram,
 }
 
 /// One row of a metric table.
@@ -116,6 +119,20 @@ pub struct Recorder {
     start: u64,
     now: u64,
     points: BTreeMap<&'static str, Vec<NumberDataPoint>>,
+    histograms: BTreeMap<&'static str, Vec<HistogramDataPoint>>,
+}
+
+/// One cumulative explicit-bucket histogram reading (OTLP `HistogramDataPoint`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramReading {
+    /// Start of the cumulative series, Unix nanoseconds.
+    pub start: u64,
+    /// Upper-inclusive bucket bounds, ascending.
+    pub bounds: Vec<f64>,
+    /// Per-bucket counts, `bounds.len() + 1` of them.
+    pub counts: Vec<u64>,
+    /// Sum of the values, when known.
+    pub sum: Option<f64>,
 }
 
 impl Recorder {
@@ -127,6 +144,7 @@ impl Recorder {
             start,
             now,
             points: BTreeMap::new(),
+            histograms: BTreeMap::new(),
         }
     }
 
@@ -153,24 +171,7 @@ impl Recorder {
             (false, Num::I(i)) => number_data_point::Value::AsDouble(i as f64),
             (false, Num::F(f)) => number_data_point::Value::AsDouble(f),
         };
-        let attributes = d
-            .attributes
-            .iter()
-            .zip(attrs)
-            .filter_map(|(k, a)| {
-                let value = match a {
-                    Attr::S(s) => any_value::Value::StringValue(s),
-                    Attr::I(i) => any_value::Value::IntValue(i),
-                    Attr::B(b) => any_value::Value::BoolValue(b),
-                    Attr::None => return None,
-                };
-                Some(KeyValue {
-                    key: (*k).to_owned(),
-                    value: Some(AnyValue { value: Some(value) }),
-                    ..Default::default()
-                })
-            })
-            .collect();
+        let attributes = attributes(d, attrs);
         self.points
             .entry(d.name)
             .or_default()
@@ -183,12 +184,51 @@ impl Recorder {
             });
     }
 
+    /// Records one histogram reading for `name` (a [`Kind::Histogram`] row), stamped with the
+    /// recorder's `now` and the reading's own start.
+    ///
+    /// # Panics
+    /// When `name` is not in the table or is not a histogram: a programming error.
+    pub fn add_histogram(&mut self, name: &'static str, attrs: Vec<Attr>, h: HistogramReading) {
+        let d = self.def(name);
+        assert_eq!(d.kind, Kind::Histogram, "{name} is not a histogram");
+        debug_assert_eq!(h.counts.len(), h.bounds.len() + 1, "{name}");
+        let attributes = attributes(d, attrs);
+        self.histograms
+            .entry(d.name)
+            .or_default()
+            .push(HistogramDataPoint {
+                attributes,
+                start_time_unix_nano: h.start,
+                time_unix_nano: self.now,
+                count: h.counts.iter().sum(),
+                sum: h.sum,
+                bucket_counts: h.counts,
+                explicit_bounds: h.bounds,
+                ..Default::default()
+            });
+    }
+
     /// The metrics recorded, in table order.
     pub fn finish(self) -> Vec<Metric> {
         let mut points = self.points;
+        let mut histograms = self.histograms;
         self.defs
             .iter()
             .filter_map(|d| {
+                if d.kind == Kind::Histogram {
+                    let p = histograms.remove(d.name)?;
+                    return Some(Metric {
+                        name: d.name.to_owned(),
+                        description: d.description.to_owned(),
+                        unit: d.unit.to_owned(),
+                        data: Some(metric::Data::Histogram(Histogram {
+                            data_points: p,
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        })),
+                        ..Default::default()
+                    });
+                }
                 let p = points.remove(d.name)?;
                 let data = match d.kind {
                     Kind::Counter | Kind::UpDownCounter => metric::Data::Sum(Sum {
@@ -196,7 +236,7 @@ impl Recorder {
                         aggregation_temporality: AggregationTemporality::Cumulative as i32,
                         is_monotonic: d.kind == Kind::Counter,
                     }),
-                    Kind::Gauge => metric::Data::Gauge(Gauge { data_points: p }),
+                    Kind::Gauge | Kind::Histogram => metric::Data::Gauge(Gauge { data_points: p }),
                 };
                 Some(Metric {
                     name: d.name.to_owned(),
@@ -208,6 +248,27 @@ impl Recorder {
             })
             .collect()
     }
+}
+
+/// The data point attributes of `attrs`, keyed by `d`'s keys ([`Attr::None`] leaves one out).
+fn attributes(d: &Def, attrs: Vec<Attr>) -> Vec<KeyValue> {
+    d.attributes
+        .iter()
+        .zip(attrs)
+        .filter_map(|(k, a)| {
+            let value = match a {
+                Attr::S(s) => any_value::Value::StringValue(s),
+                Attr::I(i) => any_value::Value::IntValue(i),
+                Attr::B(b) => any_value::Value::BoolValue(b),
+                Attr::None => return None,
+            };
+            Some(KeyValue {
+                key: (*k).to_owned(),
+                value: Some(AnyValue { value: Some(value) }),
+                ..Default::default()
+            })
+        })
+        .collect()
 }
 
 /// The table `defs` in Markdown (metric, unit, type, attributes, and `source_header` for the
@@ -233,6 +294,7 @@ pub fn markdown_table(defs: &[Def], source_header: &str) -> String {
                 (Kind::UpDownCounter, false) => "updowncounter (double)",
                 (Kind::Gauge, true) => "gauge (int)",
                 (Kind::Gauge, false) => "gauge (double)",
+                (Kind::Histogram, _) => "histogram (cumulative)",
             },
             attrs,
             d.source

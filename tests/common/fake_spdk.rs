@@ -10,7 +10,7 @@
 //! style) gets -32603 like v25.09 does. The proxy answers HTTP/1.0 without `Content-Length`,
 //! 200 even for JSON-RPC errors, 401 with an empty body for wrong credentials.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +43,20 @@ struct State {
     modes: HashMap<String, Mode>,
     calls: HashMap<String, usize>,
     credentials: (String, String),
+    /// Per method: fixture files served in turn, the last one repeated.
+    sequences: HashMap<String, VecDeque<String>>,
+    /// Every call's params, per method, in order.
+    params: HashMap<String, Vec<Value>>,
+    /// Bdevs whose histogram is enabled (`bdev_enable_histogram`).
+    hist_enabled: HashSet<String>,
+    /// Per bdev: `bdev_get_histogram` fixture files served in turn, the last one repeated.
+    histograms: HashMap<String, VecDeque<String>>,
+    /// Bdevs beyond those of the recorded `bdev_get_bdevs`.
+    extra_bdevs: HashSet<String>,
 }
+
+/// The recorded bdevs (`real/bdev_get_bdevs.json`).
+const RECORDED_BDEVS: [&str; 4] = ["Malloc0", "Malloc1", "Null0", "Nvme0n1"];
 
 /// A running fake target.
 pub struct FakeSpdk {
@@ -162,6 +175,49 @@ impl FakeSpdk {
         self.state.lock().unwrap().credentials = (user.into(), password.into());
     }
 
+    /// Serves `files` (relative to `tests/fixtures/spdk/`) for `method` in turn, then the last
+    /// one for every later call.
+    pub fn set_sequence(&self, method: &str, files: &[&str]) {
+        self.state.lock().unwrap().sequences.insert(
+            method.into(),
+            files.iter().map(|f| (*f).to_owned()).collect(),
+        );
+    }
+
+    /// Serves the `bdev_get_histogram` recordings `files` (names under
+    /// `tests/fixtures/spdk-extra/histogram/`) for `bdev` in turn, the last one repeated. The
+    /// bdev's histogram must be enabled first, as in SPDK (else -12).
+    pub fn set_histograms(&self, bdev: &str, files: &[&str]) {
+        self.state.lock().unwrap().histograms.insert(
+            bdev.into(),
+            files
+                .iter()
+                .map(|f| format!("../spdk-extra/histogram/{f}"))
+                .collect(),
+        );
+    }
+
+    /// Adds a bdev to those SPDK knows (histogram calls for others get -19).
+    pub fn add_bdev(&self, bdev: &str) {
+        self.state.lock().unwrap().extra_bdevs.insert(bdev.into());
+    }
+
+    /// What an SPDK restart does to histograms: every one is disabled.
+    pub fn restart(&self) {
+        self.state.lock().unwrap().hist_enabled.clear();
+    }
+
+    /// The params of every call of `method`, in order.
+    pub fn params(&self, method: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .params
+            .get(method)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// How many times `method` was called.
     pub fn calls(&self, method: &str) -> usize {
         self.state
@@ -183,13 +239,25 @@ fn answer(state: &Mutex<State>, req: &Value) -> Reply {
         return Reply::Bytes(line(&error(&Value::Null, -32600, "Invalid request")), false);
     }
     let params = req.get("params").filter(|p| !p.is_null());
-    let mode = {
+    let (mode, sequenced) = {
         let mut s = state.lock().unwrap();
         *s.calls.entry(method.to_owned()).or_default() += 1;
-        s.modes.get(method).cloned().unwrap_or(Mode::Normal)
+        s.params
+            .entry(method.to_owned())
+            .or_default()
+            .push(params.cloned().unwrap_or(Value::Null));
+        let sequenced = s.sequences.get_mut(method).and_then(next_file);
+        (
+            s.modes.get(method).cloned().unwrap_or(Mode::Normal),
+            sequenced,
+        )
     };
+    if matches!(method, "bdev_enable_histogram" | "bdev_get_histogram") {
+        return histogram(state, method, params, &id);
+    }
     let file = match (&mode, method, params) {
         (Mode::File(f), _, _) => f.to_string(),
+        (_, _, _) if sequenced.is_some() => sequenced.unwrap_or_default(),
         (_, "spdk_get_version", Some(_)) => {
             return Reply::Bytes(
                 line(&error(
@@ -223,6 +291,63 @@ fn answer(state: &Mutex<State>, req: &Value) -> Reply {
         Mode::RpcError => Reply::Bytes(line(&error(&id, -19, "No such device")), false),
         Mode::UnknownMethod => Reply::Bytes(line(&error(&id, -32601, "Method not found")), false),
     }
+}
+
+/// The next file of a sequence: the front, popped unless it is the last.
+fn next_file(q: &mut VecDeque<String>) -> Option<String> {
+    if q.len() > 1 {
+        q.pop_front()
+    } else {
+        q.front().cloned()
+    }
+}
+
+/// `bdev_enable_histogram` and `bdev_get_histogram` as SPDK v25.09 answers them (the recorded
+/// errors: -19 for an unknown bdev, -12 for a histogram that is not enabled).
+fn histogram(state: &Mutex<State>, method: &str, params: Option<&Value>, id: &Value) -> Reply {
+    let mut s = state.lock().unwrap();
+    let name = params
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if !RECORDED_BDEVS.contains(&name.as_str()) && !s.extra_bdevs.contains(&name) {
+        return Reply::Bytes(
+            line(&recorded(
+                "../spdk-extra/histogram/error__bdev_get_histogram_no_such_bdev.json",
+                id,
+            )),
+            false,
+        );
+    }
+    if method == "bdev_enable_histogram" {
+        if params.and_then(|p| p.get("enable")) == Some(&json!(true)) {
+            s.hist_enabled.insert(name);
+        } else {
+            s.hist_enabled.remove(&name);
+        }
+        return Reply::Bytes(
+            line(&json!({"jsonrpc": "2.0", "id": id, "result": true})),
+            false,
+        );
+    }
+    if !s.hist_enabled.contains(&name) {
+        return Reply::Bytes(
+            line(&recorded(
+                "../spdk-extra/histogram/error__bdev_get_histogram_not_enabled.json",
+                id,
+            )),
+            false,
+        );
+    }
+    let file = s
+        .histograms
+        .get_mut(&name)
+        .and_then(next_file)
+        .unwrap_or_else(|| {
+            "../spdk-extra/histogram/bdev_get_histogram__Malloc0__before_io.json".into()
+        });
+    Reply::Bytes(line(&recorded(&file, id)), false)
 }
 
 fn line(v: &Value) -> Vec<u8> {

@@ -34,6 +34,9 @@ pub struct Config {
     pub optional: bool,
     /// Which methods to call.
     pub scrapers: Scrapers,
+    /// Per-bdev latency histograms (`bdev_enable_histogram` / `bdev_get_histogram`); off by
+    /// default.
+    pub histograms: HistogramConfig,
 }
 
 impl Default for Config {
@@ -48,6 +51,76 @@ impl Default for Config {
             timeout: Duration::from_secs(5),
             optional: false,
             scrapers: Scrapers::default(),
+            histograms: HistogramConfig::default(),
+        }
+    }
+}
+
+/// SPDK I/O types a bdev histogram can be restricted to (`bdev_enable_histogram`'s `opc`): the
+/// keys of `supported_io_types` in `bdev_get_bdevs` (v25.09), which name `enum
+/// spdk_bdev_io_type` of `include/spdk/bdev.h`, plus `all`.
+pub const IO_TYPES: &[&str] = &[
+    "all",
+    "read",
+    "write",
+    "unmap",
+    "flush",
+    "reset",
+    "nvme_admin",
+    "nvme_io",
+    "nvme_io_md",
+    "write_zeroes",
+    "zcopy",
+    "get_zone_info",
+    "zone_management",
+    "zone_append",
+    "compare",
+    "compare_and_write",
+    "abort",
+    "seek_hole",
+    "seek_data",
+    "copy",
+    "nvme_iov_md",
+    "nvme_nssr",
+];
+
+/// `histograms:` — the `spdk.bdev.io.latency` histogram per bdev.
+///
+/// ```yaml
+/// histograms:
+///   enabled: true
+///   bdevs: [Nvme0n1]        # default: every bdev bdev_get_bdevs lists
+///   io_type: all            # or read, write, unmap, ... (the histogram's opc)
+///   enable: true            # call bdev_enable_histogram at start, after an SPDK restart,
+///                           # and when channels created after enabling read zeros
+///   bounds: [0.00001, 0.0001, 0.001]   # seconds; snapped up to SPDK bucket edges.
+///                           # Default: one bucket per power-of-two range.
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistogramConfig {
+    /// Default `false`: histograms cost SPDK a tally per I/O and ~33 KB per bdev per scrape.
+    pub enabled: bool,
+    /// Bdev names; empty (the default) means every bdev of `bdev_get_bdevs`.
+    pub bdevs: Vec<String>,
+    /// The I/O type the histogram tallies (one of [`IO_TYPES`]); default `all`.
+    pub io_type: String,
+    /// Whether the receiver enables the histograms itself. Default `true`; with `false` it only
+    /// reads histograms someone else enabled.
+    pub enable: bool,
+    /// Bucket upper bounds in seconds, ascending. Empty (the default): one bucket per SPDK
+    /// power-of-two range.
+    pub bounds: Vec<f64>,
+}
+
+impl Default for HistogramConfig {
+    fn default() -> Self {
+        HistogramConfig {
+            enabled: false,
+            bdevs: Vec::new(),
+            io_type: "all".into(),
+            enable: true,
+            bounds: Vec::new(),
         }
     }
 }
@@ -173,6 +246,31 @@ impl ComponentConfig for Config {
             ));
         }
         self.tls.validate(&format!("{path}::tls"))?;
+        let h = &self.histograms;
+        if !IO_TYPES.contains(&h.io_type.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}::histograms::io_type"),
+                format!(
+                    "{:?} is not an SPDK I/O type (one of {})",
+                    h.io_type,
+                    IO_TYPES.join(", ")
+                ),
+            ));
+        }
+        if h.bounds.iter().any(|b| !b.is_finite() || *b <= 0.0)
+            || h.bounds.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(ConfigError::new(
+                format!("{path}::histograms::bounds"),
+                "bounds must be positive seconds in strictly ascending order",
+            ));
+        }
+        if h.bdevs.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{path}::histograms::bdevs"),
+                "a bdev name is empty",
+            ));
+        }
         for (name, d) in [
             ("collection_interval", self.collection_interval),
             ("timeout", self.timeout),

@@ -149,6 +149,19 @@ impl SpdkHistogram {
         self.counts.iter().sum()
     }
 
+    /// The sum of the tallied latencies in seconds, estimated from bucket midpoints: SPDK keeps
+    /// no sum. Each value in a counter of range `r ≥ 1` is within half a sub-bucket of the
+    /// midpoint, a relative error of at most `2^−(g+1)` (0.4 % at the default granularity 7);
+    /// values SPDK clamped into the first or last counter (outside `min_nsec..max_nsec`) are
+    /// taken at that counter's midpoint.
+    pub fn sum_estimate(&self) -> f64 {
+        let ticks: f64 = self
+            .nonempty()
+            .map(|b| b.count as f64 * (b.lo as f64 + b.hi as f64) / 2.0)
+            .sum();
+        ticks / self.tsc_rate as f64
+    }
+
     /// The non-empty counters with their bounds.
     pub fn nonempty(&self) -> impl Iterator<Item = Bucket> + '_ {
         (0..self.counts.len())
@@ -282,6 +295,31 @@ mod tests {
         assert_eq!(h.total(), 761_066 + 326_907);
         let last = h.bucket(h.counts.len() - 1);
         assert_eq!(last.lo, 34_225_520_640);
+        // The midpoint sum gives iostat's mean over the same run (28.67 µs) within 2^-8.
+        let (before, after) = (
+            result("bdev_get_iostat__before_io.json"),
+            result("bdev_get_iostat__after_io.json"),
+        );
+        let field = |v: &Value, k: &str| {
+            v["bdevs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["name"] == "Malloc0")
+                .unwrap()[k]
+                .as_u64()
+                .unwrap() as f64
+        };
+        let delta = |k: &str| field(&after, k) - field(&before, k);
+        let iostat_mean = (delta("read_latency_ticks") + delta("write_latency_ticks"))
+            / (delta("num_read_ops") + delta("num_write_ops"))
+            / 2.45e9;
+        let mean = h.sum_estimate() / h.total() as f64;
+        assert!(
+            (mean - iostat_mean).abs() < iostat_mean / 256.0,
+            "{mean} vs {iostat_mean}"
+        );
+        assert!((iostat_mean - 28.67e-6).abs() < 0.01e-6, "{iostat_mean}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::def;
-pub use crate::recorder::{Attr, Def, Kind, Num, Recorder};
+pub use crate::recorder::{Attr, Def, HistogramReading, Kind, Num, Recorder};
 
 /// Every metric the receiver emits (the table in the module docs and the README).
 pub const DEFS: &[Def] = &[
@@ -357,7 +357,86 @@ pub const DEFS: &[Def] = &[
         "bdev_nvme_get_controllers: [].ctrlrs[].state, cntlid, trid",
         "1 for the controller's current state (enabled, resetting, failed, ...)."
     ),
+    def!(
+        "spdk.bdev.io.latency",
+        "s",
+        Histogram,
+        false,
+        ["spdk.bdev.name", "spdk.bdev.io.type"],
+        "bdev_get_histogram (histogram_data.h): base64 u64 counters, granularity, min_range, max_range, tsc_rate; bounds (hi − 1) ÷ tsc_rate; sum estimated from bucket midpoints",
+        "Latency of the bdev's completed I/O of the type (`all`, `read`, ...) from submission to completion, cumulative since the histogram was enabled (histograms: enabled)."
+    ),
 ];
+
+/// The I/O operations `bdev_get_iostat` counted per bdev for a histogram of `io_type`
+/// (`num_<type>_ops`, or the sum of the read, write, unmap and copy counts present for `all`); `None` for types
+/// iostat does not count.
+///
+/// # Errors
+/// A `result` that is not an iostat object.
+pub fn iostat_ops(
+    result: &Value,
+    io_type: &str,
+) -> Result<std::collections::HashMap<String, Option<u64>>, String> {
+    let o = obj(result, "bdev_get_iostat")?;
+    let bdevs = arr(
+        o.get("bdevs").unwrap_or(&Value::Null),
+        "bdev_get_iostat bdevs",
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for b in bdevs {
+        let b = obj(b, "bdev_get_iostat bdevs[]")?;
+        let Some(name) = s(b, "name") else { continue };
+        let ops = if io_type == "all" {
+            DIRECTIONS
+                .iter()
+                .filter_map(|(_, _, ops, _)| u(b, ops))
+                .reduce(u64::saturating_add)
+        } else {
+            DIRECTIONS
+                .iter()
+                .find(|(dir, ..)| *dir == io_type)
+                .and_then(|(_, _, ops, _)| u(b, ops))
+        };
+        out.insert(name.to_owned(), ops);
+    }
+    Ok(out)
+}
+
+/// Records `h`, one decoded `bdev_get_histogram` of `bdev`, as `spdk.bdev.io.latency`: the
+/// series started at `start` (Unix ns), bucketed at `bounds` (seconds, snapped up to SPDK
+/// edges; empty: one bucket per power-of-two range), its sum estimated from bucket midpoints.
+pub fn bdev_histogram(
+    r: &mut Recorder,
+    bdev: &str,
+    io_type: &str,
+    h: &super::histogram::SpdkHistogram,
+    start: u64,
+    bounds: &[f64],
+) {
+    let (bounds, counts) = h.to_otel(bounds);
+    r.add_histogram(
+        "spdk.bdev.io.latency",
+        vec![bdev.into(), io_type.into()],
+        HistogramReading {
+            start,
+            bounds,
+            counts,
+            sum: Some(h.sum_estimate()),
+        },
+    );
+}
+
+/// The bdev names of a `bdev_get_bdevs` result, in order.
+///
+/// # Errors
+/// A `result` that is not an array.
+pub fn bdev_names(result: &Value) -> Result<Vec<String>, String> {
+    Ok(arr(result, "bdev_get_bdevs")?
+        .iter()
+        .filter_map(|b| b.get("name").and_then(Value::as_str).map(str::to_owned))
+        .collect())
+}
 
 /// The definition of `name`.
 ///

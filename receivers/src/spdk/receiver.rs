@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +16,8 @@ use strata_pipelines::{
 use tracing::{info, warn};
 
 use super::client::{CallError, SpdkClient};
+use super::histogram::SpdkHistogram;
+use super::latency::Latency;
 use super::metrics::{self, Recorder};
 use super::{Config, TYPE};
 use crate::scraper::{Schedule, now_nanos, spawn_loop, str_kv};
@@ -35,6 +37,10 @@ pub struct SpdkScraper {
     absent_logged: AtomicBool,
     /// Whether per-channel calls use `names: [..]` (SPDK ≥ v26.05) instead of `name`.
     per_channel_names: AtomicBool,
+    /// The latency histograms' series across scrapes.
+    latency: Mutex<Latency>,
+    /// (bdev, pitfall) pairs already warned about: each is logged once, then counted.
+    warned: Mutex<HashSet<(String, &'static str)>>,
     start: u64,
 }
 
@@ -52,6 +58,8 @@ impl SpdkScraper {
             disabled: Mutex::new(HashSet::new()),
             absent_logged: AtomicBool::new(false),
             per_channel_names: AtomicBool::new(false),
+            latency: Mutex::new(Latency::default()),
+            warned: Mutex::new(HashSet::new()),
             start: now_nanos(),
         })
     }
@@ -152,7 +160,8 @@ impl SpdkScraper {
                 }
             }
         }
-        let mut rec = metrics::recorder(self.start, now_nanos());
+        let now = now_nanos();
+        let mut rec = metrics::recorder(self.start, now);
         let s = &self.cfg.scrapers;
         let plan: [(&'static str, bool, Convert); 9] = [
             (
@@ -189,21 +198,32 @@ impl SpdkScraper {
                 metrics::nvme_controllers,
             ),
         ];
+        // The histograms reuse this scrape's iostat and bdev list.
+        let mut kept: HashMap<&str, Value> = HashMap::new();
         for (method, enabled, convert) in plan {
             if !enabled || self.is_disabled(method) {
                 continue;
             }
-            if let Some(v) = self.call(method, None, &mut errors).await
-                && let Err(e) = convert(&mut rec, &v)
-            {
-                self.count(method, "invalid_response");
-                errors.push(format!("{method} on {}: {e}", self.client.endpoint()));
+            if let Some(v) = self.call(method, None, &mut errors).await {
+                if let Err(e) = convert(&mut rec, &v) {
+                    self.count(method, "invalid_response");
+                    errors.push(format!("{method} on {}: {e}", self.client.endpoint()));
+                }
+                if matches!(method, "bdev_get_iostat" | "bdev_get_bdevs") {
+                    kept.insert(method, v);
+                }
             }
         }
         if s.bdev_get_iostat.enabled && !self.is_disabled("bdev_get_iostat") {
             for bdev in &s.bdev_get_iostat.per_channel {
                 self.per_channel(bdev, &mut rec, &mut errors).await;
             }
+        }
+        if self.cfg.histograms.enabled && !self.is_disabled("bdev_get_histogram") {
+            let iostat = kept.remove("bdev_get_iostat");
+            let bdevs = kept.remove("bdev_get_bdevs");
+            self.histograms(&mut rec, now, iostat, bdevs, &mut errors)
+                .await;
         }
         let metrics = rec.finish();
         if metrics.is_empty() {
@@ -225,6 +245,207 @@ impl SpdkScraper {
             }],
         };
         (out, errors)
+    }
+
+    fn latency(&self) -> std::sync::MutexGuard<'_, Latency> {
+        self.latency.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs `message` about `bdev` as a warning the first time this `pitfall` is met for it,
+    /// at debug level afterwards.
+    fn warn_once(&self, bdev: &str, pitfall: &'static str, message: &str) {
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((bdev.to_owned(), pitfall));
+        if first {
+            warn!(receiver = %self.id, bdev, endpoint = self.client.endpoint(), "{message}");
+        } else {
+            tracing::debug!(receiver = %self.id, bdev, "{message}");
+        }
+    }
+
+    /// Counts one histogram (re-)enable in
+    /// `strata_receiver_spdk_histogram_enables{receiver,reason}` (`start`, `lost`, `stale`).
+    fn count_enable(&self, reason: &str) {
+        self.telemetry
+            .counter(
+                "strata_receiver_spdk_histogram_enables",
+                &[("receiver", &self.id.to_string()), ("reason", reason)],
+            )
+            .add(1);
+    }
+
+    /// `bdev_enable_histogram {name, enable, opc?}`: true when SPDK accepted it. A missing
+    /// bdev (-19) is warned about once; other errors go to `errors`.
+    async fn enable_histogram(&self, bdev: &str, enable: bool, errors: &mut Vec<String>) -> bool {
+        let mut params = json!({"name": bdev, "enable": enable});
+        if enable && self.cfg.histograms.io_type != "all" {
+            params["opc"] = json!(self.cfg.histograms.io_type);
+        }
+        match self
+            .client
+            .call("bdev_enable_histogram", Some(params))
+            .await
+        {
+            Ok(_) => true,
+            Err(CallError::Rpc { code: -19, .. }) => {
+                self.count("bdev_enable_histogram", "no_such_bdev");
+                self.warn_once(
+                    bdev,
+                    "no_such_bdev",
+                    "histograms: SPDK has no such bdev (-19); it is asked for again each scrape",
+                );
+                false
+            }
+            Err(e) if e.is_unknown_method() => {
+                warn!(receiver = %self.id, endpoint = self.client.endpoint(),
+                    "the SPDK target has no bdev_enable_histogram; histograms are disabled");
+                self.disabled
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert("bdev_get_histogram");
+                false
+            }
+            Err(e) => {
+                self.count_error("bdev_enable_histogram", &e);
+                errors.push(format!(
+                    "bdev_enable_histogram {bdev} on {}: {e}",
+                    self.client.endpoint()
+                ));
+                false
+            }
+        }
+    }
+
+    /// The `spdk.bdev.io.latency` histogram of every configured bdev (or every bdev of
+    /// `bdevs`, this scrape's `bdev_get_bdevs`), enabling histograms first when `enable` is
+    /// set, and handling SPDK's pitfalls: not enabled (-12, e.g. after an SPDK restart), no
+    /// such bdev (-19), and channels created after enabling (re-enabled when `iostat` grew and
+    /// the histogram did not).
+    async fn histograms(
+        &self,
+        rec: &mut Recorder,
+        now: u64,
+        iostat: Option<Value>,
+        bdevs: Option<Value>,
+        errors: &mut Vec<String>,
+    ) {
+        let h = &self.cfg.histograms;
+        let names = if h.bdevs.is_empty() {
+            let listed = match bdevs {
+                Some(v) => v,
+                None => match self.call("bdev_get_bdevs", None, errors).await {
+                    Some(v) => v,
+                    None => return,
+                },
+            };
+            match metrics::bdev_names(&listed) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.count("bdev_get_bdevs", "invalid_response");
+                    errors.push(format!("bdev_get_bdevs on {}: {e}", self.client.endpoint()));
+                    return;
+                }
+            }
+        } else {
+            h.bdevs.clone()
+        };
+        let iostat = match iostat {
+            Some(v) => Some(v),
+            None => self.call("bdev_get_iostat", None, errors).await,
+        };
+        let ops: HashMap<String, Option<u64>> = iostat
+            .as_ref()
+            .and_then(|v| metrics::iostat_ops(v, &h.io_type).ok())
+            .unwrap_or_default();
+        for name in &names {
+            if h.enable && !self.latency().is_enabled(name) {
+                if !self.enable_histogram(name, true, errors).await {
+                    continue;
+                }
+                self.latency().enabled(name, now);
+                self.count_enable("start");
+            }
+            let r = self
+                .client
+                .call("bdev_get_histogram", Some(json!({"name": name})))
+                .await;
+            let v = match r {
+                Ok(v) => v,
+                Err(e) if e.is_unknown_method() => {
+                    warn!(receiver = %self.id, endpoint = self.client.endpoint(),
+                        "the SPDK target has no bdev_get_histogram; histograms are disabled");
+                    self.disabled
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert("bdev_get_histogram");
+                    return;
+                }
+                // SPDK answers -12 (ENOMEM) for a histogram that is not enabled.
+                Err(CallError::Rpc { code: -12, .. }) => {
+                    self.latency().forget(name);
+                    self.count("bdev_get_histogram", "not_enabled");
+                    if h.enable {
+                        self.warn_once(name, "not_enabled", "histograms: the bdev's histogram is not enabled (-12): SPDK restarted, or it was disabled; enabling it again");
+                        if self.enable_histogram(name, true, errors).await {
+                            self.latency().enabled(name, now);
+                            self.count_enable("lost");
+                        }
+                    } else {
+                        self.warn_once(name, "not_enabled", "histograms: the bdev's histogram is not enabled (-12); call bdev_enable_histogram, or set histograms.enable: true");
+                    }
+                    continue;
+                }
+                Err(CallError::Rpc { code: -19, .. }) => {
+                    self.latency().forget(name);
+                    self.count("bdev_get_histogram", "no_such_bdev");
+                    self.warn_once(
+                        name,
+                        "no_such_bdev",
+                        "histograms: SPDK has no such bdev (-19); it is asked for again each scrape",
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    self.count_error("bdev_get_histogram", &e);
+                    errors.push(format!(
+                        "bdev_get_histogram {name} on {}: {e}",
+                        self.client.endpoint()
+                    ));
+                    continue;
+                }
+            };
+            let hist = match SpdkHistogram::decode(&v) {
+                Ok(hist) => hist,
+                Err(e) => {
+                    self.count("bdev_get_histogram", "invalid_response");
+                    errors.push(format!(
+                        "bdev_get_histogram {name} on {}: {e}",
+                        self.client.endpoint()
+                    ));
+                    continue;
+                }
+            };
+            let seen = ops.get(name).copied().flatten();
+            let obs = self.latency().observe(name, &hist, seen, now, self.start);
+            metrics::bdev_histogram(rec, name, &h.io_type, &hist, obs.start, &h.bounds);
+            if obs.stale {
+                self.count("bdev_get_histogram", "stale");
+                if h.enable {
+                    self.warn_once(name, "stale", "histograms: bdev_get_iostat counted I/O the histogram did not: channels created after bdev_enable_histogram are not merged by SPDK; disabling and enabling the histogram");
+                    if self.enable_histogram(name, false, errors).await
+                        && self.enable_histogram(name, true, errors).await
+                    {
+                        self.latency().reenabled(name, now);
+                        self.count_enable("stale");
+                    }
+                } else {
+                    self.warn_once(name, "stale", "histograms: bdev_get_iostat counted I/O the histogram did not: channels created after bdev_enable_histogram are not merged by SPDK; disable and enable the histogram, or set histograms.enable: true");
+                }
+            }
+        }
     }
 
     /// `bdev_get_iostat {name, per_channel: true}`; SPDK v26.05 removed `name` for `names`, so a

@@ -380,6 +380,11 @@ fn the_metric_table_is_in_the_docs_and_the_readme() {
     metrics::accel(&mut r, &fixture!("real/accel_get_stats.json")).unwrap();
     metrics::iobuf(&mut r, &fixture!("real/iobuf_get_stats.json")).unwrap();
     metrics::nvme_controllers(&mut r, &fixture!("real/bdev_nvme_get_controllers.json")).unwrap();
+    let h = super::histogram::SpdkHistogram::decode(&fixture!(
+        "../spdk-extra/histogram/bdev_get_histogram__Nvme0n1.json"
+    ))
+    .unwrap();
+    metrics::bdev_histogram(&mut r, "Nvme0n1", "all", &h, 1, &[]);
     let ms = r.finish();
     for d in DEFS {
         let m = ms
@@ -389,6 +394,8 @@ fn the_metric_table_is_in_the_docs_and_the_readme() {
         assert_eq!(m.unit, d.unit);
         let is_sum = matches!(m.data, Some(Data::Sum(_)));
         assert_eq!(is_sum, d.kind == Kind::Counter, "{}", d.name);
+        let is_histogram = matches!(m.data, Some(Data::Histogram(_)));
+        assert_eq!(is_histogram, d.kind == Kind::Histogram, "{}", d.name);
     }
 }
 
