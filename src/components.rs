@@ -14,6 +14,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .receiver(strata_receivers::otlp::Factory)?
         .receiver(strata_receivers::hostmetrics::Factory)?
         .receiver(strata_receivers::spdk::Factory)?
+        .receiver(strata_receivers::spdk_trace::Factory)?
         .receiver(strata_receivers::redfish::Factory)?
         .receiver(strata_receivers::zipkin::Factory)?
         // Processors

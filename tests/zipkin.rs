@@ -10,10 +10,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::otlp::http_post;
+use common::zipkin::{zipkin_schema, zipkin_sink};
 use common::{Strata, attrs, eventually, free_port, num, otlp_receiver, read_lines};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -25,43 +25,6 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use prost::Message;
 use serde_json::{Value, json};
-
-/// Bodies a fake Zipkin server received: `(Content-Encoding, body)`.
-type Posts = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
-
-/// An in-test Zipkin collector endpoint: `POST /api/v2/spans` → 202, recording each body.
-fn zipkin_sink() -> (u16, Posts) {
-    let posts: Posts = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let p = posts.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().route(
-                "/api/v2/spans",
-                axum::routing::post(move |headers: http::HeaderMap, body: bytes::Bytes| {
-                    let p = p.clone();
-                    async move {
-                        let ce = headers
-                            .get("content-encoding")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        p.lock().unwrap().push((ce, body.to_vec()));
-                        http::StatusCode::ACCEPTED
-                    }
-                }),
-            );
-            let l = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    (port, posts)
-}
 
 fn kv(key: &str, v: V) -> KeyValue {
     KeyValue {
@@ -212,26 +175,6 @@ fn every_kind_of_span() -> ExportTraceServiceRequest {
             },
         ],
     }
-}
-
-/// The `ListOfSpans` schema of `zipkin2-api.yaml` as a JSON Schema (Swagger 2.0 definitions
-/// are JSON Schema draft 4).
-fn zipkin_schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/zipkin/zipkin2-api.yaml"
-    ))
-    .unwrap();
-    let api: Value = serde_yaml_ng::from_str(&text).unwrap();
-    let schema = json!({
-        "$schema": "http://json-schema.org/draft-04/schema#",
-        "$ref": "#/definitions/ListOfSpans",
-        "definitions": api["definitions"].clone(),
-    });
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
 }
 
 #[test]

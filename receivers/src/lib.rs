@@ -12,4 +12,5 @@ pub mod redfish;
 pub mod scraper;
 pub mod server;
 pub mod spdk;
+pub mod spdk_trace;
 pub mod zipkin;

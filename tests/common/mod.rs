@@ -322,6 +322,7 @@ pub mod fake_redfish;
 pub mod fake_spdk;
 pub mod otlp;
 pub mod tls;
+pub mod zipkin;
 
 /// The interop peers' Python (`STRATA_INTEROP_PYTHON`, or the project's `.venv`) when it can
 /// import `modules` (comma-separated). Without it: `None` and a SKIPPED line, unless
