@@ -32,6 +32,7 @@ pub const TARGETS: &[Target] = &[
     ("otlp_json", otlp_json),
     ("zipkin_json", zipkin_json),
     ("spdk_jsonrpc", spdk_jsonrpc),
+    ("spdk_trace", spdk_trace),
     ("redfish", redfish),
     ("config_yaml", config_yaml),
     ("queue_segment", queue_segment),
@@ -94,6 +95,37 @@ pub fn zipkin_json(data: &[u8]) {
             assert_eq!(back.len() + dropped, spans.len(), "every span comes back");
         }
     }
+}
+
+/// `spdk_trace -j` output as the `spdk_trace` receiver reads a file: the documents in it
+/// (`documents`), each parsed as a stream (`parse`) into the span pairing, then the completed
+/// trees as OTLP spans. Every tree handed out is whole (each parent in the same batch), no span
+/// ends before it starts, and the counters add up.
+pub fn spdk_trace(data: &[u8]) {
+    use strata_receivers::spdk_trace::{Options, Pairing, documents, parse};
+    let Ok(docs) = documents(data) else {
+        return;
+    };
+    let mut p = Pairing::new(Options {
+        max_open: 0.001,
+        ratio: 0.5,
+        latency_threshold: Some(1e-4),
+    });
+    for r in docs {
+        let _ = parse(&data[r], &mut p);
+        let trees = p.end_document();
+        let spans = p.to_spans(trees, 0);
+        let ids: std::collections::HashSet<&[u8]> = spans.iter().map(|s| &s.span_id[..]).collect();
+        for s in &spans {
+            assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
+            assert!(
+                s.parent_span_id.is_empty() || ids.contains(&s.parent_span_id[..]),
+                "a tree is handed out whole"
+            );
+        }
+    }
+    let c = p.counts();
+    assert!(c.kept + c.sampled_out <= c.seen, "{c:?}");
 }
 
 /// SPDK JSON-RPC responses as they arrive on the socket: newline-framed JSON objects
@@ -333,6 +365,7 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
                 Some(line)
             })
             .collect(),
+        "spdk_trace" => trace_seeds(&fx, 120),
         "redfish" => files(&fx.join("redfish"), "json"),
         "config_yaml" => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -351,6 +384,20 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
         }
         _ => Vec::new(),
     }
+}
+
+/// Trimmed `spdk_trace -j` documents (the first `n` entries of each recorded sample), small
+/// enough for thousands of mutations in the smoke run.
+fn trace_seeds(fx: &Path, n: usize) -> Vec<Vec<u8>> {
+    files(&fx.join("spdk-extra/trace"), "json")
+        .into_iter()
+        .filter_map(|b| {
+            let mut v: Value = serde_json::from_slice(&b).ok()?;
+            let entries = v.get_mut("entries")?.as_array_mut()?;
+            entries.truncate(n);
+            serde_json::to_vec(&v).ok()
+        })
+        .collect()
 }
 
 /// A segment written by the persistent queue itself, with two records (one enveloped).
