@@ -115,6 +115,18 @@ fn every_profile_validates() {
         &[],
     );
     assert!(ok, "{out}");
+    // The dpu profile with its SPDK traces overlay.
+    let (ok, out) = strata(
+        &[
+            "validate",
+            "--config",
+            "configs/dpu.yaml",
+            "--config",
+            "configs/dpu.spdk-traces.yaml",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
     // The dpu profile with its upstream overlay.
     let (ok, out) = strata(&["validate"], &[("STRATA_UPSTREAM", "collector:4317")]);
     assert!(ok, "{out}");

@@ -285,13 +285,21 @@ receivers:
     command: ["sh", "-c", "echo 'spdk_trace: cannot open shm' >&2; exit 3"]
     collection_interval: 200ms
     initial_delay: 0s
+  spdk_trace/cat:
+    command: ["cat", "{sample}"]
+    collection_interval: 200ms
+    initial_delay: 0s
 exporters:
   debug: {{}}
 service:
   pipelines:
-    traces: {{ receivers: [spdk_trace, spdk_trace/cmd], exporters: [debug] }}
+    traces: {{ receivers: [spdk_trace, spdk_trace/cmd, spdk_trace/cat], exporters: [debug] }}
 "#,
-        file = trace_file.display()
+        file = trace_file.display(),
+        sample = format!(
+            "{}/tests/fixtures/spdk-extra/trace/v25.09__spdk_trace_j__sample.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
     );
     let s = Strata::start(&cfg, &[]);
     assert!(
@@ -306,6 +314,16 @@ service:
     );
     let log = s.log();
     assert!(log.contains("invalid spdk_trace -j document"), "{log}");
+    // The same snapshot printed every interval by a command: its spans once, not each time.
+    let cat = "strata_receiver_spdk_trace_spans{receiver=\"spdk_trace/cat\",outcome=\"kept\"}";
+    assert!(
+        eventually(Duration::from_secs(15), || s.counter(cat) > 200),
+        "{}",
+        s.log()
+    );
+    let once = s.counter(cat);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(s.counter(cat), once, "a repeated snapshot adds nothing");
     assert!(log.contains("exit status: 3"), "{log}");
     // A fixed file is read again from the start (it was replaced).
     std::fs::write(&trace_file, fixture("v25.09__spdk_trace_j__sample.json")).unwrap();
