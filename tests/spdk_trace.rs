@@ -296,9 +296,9 @@ service:
     traces: {{ receivers: [spdk_trace, spdk_trace/cmd, spdk_trace/cat], exporters: [debug] }}
 "#,
         file = trace_file.display(),
-        sample = format!(
-            "{}/tests/fixtures/spdk-extra/trace/v25.09__spdk_trace_j__sample.json",
-            env!("CARGO_MANIFEST_DIR")
+        sample = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/spdk-extra/trace/v25.09__spdk_trace_j__sample.json"
         )
     );
     let s = Strata::start(&cfg, &[]);
