@@ -909,3 +909,109 @@ async fn interop_every_dmtf_mockup_each_sensor_once() {
         );
     }
 }
+
+/// TelemetryService metric reports (`telemetry_service: {enabled: true}`) on the DMTF
+/// telemetry mockup served by sushy-static: every `MetricValues` entry of every report is one
+/// gauge point named by its `MetricId` (else its `MetricProperty`), with its own timestamp, and
+/// a report read again exports nothing twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_telemetry_service_metric_reports() {
+    let Some(bin) = sushy_or_skip() else {
+        return;
+    };
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/redfish/public-telemetry");
+    // The expectation, from the mockup's files.
+    let mut want: Vec<(String, String, f64, String)> = Vec::new();
+    for e in std::fs::read_dir(tree.join("TelemetryService/MetricReports")).unwrap() {
+        let path = e.unwrap().path().join("index.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let Some(values) = doc["MetricValues"].as_array() else {
+            continue;
+        };
+        for v in values {
+            let raw = v["MetricId"].as_str().unwrap_or_else(|| {
+                v["MetricProperty"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+            });
+            let name = format!(
+                "redfish.report.{}",
+                strata_receivers::redfish::reports::snake(raw)
+            );
+            let value: f64 = v["MetricValue"].as_str().unwrap().parse().unwrap();
+            want.push((
+                name,
+                doc["Id"].as_str().unwrap().to_owned(),
+                value,
+                v["Timestamp"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert!(want.len() >= 20, "{}", want.len());
+    let port = free_port();
+    let _sushy = start_sushy_at(&bin, port, None, &tree);
+    let ep = format!("http://127.0.0.1:{port}");
+    let s = Strata::start(
+        &config(
+            &ep,
+            "    auth: none\n    telemetry_service: { enabled: true }",
+        ),
+        &[],
+    );
+    wait(&s, "two scrapes", || lines(&s).len() >= 2);
+    let mut got: Vec<(String, String, f64, u64)> = Vec::new();
+    for m in lines(&s) {
+        for rm in &m.resource_metrics {
+            for sm in &rm.scope_metrics {
+                for metric in &sm.metrics {
+                    if !metric.name.starts_with("redfish.report.") {
+                        continue;
+                    }
+                    let Some(Data::Gauge(g)) = &metric.data else {
+                        panic!("{} is not a gauge", metric.name)
+                    };
+                    for p in &g.data_points {
+                        let report = p
+                            .attributes
+                            .iter()
+                            .find(|kv| kv.key == "redfish.report.id")
+                            .map(|kv| text(&kv.value))
+                            .unwrap();
+                        let v = match p.value {
+                            Some(number_data_point::Value::AsDouble(d)) => d,
+                            _ => panic!("not a double"),
+                        };
+                        got.push((metric.name.clone(), report, v, p.time_unix_nano));
+                    }
+                }
+            }
+        }
+    }
+    // Every entry once (the second scrape added nothing), at its own time.
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (name, report, value, ts) in &want {
+        let t = strata_receivers::redfish::reports::timestamp(ts).unwrap();
+        assert!(
+            got.iter()
+                .any(|g| &g.0 == name && &g.1 == report && g.2 == *value && g.3 == t),
+            "{name} {report} {value} {ts}"
+        );
+    }
+    assert_eq!(
+        s.counter_sum("strata_receiver_redfish_errors"),
+        0,
+        "{}",
+        s.log()
+    );
+    eprintln!(
+        "interop redfish telemetry: {} MetricReport values from sushy-static, each once with its timestamp",
+        got.len()
+    );
+}

@@ -114,6 +114,19 @@ pub struct Config {
     pub max_concurrency: usize,
     /// Use `$expand` on collections when the service advertises `ExpandQuery`. Default `true`.
     pub expand: bool,
+    /// `TelemetryService` metric reports as a second source; off by default.
+    pub telemetry_service: TelemetryServiceConfig,
+}
+
+/// `telemetry_service:` — read `TelemetryService/MetricReports` (Redfish `MetricReport`
+/// schema) each scrape.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryServiceConfig {
+    /// Default `false`.
+    pub enabled: bool,
+    /// Report ids (`Id` of each `MetricReport`) to read; empty (the default) reads them all.
+    pub reports: Vec<String>,
 }
 
 impl Default for Config {
@@ -133,6 +146,7 @@ impl Default for Config {
             timeout: Duration::from_secs(10),
             max_concurrency: 4,
             expand: true,
+            telemetry_service: TelemetryServiceConfig::default(),
         }
     }
 }

@@ -14,6 +14,9 @@
 //!     timeout: 10s                  # per request
 //!     max_concurrency: 4            # requests in flight per BMC
 //!     resources: [thermal, power, sensors, environment, status]
+//!     telemetry_service:            # MetricReports as a second source; off by default
+//!       enabled: true
+//!       reports: [PowerMetricStats] # report Ids; default all
 //!     servers:                      # more BMCs, each with the fields above it may override
 //!       - endpoint: https://dpu0-bmc:443
 //!         username: ${env:BMC_USER}
@@ -84,6 +87,15 @@
 //! | `redfish.sensor.ratio` | `1` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Percent`) of a sensor no fan links (battery state of health, utilisation), divided by 100 (no semantic convention yet) |
 //! | `hw.status` | `1` | updowncounter (int) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.state` | `Status.Health` of systems, chassis, sensors, fans, power supplies (`OK`→`ok`, `Warning`→`degraded`, `Critical`→`failed`: one point per state, 1 for the current); `PowerState` of systems and chassis (`on`, `off`, `powering_on`, `powering_off`, `paused`) |
 //!
+//! **TelemetryService metric reports** (`telemetry_service: {enabled: true}`): each scrape
+//! also reads `TelemetryService/MetricReports` (all, or the `reports` listed by `Id`), and each
+//! `MetricValues` entry becomes a gauge point `redfish.report.<MetricId or the last segment of
+//! MetricProperty, snake case>` at the entry's own `Timestamp`, with `redfish.report.id`,
+//! `redfish.metric.property` and `redfish.metric.id`; the unit comes from the name's suffix
+//! (`Watts` → `W`, `Celsius` → `Cel`, ...). A sample already exported is not exported again.
+//! These points go in a resource of their own (`redfish.source` = `telemetry_service`). Details
+//! in [`reports`].
+//!
 //! The DMTF mockup `public-rackmount1` (in `tests/fixtures/redfish/`) is the reference: every
 //! reading in it is exported once, checked value by value in `tests/redfish.rs`.
 
@@ -91,9 +103,12 @@ mod client;
 mod config;
 pub mod metrics;
 mod receiver;
+pub mod reports;
 
 pub use client::{FetchError, RedfishClient, SERVICE_ROOT};
-pub use config::{ALL_RESOURCES, Auth, Config, Resource, Server, ServerConfig};
+pub use config::{
+    ALL_RESOURCES, Auth, Config, Resource, Server, ServerConfig, TelemetryServiceConfig,
+};
 pub use receiver::{Factory, RedfishReceiver, RedfishScraper};
 
 /// The type name in configs.

@@ -50,6 +50,8 @@ pub struct RedfishScraper {
     start: u64,
     /// `DataSourceUri`s found to name no Sensor ([`Self::read_linked_sensors`]).
     not_sensors: std::sync::Mutex<HashSet<String>>,
+    /// Per metric-report series, the newest sample exported ([`super::reports`]).
+    reports_newest: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl RedfishScraper {
@@ -71,6 +73,7 @@ impl RedfishScraper {
             telemetry,
             start: now_nanos(),
             not_sensors: Default::default(),
+            reports_newest: Default::default(),
         })
     }
 
@@ -140,6 +143,59 @@ impl RedfishScraper {
                 Err(e) => errors.push(self.failed(&e)),
             }
         }
+    }
+
+    /// The `TelemetryService` metric reports (those of `telemetry_service.reports`, or all) as
+    /// gauges; `None` when the service has no TelemetryService or no report gave a value.
+    async fn metric_reports(
+        &self,
+        root: &Value,
+        now: u64,
+        errors: &mut Vec<String>,
+    ) -> Option<Vec<opentelemetry_proto::tonic::metrics::v1::Metric>> {
+        let ts = match self.get_link(root, "TelemetryService").await {
+            Ok(Some(ts)) => ts,
+            Ok(None) => {
+                debug!(receiver = %self.id, server = self.server.endpoint, "no TelemetryService");
+                return None;
+            }
+            Err(e) => {
+                errors.push(self.failed(&e));
+                return None;
+            }
+        };
+        let (reports, errs) = self.members_link(&ts, "MetricReports").await;
+        for e in &errs {
+            errors.push(self.failed(e));
+        }
+        let wanted = &self.cfg.telemetry_service.reports;
+        let reports: Vec<Value> = reports
+            .into_iter()
+            .filter(|r| {
+                wanted.is_empty() || text(r, "Id").is_some_and(|id| wanted.iter().any(|w| w == id))
+            })
+            .collect();
+        let got = {
+            let mut newest = self
+                .reports_newest
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            super::reports::interpret(&reports, now, &mut newest)
+        };
+        if got.skipped > 0 {
+            debug!(receiver = %self.id, server = self.server.endpoint, skipped = got.skipped,
+                "metric report values without a name or a number");
+            self.telemetry
+                .counter(
+                    "strata_receiver_redfish_report_values_skipped",
+                    &[
+                        ("receiver", &self.id.to_string()),
+                        ("server", &self.server.endpoint),
+                    ],
+                )
+                .add(got.skipped as u64);
+        }
+        (!got.metrics.is_empty()).then_some(got.metrics)
     }
 
     /// Counts `e` in `strata_receiver_redfish_errors{receiver,server,cause}` and returns its
@@ -464,6 +520,13 @@ impl RedfishScraper {
                 system_attrs(&mut attrs, s);
                 resources.push((attrs, rec.finish()));
             }
+        }
+        if self.cfg.telemetry_service.enabled
+            && let Some(m) = self.metric_reports(&root, now, &mut errors).await
+        {
+            let mut attrs = base.clone();
+            attrs.push(str_kv("redfish.source", "telemetry_service"));
+            resources.push((attrs, m));
         }
         if matched > 0 {
             debug!(receiver = %self.id, server = self.server.endpoint, matched,
