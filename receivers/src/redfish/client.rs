@@ -96,6 +96,8 @@ struct Session {
 pub struct RedfishClient {
     endpoint: String,
     http: reqwest::Client,
+    /// For event streams: no overall deadline (only connecting has one).
+    stream_http: reqwest::Client,
     auth: Auth,
     credentials: Option<(String, String)>,
     timeout: Duration,
@@ -133,14 +135,21 @@ impl RedfishClient {
     ) -> Result<RedfishClient, String> {
         let tls = server.tls.rustls_config()?;
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+            .tls_backend_preconfigured(tls.clone())
             .timeout(timeout)
             .pool_max_idle_per_host(max_concurrency)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let stream_http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(timeout)
+            .tcp_keepalive(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(RedfishClient {
             endpoint: server.endpoint.clone(),
             http,
+            stream_http,
             auth: server.auth,
             credentials: server.credentials.clone(),
             timeout,
@@ -202,21 +211,73 @@ impl RedfishClient {
     /// that is not a JSON object or over 16 MiB, a timeout, a transport failure, a refused login.
     pub async fn get(&self, path: &str) -> Result<Value, FetchError> {
         let url = self.url(path);
-        let _permit = self
-            .permits
+        let _permit = self.permit(&url).await?;
+        let resp = self
+            .send(&self.http, reqwest::Method::GET, &url, None, None)
+            .await?;
+        let status = resp.status();
+        let body = self.body(&url, resp).await?;
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url,
+                status: status.as_u16(),
+                detail: error_message(&body).map_or(String::new(), |m| format!(": {m}")),
+            });
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
+            url: url.clone(),
+            message: format!("not JSON: {e}"),
+        })?;
+        if !v.is_object() {
+            return Err(FetchError::Invalid {
+                url,
+                message: "a resource is a JSON object".into(),
+            });
+        }
+        Ok(v)
+    }
+
+    async fn permit(&self, url: &str) -> Result<tokio::sync::SemaphorePermit<'_>, FetchError> {
+        self.permits
             .acquire()
             .await
             .map_err(|_| FetchError::Transport {
-                url: url.clone(),
+                url: url.to_owned(),
                 message: "client closed".into(),
-            })?;
+            })
+    }
+
+    /// Sends one request with the service's authentication, whatever the answer's status
+    /// (`stream`: an SSE request, with the `Last-Event-ID` to resume from, empty for none).
+    /// With a session, a 401 to the token logs in again and retries once.
+    async fn send(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+        stream: Option<&str>,
+    ) -> Result<reqwest::Response, FetchError> {
         let mut relogged = false;
         loop {
-            let mut req = self
-                .http
-                .get(&url)
-                .header(header::ACCEPT, "application/json")
+            let mut req = http
+                .request(method.clone(), url)
                 .header("OData-Version", "4.0");
+            match stream {
+                // An event stream, resumed after the last event id seen (when there is one).
+                Some(last) => {
+                    req = req.header(header::ACCEPT, "text/event-stream");
+                    if !last.is_empty() {
+                        req = req.header("Last-Event-ID", last);
+                    }
+                }
+                None => req = req.header(header::ACCEPT, "application/json"),
+            }
+            if let Some(b) = body {
+                req = req
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(b.to_string());
+            }
             let mut token = None;
             match (self.auth_now(), &self.credentials) {
                 (Auth::Basic, Some((u, p))) => req = req.basic_auth(u, Some(p)),
@@ -236,11 +297,10 @@ impl RedfishClient {
                     if self.auth == Auth::Auto {
                         *self.basic_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     }
-                    return Err(self.transport(&url, &e));
+                    return Err(self.transport(url, &e));
                 }
             };
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED
+            if resp.status() == StatusCode::UNAUTHORIZED
                 && let Some(t) = token
                 && !relogged
             {
@@ -252,26 +312,97 @@ impl RedfishClient {
                 relogged = true;
                 continue;
             }
-            let body = self.body(&url, resp).await?;
-            if !status.is_success() {
-                return Err(FetchError::Status {
-                    url,
-                    status: status.as_u16(),
-                    detail: error_message(&body).map_or(String::new(), |m| format!(": {m}")),
-                });
-            }
-            let v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
-                url: url.clone(),
-                message: format!("not JSON: {e}"),
-            })?;
-            if !v.is_object() {
-                return Err(FetchError::Invalid {
-                    url,
-                    message: "a resource is a JSON object".into(),
-                });
-            }
-            return Ok(v);
+            return Ok(resp);
         }
+    }
+
+    /// POSTs `body` to a collection (creating a member): the new member's URI, from
+    /// `Location` or the answer's `@odata.id`.
+    ///
+    /// # Errors
+    /// As [`RedfishClient::get`]; an error status with the Redfish message.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Option<String>, FetchError> {
+        let url = self.url(path);
+        let _permit = self.permit(&url).await?;
+        let resp = self
+            .send(&self.http, reqwest::Method::POST, &url, Some(body), None)
+            .await?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let answer = self.body(&url, resp).await?;
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url,
+                status: status.as_u16(),
+                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
+            });
+        }
+        Ok(location.or_else(|| {
+            serde_json::from_slice::<Value>(&answer)
+                .ok()?
+                .get("@odata.id")?
+                .as_str()
+                .map(str::to_owned)
+        }))
+    }
+
+    /// DELETEs a resource.
+    ///
+    /// # Errors
+    /// As [`RedfishClient::get`]; an error status.
+    pub async fn delete(&self, path: &str) -> Result<(), FetchError> {
+        let url = self.url(path);
+        let _permit = self.permit(&url).await?;
+        let resp = self
+            .send(&self.http, reqwest::Method::DELETE, &url, None, None)
+            .await?;
+        let status = resp.status();
+        let answer = self.body(&url, resp).await?;
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                url,
+                status: status.as_u16(),
+                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
+            });
+        }
+        Ok(())
+    }
+
+    /// Opens a Server-Sent Events stream (DSP0266 §13.5.2, `EventService.ServerSentEventUri`)
+    /// with `Last-Event-ID` when resuming. The response is returned once its head arrived with
+    /// a success status; the body is the stream, with no overall deadline.
+    ///
+    /// # Errors
+    /// As [`RedfishClient::get`]; an error status with the Redfish message.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, FetchError> {
+        let url = self.url(path);
+        let resp = self
+            .send(
+                &self.stream_http,
+                reqwest::Method::GET,
+                &url,
+                None,
+                Some(last_event_id.unwrap_or("")),
+            )
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let answer = self.body(&url, resp).await.unwrap_or_default();
+            return Err(FetchError::Status {
+                url,
+                status: status.as_u16(),
+                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
+            });
+        }
+        Ok(resp)
     }
 
     /// The members of a collection, each a full resource: one request with
