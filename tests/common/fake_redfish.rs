@@ -75,7 +75,41 @@ struct State {
     max_in_flight: usize,
     /// No SessionService: the sessions `POST` is answered 405, as on BMCs without one.
     no_sessions: bool,
+    /// Event subscriptions made by clients: (URI, EventDestination).
+    subscriptions: Vec<(String, Value)>,
+    next_subscription: u64,
+    /// Subscriptions deleted by clients.
+    unsubscribed: Vec<String>,
+    /// Events of the SSE stream, in order: (id, Event document).
+    sse_events: Vec<(u64, Value)>,
+    /// The `Last-Event-ID` of each SSE connection (empty: none).
+    sse_connects: Vec<String>,
+    /// Bumped to close every open SSE stream.
+    sse_generation: u64,
 }
+
+/// DMTF's `Event` example (the `Event` schema's, `Event.v1_7_0`), with `n` as its `EventId`
+/// and `message_id` as its `MessageId`.
+pub fn example_event(n: u64, message_id: &str, origin: &str) -> Value {
+    json!({
+        "@odata.type": "#Event.v1_7_0.Event",
+        "Id": n.to_string(),
+        "Name": "Event Array",
+        "Context": "ContosoWebClient",
+        "Events": [{
+            "EventId": n.to_string(),
+            "MessageSeverity": "Critical",
+            "Message": format!("Power supply {n} lost input power"),
+            "MessageId": message_id,
+            "MessageArgs": [format!("PSU{n}")],
+            "OriginOfCondition": {"@odata.id": origin},
+            "EventTimestamp": "2017-11-23T17:17:42-0600"
+        }]
+    })
+}
+
+const SUBSCRIPTIONS: &str = "/redfish/v1/EventService/Subscriptions";
+const SSE: &str = "/redfish/v1/EventService/SSE";
 
 /// A running fake BMC.
 pub struct FakeRedfish {
@@ -180,6 +214,58 @@ impl FakeRedfish {
     /// Session URLs deleted by clients.
     pub fn deleted(&self) -> Vec<String> {
         self.state.lock().unwrap().deleted.clone()
+    }
+
+    /// The subscriptions clients made (the mockup's own four are not among them).
+    pub fn subscriptions(&self) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Subscription URIs clients deleted.
+    pub fn unsubscribed(&self) -> Vec<String> {
+        self.state.lock().unwrap().unsubscribed.clone()
+    }
+
+    /// What a BMC restart does to events: client subscriptions are lost, streams close.
+    pub fn restart_events(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.subscriptions.clear();
+        s.sse_generation += 1;
+    }
+
+    /// Closes every open SSE stream (the events stay, for a resume by `Last-Event-ID`).
+    pub fn drop_streams(&self) {
+        self.state.lock().unwrap().sse_generation += 1;
+    }
+
+    /// Adds an event to the SSE stream (id `n`).
+    pub fn sse_event(&self, n: u64, doc: Value) {
+        self.state.lock().unwrap().sse_events.push((n, doc));
+    }
+
+    /// The `Last-Event-ID` each SSE connection sent (empty: none), in order.
+    pub fn sse_connects(&self) -> Vec<String> {
+        self.state.lock().unwrap().sse_connects.clone()
+    }
+
+    /// POSTs `doc` to every client subscription's `Destination`, as a BMC delivers an event
+    /// (HTTP, or HTTPS trusting `ca`), with the subscription's `Context` in the document.
+    /// Returns each destination's HTTP status.
+    pub async fn push_event(&self, doc: &Value, ca: Option<&Path>) -> Vec<u16> {
+        let subs = self.subscriptions();
+        let mut out = Vec::new();
+        for sub in subs {
+            let mut d = doc.clone();
+            d["Context"] = sub["Context"].clone();
+            out.push(post(sub["Destination"].as_str().unwrap(), &d.to_string(), ca).await);
+        }
+        out
     }
 
     /// Requests served (`METHOD path?query`), in order.
@@ -314,6 +400,12 @@ async fn answer(
         s.deleted.push(path);
         return StatusCode::NO_CONTENT.into_response();
     }
+    if let Some(Fault::Status(code)) = &fault {
+        return error(*code, "Injected failure");
+    }
+    if let Some(r) = events(st, &method, &path, &headers, &body) {
+        return r;
+    }
     if method != Method::GET {
         return error(405, "Method not allowed");
     }
@@ -335,6 +427,9 @@ async fn answer(
     let Some(mut doc) = mockup(&path) else {
         return error(404, &format!("{path} not found"));
     };
+    if path == "/redfish/v1/EventService" {
+        doc["ServerSentEventUri"] = json!(SSE);
+    }
     if query.contains("$expand") {
         if !st.lock().unwrap().expand {
             return error(400, "$expand is not supported");
@@ -348,4 +443,161 @@ async fn answer(
         }
     }
     json_response(StatusCode::OK, &doc, &[])
+}
+
+/// The EventService's dynamic part: client subscriptions (POST, GET, DELETE; the mockup's own
+/// four stay listed and untouched) and the SSE stream.
+fn events(
+    st: &Arc<Mutex<State>>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let mut s = st.lock().unwrap();
+    if path == SUBSCRIPTIONS && method == Method::GET {
+        let mut doc = mockup(SUBSCRIPTIONS)?;
+        let members = doc["Members"].as_array_mut()?;
+        for (uri, _) in &s.subscriptions {
+            members.push(json!({"@odata.id": uri}));
+        }
+        doc["Members@odata.count"] = json!(members.len());
+        return Some(json_response(StatusCode::OK, &doc, &[]));
+    }
+    if path == SUBSCRIPTIONS && method == Method::POST {
+        let req: Value = serde_json::from_slice(body).ok()?;
+        if req["Destination"].as_str().is_none() || req["Protocol"] != "Redfish" {
+            return Some(error(400, "Destination and Protocol Redfish are required"));
+        }
+        s.next_subscription += 1;
+        let uri = format!("{SUBSCRIPTIONS}/{}", 100 + s.next_subscription);
+        let doc = json!({
+            "@odata.type": "#EventDestination.v1_14_0.EventDestination",
+            "@odata.id": uri,
+            "Id": (100 + s.next_subscription).to_string(),
+            "Destination": req["Destination"],
+            "Protocol": "Redfish",
+            "Context": req["Context"],
+        });
+        s.subscriptions.push((uri.clone(), doc.clone()));
+        return Some(json_response(
+            StatusCode::CREATED,
+            &doc,
+            &[("location", uri)],
+        ));
+    }
+    if let Some(i) = s.subscriptions.iter().position(|(u, _)| u == path) {
+        if *method == Method::DELETE {
+            s.subscriptions.remove(i);
+            s.unsubscribed.push(path.to_owned());
+            return Some(StatusCode::NO_CONTENT.into_response());
+        }
+        return Some(json_response(StatusCode::OK, &s.subscriptions[i].1, &[]));
+    }
+    if path.starts_with(SUBSCRIPTIONS) && *method == Method::DELETE {
+        // One of the mockup's subscriptions: a client must never delete it.
+        s.unsubscribed.push(path.to_owned());
+        return Some(StatusCode::NO_CONTENT.into_response());
+    }
+    if path == SSE && *method == Method::GET {
+        let last: u64 = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                s.sse_connects.push(v.to_owned());
+                v.parse().unwrap_or(0)
+            })
+            .unwrap_or_else(|| {
+                s.sse_connects.push(String::new());
+                0
+            });
+        let generation = s.sse_generation;
+        let st = st.clone();
+        let stream = futures::stream::unfold(last, move |mut sent| {
+            let st = st.clone();
+            async move {
+                loop {
+                    let next = {
+                        let s = st.lock().unwrap();
+                        if s.sse_generation != generation {
+                            return None;
+                        }
+                        s.sse_events.iter().find(|(n, _)| *n > sent).cloned()
+                    };
+                    match next {
+                        Some((n, doc)) => {
+                            sent = n;
+                            let frame = format!("id: {n}\ndata: {doc}\n\n");
+                            return Some((
+                                Ok::<_, std::convert::Infallible>(Bytes::from(frame)),
+                                sent,
+                            ));
+                        }
+                        None => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            }
+        });
+        let mut r = axum::body::Body::from_stream(stream).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        return Some(r);
+    }
+    None
+}
+
+/// A plain HTTP/1.1 POST of JSON (over TLS trusting `ca` for `https://`): the status.
+pub async fn post(url: &str, body: &str, ca: Option<&Path>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tls, rest) = match url.split_once("://") {
+        Some(("https", r)) => (true, r),
+        Some((_, r)) => (false, r),
+        None => (false, url),
+    };
+    let (hostport, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let Ok(tcp) = tokio::net::TcpStream::connect(hostport).await else {
+        return 0;
+    };
+    let mut out = Vec::new();
+    if tls {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(ca.expect("a CA for https")).unwrap();
+        for c in rustls_pemfile::certs(&mut &pem[..]) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let host = hostport
+            .rsplit_once(':')
+            .map_or(hostport, |(h, _)| h)
+            .to_owned();
+        let name = rustls::pki_types::ServerName::try_from(host).unwrap();
+        let Ok(mut t) = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+        else {
+            return 0;
+        };
+        t.write_all(req.as_bytes()).await.unwrap();
+        let _ = t.read_to_end(&mut out).await;
+    } else {
+        let mut t = tcp;
+        t.write_all(req.as_bytes()).await.unwrap();
+        let _ = t.read_to_end(&mut out).await;
+    }
+    String::from_utf8_lossy(&out)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }

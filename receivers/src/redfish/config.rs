@@ -116,6 +116,8 @@ pub struct Config {
     pub expand: bool,
     /// `TelemetryService` metric reports as a second source; off by default.
     pub telemetry_service: TelemetryServiceConfig,
+    /// Redfish events as logs (push subscription or SSE); off by default.
+    pub events: super::events::EventsConfig,
 }
 
 /// `telemetry_service:` — read `TelemetryService/MetricReports` (Redfish `MetricReport`
@@ -147,6 +149,7 @@ impl Default for Config {
             max_concurrency: 4,
             expand: true,
             telemetry_service: TelemetryServiceConfig::default(),
+            events: super::events::EventsConfig::default(),
         }
     }
 }
@@ -218,6 +221,7 @@ impl ComponentConfig for Config {
     /// reverse), `basic`/`session` without credentials, a missing TLS file, a zero interval,
     /// timeout or concurrency, or an empty `resources`.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        self.events.validate(&format!("{path}::events"))?;
         let mut entries = Vec::new();
         match self.endpoint.as_deref().map(str::trim) {
             // An empty endpoint (an unset environment variable) disables the shorthand.

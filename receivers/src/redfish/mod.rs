@@ -101,6 +101,8 @@
 
 mod client;
 mod config;
+mod event_source;
+pub mod events;
 pub mod metrics;
 mod receiver;
 pub mod reports;

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::client::{FetchError, RedfishClient};
 use super::config::{Resource, Server};
+use super::events::EventMode;
 use super::metrics::{self, ChassisDocs};
 use super::{Config, TYPE};
 use crate::scraper::{Schedule, now_nanos, spawn_loop, str_kv};
@@ -39,19 +40,31 @@ fn text<'a>(doc: &'a Value, key: &str) -> Option<&'a str> {
     doc.get(key).and_then(Value::as_str)
 }
 
+/// The BMC's resource attributes, and per chassis or system URI those of its resource.
+pub(super) type Origins = (Vec<KeyValue>, Vec<(String, Vec<KeyValue>)>);
+
 /// Scrapes one Redfish service: discovery from the service root, then every selected
 /// chassis's thermal, power, sensor and environment resources, concurrently with a bound.
 pub struct RedfishScraper {
-    id: ComponentId,
-    cfg: Config,
-    server: Server,
-    client: RedfishClient,
-    telemetry: Telemetry,
-    start: u64,
+    pub(super) id: ComponentId,
+    pub(super) cfg: Config,
+    pub(super) server: Server,
+    pub(super) client: RedfishClient,
+    pub(super) telemetry: Telemetry,
+    pub(super) start: u64,
     /// `DataSourceUri`s found to name no Sensor ([`Self::read_linked_sensors`]).
-    not_sensors: std::sync::Mutex<HashSet<String>>,
+    pub(super) not_sensors: std::sync::Mutex<HashSet<String>>,
     /// Per metric-report series, the newest sample exported ([`super::reports`]).
-    reports_newest: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    pub(super) reports_newest: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The last scrape's resource attributes: the BMC's, then per chassis (and the systems it
+    /// links) by URI, for events whose origin is under them.
+    pub(super) origins: std::sync::Mutex<Origins>,
+    /// Events already delivered ([`super::events::Dedup`]).
+    pub(super) dedup: std::sync::Mutex<super::events::Dedup>,
+    /// Our push subscription's URI at the BMC, once created or found.
+    pub(super) subscription: tokio::sync::Mutex<Option<String>>,
+    /// Set (and notified) once a scrape has mapped chassis and systems for events.
+    pub(super) discovered: (std::sync::atomic::AtomicBool, tokio::sync::Notify),
 }
 
 impl RedfishScraper {
@@ -65,6 +78,8 @@ impl RedfishScraper {
         server: Server,
         telemetry: Telemetry,
     ) -> Result<RedfishScraper, String> {
+        let endpoint = server.endpoint.clone();
+        let dedup_window = cfg.events.dedup_window;
         Ok(RedfishScraper {
             client: RedfishClient::new(&server, cfg.timeout, cfg.max_concurrency)?,
             id,
@@ -74,6 +89,13 @@ impl RedfishScraper {
             start: now_nanos(),
             not_sensors: Default::default(),
             reports_newest: Default::default(),
+            origins: std::sync::Mutex::new((
+                vec![str_kv("redfish.endpoint", &endpoint)],
+                Vec::new(),
+            )),
+            dedup: std::sync::Mutex::new(super::events::Dedup::new(dedup_window)),
+            subscription: tokio::sync::Mutex::new(None),
+            discovered: Default::default(),
         })
     }
 
@@ -200,7 +222,7 @@ impl RedfishScraper {
 
     /// Counts `e` in `strata_receiver_redfish_errors{receiver,server,cause}` and returns its
     /// message.
-    fn failed(&self, e: &FetchError) -> String {
+    pub(super) fn failed(&self, e: &FetchError) -> String {
         self.telemetry
             .counter(
                 "strata_receiver_redfish_errors",
@@ -434,6 +456,7 @@ impl RedfishScraper {
                 .await;
         }
         let mut resources = Vec::new();
+        let mut origins: Vec<(String, Vec<KeyValue>)> = Vec::new();
         let mut linked_systems = Vec::new();
         let mut matched = 0;
         let mut seen = metrics::Seen::new();
@@ -493,6 +516,12 @@ impl RedfishScraper {
                 sys.iter()
                     .filter_map(|s| text(s, "@odata.id").map(str::to_owned)),
             );
+            origins.push((cid.to_owned(), attrs.clone()));
+            for s in &sys {
+                if let Some(u) = text(s, "@odata.id") {
+                    origins.push((u.to_owned(), attrs.clone()));
+                }
+            }
             resources.push((attrs, rec.finish()));
         }
         {
@@ -520,6 +549,14 @@ impl RedfishScraper {
                 system_attrs(&mut attrs, s);
                 resources.push((attrs, rec.finish()));
             }
+        }
+        *self.origins.lock().unwrap_or_else(|p| p.into_inner()) = (base.clone(), origins);
+        if !self
+            .discovered
+            .0
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.discovered.1.notify_waiters();
         }
         if self.cfg.telemetry_service.enabled
             && let Some(m) = self.metric_reports(&root, now, &mut errors).await
@@ -598,6 +635,7 @@ pub struct RedfishReceiver {
 #[async_trait]
 impl Component for RedfishReceiver {
     async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        self.start_events().await?;
         let Some(next) = self.next.metrics.clone() else {
             return Ok(());
         };
@@ -628,11 +666,175 @@ impl Component for RedfishReceiver {
         Ok(())
     }
 
-    /// Stops the scrape loops, then deletes every open Redfish session.
+    /// Stops the scrape and event loops, deletes this receiver's event subscriptions (push),
+    /// then every open Redfish session.
     async fn shutdown(&self) -> Result<(), ShutdownError> {
         self.tasks.stop().await;
+        if self.events_on() && self.cfg.events.mode == Some(EventMode::Push) {
+            join_all(self.scrapers.iter().map(|s| s.unsubscribe())).await;
+        }
         join_all(self.scrapers.iter().map(|s| s.client.logout())).await;
         Ok(())
+    }
+}
+
+impl RedfishReceiver {
+    fn events_on(&self) -> bool {
+        self.cfg.events.mode.is_some() && self.next.logs.is_some() && !self.scrapers.is_empty()
+    }
+
+    /// The subscription `Context` of each BMC: the configured one (default `strata <receiver
+    /// id> <host name>`), with the BMC's endpoint appended when there are several.
+    fn contexts(&self) -> Vec<String> {
+        let base = self.cfg.events.context.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default();
+            format!("strata {} {host}", self.id).trim().to_owned()
+        });
+        self.scrapers
+            .iter()
+            .map(|s| {
+                if self.scrapers.len() > 1 {
+                    format!("{base} {}", s.server.endpoint)
+                } else {
+                    base.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Starts receiving events: the push listener and one subscription keeper per BMC, or one
+    /// SSE reader per BMC.
+    async fn start_events(&self) -> Result<(), StartError> {
+        let ev = &self.cfg.events;
+        match (ev.mode, &self.next.logs) {
+            (None, Some(_)) => {
+                warn!(receiver = %self.id, "the receiver is in a logs pipeline but events.mode is not set: no events");
+                return Ok(());
+            }
+            (Some(_), None) => {
+                warn!(receiver = %self.id, "events.mode is set but the receiver is in no logs pipeline: no events");
+                return Ok(());
+            }
+            _ if !self.events_on() => return Ok(()),
+            _ => {}
+        }
+        let Some(next) = self.next.logs.clone() else {
+            return Ok(());
+        };
+        let contexts = self.contexts();
+        let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "");
+        match ev.mode {
+            Some(EventMode::Sse) => {
+                for s in &self.scrapers {
+                    self.tasks.spawn(s.clone().read_event_stream(
+                        next.clone(),
+                        obs.clone(),
+                        self.tasks.token(),
+                    ));
+                }
+            }
+            Some(EventMode::Push) => {
+                let obs = ReceiverObs::new(&self.set.telemetry, &self.id, "http");
+                let incoming = self
+                    .tasks
+                    .listen(
+                        &ev.listen,
+                        ev.tls.as_ref(),
+                        &[b"http/1.1"],
+                        Some(obs.refused_counter("tls_handshake")),
+                        &self.set.telemetry,
+                        format!("{}::events", self.set.path()),
+                    )
+                    .await
+                    .map_err(|e| StartError {
+                        id: self.id.clone(),
+                        source: e.into(),
+                    })?;
+                let addr = incoming.local_addr();
+                let state = Arc::new(PushState {
+                    scrapers: self
+                        .scrapers
+                        .iter()
+                        .cloned()
+                        .zip(contexts.clone())
+                        .collect(),
+                    next,
+                    obs,
+                });
+                let app = axum::Router::new()
+                    .route(&ev.path(), axum::routing::post(event_post))
+                    .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+                    .with_state(state);
+                self.tasks
+                    .serve_http(incoming, app, format!("{} events", self.id));
+                info!(receiver = %self.id, %addr, path = ev.path(), destination = ev.destination, "listening for Redfish events");
+                for (s, ctx) in self.scrapers.iter().zip(contexts) {
+                    self.tasks.spawn(s.clone().keep_subscribed(
+                        ctx,
+                        ev.destination.clone(),
+                        ev.check_interval,
+                        self.tasks.token(),
+                    ));
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// What the push listener needs: each BMC's scraper with its subscription `Context`.
+struct PushState {
+    scrapers: Vec<(Arc<RedfishScraper>, String)>,
+    next: strata_pipelines::BoxConsumer<strata_pipelines::Logs>,
+    obs: ReceiverObs,
+}
+
+/// `POST <destination path>`: one `Event` document from a BMC (DSP0266 §13.5.1). 204 when
+/// delivered; 400 for a body that is not an Event; 404 for a `Context` of no subscription of
+/// this receiver (with several BMCs); 503 when the pipeline refuses (the BMC retries).
+async fn event_post(
+    axum::extract::State(state): axum::extract::State<Arc<PushState>>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let doc: Value = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            state.obs.refused_request("decode");
+            return (StatusCode::BAD_REQUEST, format!("not JSON: {e}")).into_response();
+        }
+    };
+    let context = doc.get("Context").and_then(Value::as_str);
+    let scraper = match state.scrapers.as_slice() {
+        [(only, _)] => Some(only),
+        many => many
+            .iter()
+            .find(|(_, c)| Some(c.as_str()) == context)
+            .map(|(s, _)| s),
+    };
+    let Some(scraper) = scraper else {
+        state.obs.refused_request("not_found");
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no subscription of this receiver has the Context {context:?}"),
+        )
+            .into_response();
+    };
+    match scraper
+        .deliver_event(&doc, None, &state.next, &state.obs)
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) if e.starts_with("not a Redfish Event") => {
+            state.obs.refused_request("decode");
+            scraper.count_events("invalid", 1);
+            (StatusCode::BAD_REQUEST, e).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
     }
 }
 
@@ -647,7 +849,7 @@ impl ReceiverFactory for Factory {
         TYPE
     }
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Metrics]
+        &[Signal::Metrics, Signal::Logs]
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         parse_component::<Config>(path, cfg.clone()).map(|_| ())

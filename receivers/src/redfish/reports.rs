@@ -37,9 +37,17 @@ pub struct Interpreted {
     pub skipped: usize,
 }
 
-/// RFC 3339 (Redfish `Edm.DateTimeOffset`) to Unix nanoseconds.
+/// RFC 3339 (Redfish `Edm.DateTimeOffset`) to Unix nanoseconds. An offset without its colon
+/// (`-0600`, as in DMTF's own `Event` examples) is taken too.
 pub fn timestamp(s: &str) -> Option<u64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
+        let (head, off) = s.split_at(s.len().checked_sub(5)?);
+        let b = off.as_bytes();
+        (matches!(b[0], b'+' | b'-') && b[1..].iter().all(u8::is_ascii_digit))
+            .then(|| format!("{head}{}:{}", &off[..3], &off[3..]))
+            .and_then(|fixed| time::OffsetDateTime::parse(&fixed, &Rfc3339).ok())
+    })?;
     u64::try_from(t.unix_timestamp_nanos()).ok()
 }
 
@@ -196,6 +204,11 @@ mod tests {
             Some(1_469_438_879_795_513_984)
         );
         assert_eq!(timestamp("yesterday"), None);
+        assert_eq!(
+            timestamp("2017-11-23T17:17:42-0600"),
+            timestamp("2017-11-23T17:17:42-06:00")
+        );
+        assert!(timestamp("2017-11-23T17:17:42-06:00").is_some());
     }
 
     #[test]
