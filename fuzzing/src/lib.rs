@@ -175,12 +175,38 @@ pub fn spdk_jsonrpc(data: &[u8]) {
 /// `redfish::metrics::ChassisDocs` (`chassis`, `sensors`, `fans`, `thermal_metrics`,
 /// `power_supplies`, `environment`, `thermal`, `power`, `component_environment`,
 /// `sensors_read`), each what a
-/// BMC could answer; interpreted into metrics without panicking.
+/// BMC could answer; interpreted into metrics without panicking. The same bytes also go where
+/// a BMC's events and reports arrive: the SSE parser (split at every point of a few, which
+/// must agree), the `Event` → log records conversion, and the MetricReport interpreter.
 pub fn redfish(data: &[u8]) {
+    use strata_receivers::redfish::events::{Dedup, SseParser, records};
     use strata_receivers::redfish::metrics::{ChassisDocs, interpret, recorder};
+    let whole = SseParser::default().feed(data);
+    for cut in [1, data.len() / 2, data.len().saturating_sub(1)] {
+        let cut = cut.min(data.len());
+        let mut p = SseParser::default();
+        let mut split = p.feed(&data[..cut]);
+        split.extend(p.feed(&data[cut..]));
+        assert_eq!(
+            split, whole,
+            "an SSE stream parses the same however it is cut"
+        );
+    }
     let Ok(doc) = serde_json::from_slice::<Value>(data) else {
         return;
     };
+    let mut dedup = Dedup::new(std::time::Duration::from_secs(60));
+    if let Ok((recs, dup)) = records(&doc, Some("7"), &mut dedup, 1) {
+        let again = records(&doc, Some("7"), &mut dedup, 2).expect("an Event stays an Event");
+        assert_eq!(
+            again.0.len() + again.1,
+            recs.len() + dup,
+            "every record is counted once"
+        );
+    }
+    let mut newest = std::collections::HashMap::new();
+    let _ =
+        strata_receivers::redfish::reports::interpret(std::slice::from_ref(&doc), 3, &mut newest);
     let list = |k: &str| match doc.get(k) {
         Some(Value::Array(a)) => a.clone(),
         Some(v) => vec![v.clone()],
@@ -366,7 +392,17 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             })
             .collect(),
         "spdk_trace" => trace_seeds(&fx, 120),
-        "redfish" => files(&fx.join("redfish"), "json"),
+        "redfish" => {
+            let mut s = files(&fx.join("redfish"), "json");
+            // An Event (DMTF's schema example) and an SSE stream of it.
+            let event = r##"{"@odata.type":"#Event.v1_7_0.Event","Id":"1","Name":"Event Array","Context":"x","Events":[{"EventId":"4593","MessageSeverity":"Warning","Message":"The LAN has been disconnected","MessageId":"Alert.1.0.LanDisconnect","MessageArgs":["EthernetInterface 1","/redfish/v1/Systems/1"],"OriginOfCondition":{"@odata.id":"/redfish/v1/Systems/1/EthernetInterfaces/1"},"EventTimestamp":"2017-11-23T17:17:42-0600"}]}"##;
+            s.push(event.as_bytes().to_vec());
+            s.push(
+                format!(": ping\n\nid: 1\ndata: {event}\n\nid: 2\r\ndata: {{}}\r\n\r\n")
+                    .into_bytes(),
+            );
+            s
+        }
         "config_yaml" => {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
             let mut s = files(&root.join("configs"), "yaml");

@@ -87,6 +87,29 @@
 //! | `redfish.sensor.ratio` | `1` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Percent`) of a sensor no fan links (battery state of health, utilisation), divided by 100 (no semantic convention yet) |
 //! | `hw.status` | `1` | updowncounter (int) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.state` | `Status.Health` of systems, chassis, sensors, fans, power supplies (`OK`→`ok`, `Warning`→`degraded`, `Critical`→`failed`: one point per state, 1 for the current); `PowerState` of systems and chassis (`on`, `off`, `powering_on`, `powering_off`, `paused`) |
 //!
+//! **Events → logs** (`events:`; the receiver must also be in a logs pipeline):
+//!
+//! ```yaml
+//!     events:
+//!       mode: push                  # or sse
+//!       listen: 0.0.0.0:9443        # push: where BMCs POST events
+//!       destination: https://collector.example:9443/redfish/events   # push: what BMCs are told
+//!       tls: { cert_file: /etc/strata/tls.crt, key_file: /etc/strata/tls.key }
+//!       context: strata-dpu-fleet   # default "strata <receiver id> <host name>"
+//!       check_interval: 60s         # push: subscription checked, re-created when gone
+//!       dedup_window: 10m           # replays of an EventId dropped within it
+//! ```
+//!
+//! push keeps exactly one `EventDestination` of its own per BMC (`Protocol: Redfish`, its
+//! `Context` and `Destination`), re-creates it when the BMC lost it, deletes it at shutdown,
+//! and never modifies or deletes any other subscription. sse reads
+//! `EventService.ServerSentEventUri`, resuming with `Last-Event-ID`. Each event record becomes
+//! a log record (severity from `MessageSeverity`, body `Message`, `redfish.message_id`,
+//! `redfish.origin`, `redfish.event_id`, `redfish.message_args`) on the resource of the
+//! chassis its origin is under. Counted in `strata_receiver_redfish_events{receiver,server,
+//! outcome}` (`received`, `duplicate`, `invalid`, `subscribed`, `reconnect`). Details in
+//! [`events`].
+//!
 //! **TelemetryService metric reports** (`telemetry_service: {enabled: true}`): each scrape
 //! also reads `TelemetryService/MetricReports` (all, or the `reports` listed by `Id`), and each
 //! `MetricValues` entry becomes a gauge point `redfish.report.<MetricId or the last segment of
