@@ -1015,3 +1015,64 @@ async fn interop_telemetry_service_metric_reports() {
         got.len()
     );
 }
+
+/// A DPU's BMC (the BlueField-3 layout, `tests/fixtures/redfish/dpu-bluefield3`) served by
+/// sushy-static: the card (`Card1`, `ChassisType` `Card` carrying the `Bluefield` system) is
+/// identified with `dpu.*` on every resource — the card, its BMC and ERoT chassis — with the
+/// values of the card chassis.
+#[tokio::test(flavor = "multi_thread")]
+async fn interop_dpu_layout() {
+    let Some(bin) = sushy_or_skip() else {
+        return;
+    };
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/redfish/dpu-bluefield3");
+    let port = free_port();
+    let _sushy = start_sushy_at(&bin, port, None, &tree);
+    let s = Strata::start(
+        &config(&format!("http://127.0.0.1:{port}"), "    auth: none"),
+        &[],
+    );
+    wait(&s, "a scrape of the DPU BMC", || !lines(&s).is_empty());
+    let m = &lines(&s)[0];
+    let mut chassis = Vec::new();
+    for rm in &m.resource_metrics {
+        let attrs: BTreeMap<String, String> = rm
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), text(&kv.value)))
+            .collect();
+        assert_eq!(
+            attrs.get("dpu.vendor").map(String::as_str),
+            Some("Nvidia"),
+            "{attrs:?}"
+        );
+        assert_eq!(
+            attrs.get("dpu.model").map(String::as_str),
+            Some("Bluefield 3 SmartNIC Main Card")
+        );
+        assert_eq!(
+            attrs.get("dpu.serial_number").map(String::as_str),
+            Some("MT2334XZ0F1K")
+        );
+        assert_eq!(
+            attrs.get("dpu.chassis.id").map(String::as_str),
+            Some("Card1")
+        );
+        chassis.push(attrs.get("redfish.chassis.id").cloned().unwrap_or_default());
+    }
+    chassis.sort();
+    assert_eq!(chassis, ["Bluefield_BMC", "Bluefield_ERoT", "Card1"]);
+    assert_eq!(
+        s.counter_sum("strata_receiver_redfish_errors"),
+        0,
+        "{}",
+        s.log()
+    );
+    eprintln!(
+        "interop redfish dpu: the BlueField-3 layout's 3 chassis carry the card's dpu.* attributes"
+    );
+}

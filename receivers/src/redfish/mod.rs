@@ -87,6 +87,13 @@
 //! | `redfish.sensor.ratio` | `1` | gauge (double) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.sensor_location` | Sensor `Reading` (ReadingType `Percent`) of a sensor no fan links (battery state of health, utilisation), divided by 100 (no semantic convention yet) |
 //! | `hw.status` | `1` | updowncounter (int) | `hw.id`, `hw.name`, `hw.type`, `hw.parent`, `hw.state` | `Status.Health` of systems, chassis, sensors, fans, power supplies (`OK`→`ok`, `Warning`→`degraded`, `Critical`→`failed`: one point per state, 1 for the current); `PowerState` of systems and chassis (`on`, `off`, `powering_on`, `powering_off`, `paused`) |
 //!
+//! **DPUs and SmartNICs.** A card chassis (`ChassisType` `Card`) that carries a computer
+//! system (the SoC; `SystemType` `DPU` where the service has it) is a DPU: every resource of
+//! its BMC gets `dpu.vendor`, `dpu.model`, `dpu.serial_number`, `dpu.part_number` and
+//! `dpu.chassis.id` from the card chassis (on a service with several cards, the card's own
+//! chassis, what it contains and its systems), and `dpu.host.{chassis.id,manufacturer,model,
+//! serial_number}` from the chassis its `Links.ContainedBy` names. Rules in [`dpu`].
+//!
 //! **Events → logs** (`events:`; the receiver must also be in a logs pipeline):
 //!
 //! ```yaml
@@ -124,6 +131,7 @@
 
 mod client;
 mod config;
+pub mod dpu;
 mod event_source;
 pub mod events;
 pub mod metrics;

@@ -455,6 +455,7 @@ impl RedfishScraper {
             self.read_linked_sensors(&mut docs, &system_env, &mut errors)
                 .await;
         }
+        let cards = super::dpu::cards(&chassis, &systems);
         let mut resources = Vec::new();
         let mut origins: Vec<(String, Vec<KeyValue>)> = Vec::new();
         let mut linked_systems = Vec::new();
@@ -492,6 +493,9 @@ impl RedfishScraper {
                 if let Some(v) = text(c, p) {
                     attrs.push(str_kv(k, v));
                 }
+            }
+            if let Some(d) = super::dpu::attributes_for(&cards, cid) {
+                attrs.extend(d.iter().cloned());
             }
             let sys: Vec<Value> = links(c, "ComputerSystems")
                 .into_iter()
@@ -547,6 +551,11 @@ impl RedfishScraper {
                 }
                 let mut attrs = base.clone();
                 system_attrs(&mut attrs, s);
+                if let Some(d) =
+                    text(s, "@odata.id").and_then(|u| super::dpu::attributes_for(&cards, u))
+                {
+                    attrs.extend(d.iter().cloned());
+                }
                 resources.push((attrs, rec.finish()));
             }
         }
