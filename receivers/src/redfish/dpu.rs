@@ -8,8 +8,10 @@
 //! `dpu.serial_number` (the names the `resourcedetection` `dpu` detector uses on the card
 //! itself, so the two agree), `dpu.part_number`, `dpu.chassis.id`. Where the card's
 //! `Links.ContainedBy` names a chassis of the same service (a host BMC that lists the card in
-//! its server), the hosting server is identified too: `dpu.host.chassis.id`,
-//! `dpu.host.manufacturer`, `dpu.host.model`, `dpu.host.serial_number`.
+//! its server), or a `PCIeDevice` in another chassis's `PCIeDevices` links the card
+//! (`PCIeDevice.Links.Chassis`: the server's BMC sees the card in one of its slots), the
+//! hosting server is identified too: `dpu.host.chassis.id`, `dpu.host.manufacturer`,
+//! `dpu.host.model`, `dpu.host.serial_number`.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use serde_json::Value;
@@ -50,8 +52,9 @@ pub struct Card {
 
 /// The DPU cards among `chassis` (each a Chassis document) given `systems`: a chassis of
 /// `ChassisType` `Card` that links a computer system, or that a system of `SystemType` `DPU`
-/// links.
-pub fn cards(chassis: &[&Value], systems: &[&Value]) -> Vec<Card> {
+/// links. `pcie` holds, per chassis URI, the `PCIeDevice` documents of its `PCIeDevices`
+/// (read only for a card no `ContainedBy` places, see [`needs_pcie`]).
+pub fn cards(chassis: &[&Value], systems: &[&Value], pcie: &[(String, Vec<Value>)]) -> Vec<Card> {
     let mut out = Vec::new();
     for c in chassis {
         let Some(uri) = text(c, "@odata.id") else {
@@ -96,8 +99,17 @@ pub fn cards(chassis: &[&Value], systems: &[&Value]) -> Vec<Card> {
                 attributes.push(str_kv(k, v));
             }
         }
+        let by_pcie = pcie.iter().find_map(|(holder, devices)| {
+            (holder != uri
+                && devices
+                    .iter()
+                    .any(|d| link_ids(d, "Chassis").contains(&uri)))
+            .then_some(holder.as_str())
+        });
         if let Some(host) = link_ids(c, "ContainedBy")
             .first()
+            .copied()
+            .or(by_pcie)
             .and_then(|h| chassis.iter().find(|o| text(o, "@odata.id") == Some(h)))
         {
             for (k, p) in [
@@ -118,6 +130,29 @@ pub fn cards(chassis: &[&Value], systems: &[&Value]) -> Vec<Card> {
         });
     }
     out
+}
+
+/// The chassis whose `PCIeDevices` are worth reading: those of a service with a DPU card that
+/// no `Links.ContainedBy` places (its server may list it as a PCIe device), other than the
+/// cards themselves. Empty on a DPU's own BMC whose card says where it is, and on a service
+/// without cards, so those pay no extra request.
+pub fn needs_pcie<'a>(chassis: &[&'a Value], systems: &[&Value]) -> Vec<&'a str> {
+    let cards = cards(chassis, systems, &[]);
+    let unplaced = cards.iter().any(|c| {
+        chassis
+            .iter()
+            .find(|o| text(o, "@odata.id") == Some(c.uri.as_str()))
+            .is_none_or(|o| link_ids(o, "ContainedBy").is_empty())
+    });
+    if !unplaced {
+        return Vec::new();
+    }
+    chassis
+        .iter()
+        .filter(|c| text(c, "ChassisType") != Some("Card"))
+        .filter(|c| c.get("PCIeDevices").is_some())
+        .filter_map(|c| text(c, "@odata.id"))
+        .collect()
 }
 
 /// The `dpu.*` attributes for the resource of `uri` (a chassis or a system): its card's; on
@@ -170,7 +205,7 @@ mod tests {
         let (c1, c2, s1, s2) = (card(1), card(2), soc(1), soc(2));
         // A card without a system (a plain NIC) is not a DPU.
         let nic = json!({"@odata.id": "/redfish/v1/Chassis/NIC", "ChassisType": "Card"});
-        let found = cards(&[&host, &c1, &c2, &nic], &[&s1, &s2]);
+        let found = cards(&[&host, &c1, &c2, &nic], &[&s1, &s2], &[]);
         assert_eq!(found.len(), 2);
         let k = keys(&found[1]);
         assert!(
@@ -183,6 +218,42 @@ mod tests {
         assert_eq!(
             attributes_for(&found, "/redfish/v1/Systems/DPU2"),
             Some(found[1].attributes.as_slice())
+        );
+        // Placed by ContainedBy: no PCIe device needs reading.
+        assert!(needs_pcie(&[&host, &c1, &c2], &[&s1, &s2]).is_empty());
+    }
+
+    /// A host BMC that says where the card is only through a PCIeDevice of its server.
+    #[test]
+    fn a_pcie_device_of_the_server_places_the_card() {
+        let host = json!({"@odata.id": "/redfish/v1/Chassis/1U", "Id": "1U", "ChassisType": "RackMount",
+            "SerialNumber": "437XR1138R2", "PCIeDevices": {"@odata.id": "/redfish/v1/Chassis/1U/PCIeDevices"}});
+        let card = json!({"@odata.id": "/redfish/v1/Chassis/DPU", "Id": "DPU", "ChassisType": "Card",
+            "Manufacturer": "Nvidia", "Links": {"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/DPU"}]},
+            "PCIeDevices": {"@odata.id": "/redfish/v1/Chassis/DPU/PCIeDevices"}});
+        assert_eq!(needs_pcie(&[&host, &card], &[]), ["/redfish/v1/Chassis/1U"]);
+        let devices = vec![
+            json!({"@odata.id": "/redfish/v1/Chassis/1U/PCIeDevices/NIC", "Links": {}}),
+            json!({"@odata.id": "/redfish/v1/Chassis/1U/PCIeDevices/Slot3",
+                "Links": {"Chassis": [{"@odata.id": "/redfish/v1/Chassis/DPU"}]}}),
+        ];
+        let found = cards(
+            &[&host, &card],
+            &[],
+            &[("/redfish/v1/Chassis/1U".into(), devices)],
+        );
+        let k = keys(&found[0]);
+        assert!(
+            k.contains(&("dpu.host.chassis.id".into(), "1U".into())),
+            "{k:?}"
+        );
+        assert!(k.contains(&("dpu.host.serial_number".into(), "437XR1138R2".into())));
+        // Without the PCIe devices read, the card is still a DPU, with no host.
+        let alone = cards(&[&host, &card], &[], &[]);
+        assert!(
+            !keys(&alone[0])
+                .iter()
+                .any(|(k, _)| k.starts_with("dpu.host."))
         );
     }
 }

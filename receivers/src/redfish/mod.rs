@@ -92,7 +92,9 @@
 //! its BMC gets `dpu.vendor`, `dpu.model`, `dpu.serial_number`, `dpu.part_number` and
 //! `dpu.chassis.id` from the card chassis (on a service with several cards, the card's own
 //! chassis, what it contains and its systems), and `dpu.host.{chassis.id,manufacturer,model,
-//! serial_number}` from the chassis its `Links.ContainedBy` names. Rules in [`dpu`].
+//! serial_number}` from the chassis its `Links.ContainedBy` names, or else from the chassis
+//! one of whose `PCIeDevices` links the card (`Links.Chassis`; read only when a card has no
+//! `ContainedBy`). Rules in [`dpu`].
 //!
 //! **Events → logs** (`events:`; the receiver must also be in a logs pipeline):
 //!

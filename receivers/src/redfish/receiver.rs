@@ -455,7 +455,22 @@ impl RedfishScraper {
             self.read_linked_sensors(&mut docs, &system_env, &mut errors)
                 .await;
         }
-        let cards = super::dpu::cards(&chassis, &systems);
+        // A DPU card no `ContainedBy` places: its server may list it among its PCIe devices.
+        let mut pcie = Vec::new();
+        for holder in super::dpu::needs_pcie(&chassis, &systems) {
+            let path = format!("{holder}/PCIeDevices");
+            let link = chassis
+                .iter()
+                .find(|c| text(c, "@odata.id") == Some(holder))
+                .and_then(|c| link(c, "PCIeDevices"))
+                .unwrap_or(&path);
+            let (devices, errs) = self.client.members(link).await;
+            for e in &errs {
+                errors.push(self.failed(e));
+            }
+            pcie.push((holder.to_owned(), devices));
+        }
+        let cards = super::dpu::cards(&chassis, &systems, &pcie);
         let mut resources = Vec::new();
         let mut origins: Vec<(String, Vec<KeyValue>)> = Vec::new();
         let mut linked_systems = Vec::new();
