@@ -71,6 +71,16 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The error of an HTTP error `status` answered at `url`, with the Redfish message of
+    /// `body` when it has one.
+    fn status(url: String, status: StatusCode, body: &[u8]) -> FetchError {
+        FetchError::Status {
+            url,
+            status: status.as_u16(),
+            detail: error_message(body).map_or(String::new(), |m| format!(": {m}")),
+        }
+    }
+
     /// A short cause for the error counter: `http_<status>`, `invalid_response`, `timeout`,
     /// `transport`, `login`.
     pub fn cause(&self) -> String {
@@ -218,11 +228,7 @@ impl RedfishClient {
         let status = resp.status();
         let body = self.body(&url, resp).await?;
         if !status.is_success() {
-            return Err(FetchError::Status {
-                url,
-                status: status.as_u16(),
-                detail: error_message(&body).map_or(String::new(), |m| format!(": {m}")),
-            });
+            return Err(FetchError::status(url, status, &body));
         }
         let v: Value = serde_json::from_slice(&body).map_err(|e| FetchError::Invalid {
             url: url.clone(),
@@ -335,11 +341,7 @@ impl RedfishClient {
             .map(str::to_owned);
         let answer = self.body(&url, resp).await?;
         if !status.is_success() {
-            return Err(FetchError::Status {
-                url,
-                status: status.as_u16(),
-                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
-            });
+            return Err(FetchError::status(url, status, &answer));
         }
         Ok(location.or_else(|| {
             serde_json::from_slice::<Value>(&answer)
@@ -363,11 +365,7 @@ impl RedfishClient {
         let status = resp.status();
         let answer = self.body(&url, resp).await?;
         if !status.is_success() {
-            return Err(FetchError::Status {
-                url,
-                status: status.as_u16(),
-                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
-            });
+            return Err(FetchError::status(url, status, &answer));
         }
         Ok(())
     }
@@ -396,11 +394,7 @@ impl RedfishClient {
         let status = resp.status();
         if !status.is_success() {
             let answer = self.body(&url, resp).await.unwrap_or_default();
-            return Err(FetchError::Status {
-                url,
-                status: status.as_u16(),
-                detail: error_message(&answer).map_or(String::new(), |m| format!(": {m}")),
-            });
+            return Err(FetchError::status(url, status, &answer));
         }
         Ok(resp)
     }

@@ -56,11 +56,11 @@ impl Default for Config {
     }
 }
 
-/// SPDK I/O types a bdev histogram can be restricted to (`bdev_enable_histogram`'s `opc`): the
-/// keys of `supported_io_types` in `bdev_get_bdevs` (v25.09), which name `enum
-/// spdk_bdev_io_type` of `include/spdk/bdev.h`, plus `all`.
-pub const IO_TYPES: &[&str] = &[
-    "all",
+/// `enum spdk_bdev_io_type` of `include/spdk/bdev.h` from value 1 (`read`) on, spelled as the
+/// keys of `supported_io_types` in `bdev_get_bdevs` (v25.09): the `opc` names
+/// `bdev_enable_histogram` takes, and the `type` argument of the `BDEV_IO_START` tracepoint
+/// (value `i + 1` is `BDEV_IO_TYPES[i]`).
+pub const BDEV_IO_TYPES: &[&str] = &[
     "read",
     "write",
     "unmap",
@@ -103,7 +103,7 @@ pub struct HistogramConfig {
     pub enabled: bool,
     /// Bdev names; empty (the default) means every bdev of `bdev_get_bdevs`.
     pub bdevs: Vec<String>,
-    /// The I/O type the histogram tallies (one of [`IO_TYPES`]); default `all`.
+    /// The I/O type the histogram tallies (`all` or one of [`BDEV_IO_TYPES`]); default `all`.
     pub io_type: String,
     /// Whether the receiver enables the histograms itself. Default `true`; with `false` it only
     /// reads histograms someone else enabled.
@@ -247,13 +247,13 @@ impl ComponentConfig for Config {
         }
         self.tls.validate(&format!("{path}::tls"))?;
         let h = &self.histograms;
-        if !IO_TYPES.contains(&h.io_type.as_str()) {
+        if h.io_type != "all" && !BDEV_IO_TYPES.contains(&h.io_type.as_str()) {
             return Err(ConfigError::new(
                 format!("{path}::histograms::io_type"),
                 format!(
-                    "{:?} is not an SPDK I/O type (one of {})",
+                    "{:?} is not an SPDK I/O type (all, or one of {})",
                     h.io_type,
-                    IO_TYPES.join(", ")
+                    BDEV_IO_TYPES.join(", ")
                 ),
             ));
         }

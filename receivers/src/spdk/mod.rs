@@ -115,7 +115,9 @@ pub mod metrics;
 mod receiver;
 
 pub use client::{CallError, SpdkClient};
-pub use config::{Config, Endpoint, HistogramConfig, IO_TYPES, IostatConfig, Scrapers, Toggle};
+pub use config::{
+    BDEV_IO_TYPES, Config, Endpoint, HistogramConfig, IostatConfig, Scrapers, Toggle,
+};
 pub use receiver::{Factory, SpdkReceiver, SpdkScraper};
 
 /// The type name in configs.

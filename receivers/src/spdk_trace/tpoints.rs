@@ -105,32 +105,14 @@ pub fn span_name(prefix: char, id: u32) -> (&'static str, SpanKind) {
     }
 }
 
-/// `enum spdk_bdev_io_type` (`include/spdk/bdev.h`) by value.
+/// `enum spdk_bdev_io_type` (`include/spdk/bdev.h`) by value (0 is `invalid`).
 pub fn bdev_io_type(v: u64) -> Option<&'static str> {
-    const NAMES: [&str; 21] = [
-        "invalid",
-        "read",
-        "write",
-        "unmap",
-        "flush",
-        "reset",
-        "nvme_admin",
-        "nvme_io",
-        "nvme_io_md",
-        "write_zeroes",
-        "zcopy",
-        "get_zone_info",
-        "zone_management",
-        "zone_append",
-        "compare",
-        "compare_and_write",
-        "abort",
-        "seek_hole",
-        "seek_data",
-        "copy",
-        "nvme_iov_md",
-    ];
-    NAMES.get(usize::try_from(v).ok()?).copied()
+    match v {
+        0 => Some("invalid"),
+        v => crate::spdk::BDEV_IO_TYPES
+            .get(usize::try_from(v - 1).ok()?)
+            .copied(),
+    }
 }
 
 /// NVM command set opcodes (NVMe base spec, `include/spdk/nvme_spec.h`) by value.
