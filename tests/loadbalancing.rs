@@ -387,3 +387,119 @@ p.shutdown()
     }
     drop((s1, s2));
 }
+
+/// A replica listening on `ip:port` (a headless Service's pods share the port).
+fn replica_at(ip: &str, port: u16) -> Strata {
+    Strata::start(
+        &format!(
+            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"{ip}:{port}\" }} }} }}\nexporters:\n  file: {{ path: \"{{dir}}/out.jsonl\" }}\nservice:\n  pipelines:\n    traces: {{ receivers: [otlp], exporters: [file] }}\n"
+        ),
+        &[],
+    )
+}
+
+/// Scale-out by a DNS change, as a Kubernetes headless Service does it: the `dns` resolver asks
+/// a DNS server started here (`resolver.dns.nameservers`), whose answer for the cluster tier's
+/// name grows from two replicas to three. The third receives its share, keys move only to it,
+/// and no span is lost or duplicated.
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_out_by_a_dns_change() {
+    let port = free_port();
+    let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+    let r: Vec<Strata> = ips.iter().map(|ip| replica_at(ip, port)).collect();
+    for ip in ips {
+        assert!(
+            eventually(Duration::from_secs(10), || std::net::TcpStream::connect((
+                ip, port
+            ))
+            .is_ok()),
+            "replica {ip} did not listen"
+        );
+    }
+    let addr = |i: usize| ips[i].parse::<std::net::Ipv4Addr>().unwrap();
+    let dns = common::dns::FakeDns::start("replicas.test", &[addr(0), addr(1)]).await;
+    let grpc = free_port();
+    let f = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc}" }} }} }}
+exporters:
+  loadbalancing:
+    protocol:
+      otlp:
+        tls: {{ insecure: true }}
+        compression: none
+        timeout: 1s
+        retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0s }}
+    resolver:
+      dns: {{ hostname: replicas.test, port: {port}, interval: 200ms, timeout: 1s, nameservers: ["127.0.0.1:{dns_port}"] }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [loadbalancing] }}
+"#,
+            dns_port = dns.port
+        ),
+        &[grpc],
+    );
+    let backends = |n: u64| {
+        eventually(Duration::from_secs(10), || {
+            f.counter_sum("otelcol_loadbalancer_num_backends") == n
+        })
+    };
+    assert!(backends(2), "{}", f.log());
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    for k in 0..4u8 {
+        c.export(request(k * 10..k * 10 + 10, 5, u64::from(k) * 1000))
+            .await
+            .unwrap();
+    }
+    let refs: Vec<&Strata> = r.iter().collect();
+    let all = |n: usize| eventually(Duration::from_secs(15), || landing(&refs).1.len() >= n);
+    assert!(all(200), "{}", f.log());
+    let (owners, _) = landing(&refs);
+    assert!(owners.values().all(|o| o.len() == 1));
+    assert!(
+        !owners.values().any(|o| o.contains(&2)),
+        "replica 3 is not in DNS yet"
+    );
+    let before: BTreeMap<String, usize> = owners
+        .iter()
+        .map(|(t, o)| (t.clone(), *o.iter().next().unwrap()))
+        .collect();
+
+    // The Service gains a pod: DNS answers three addresses.
+    dns.set(&[addr(0), addr(1), addr(2)]);
+    assert!(backends(3), "{}", f.log());
+    for k in 0..4u8 {
+        c.export(request(
+            k * 10..k * 10 + 10,
+            5,
+            100_000 + u64::from(k) * 1000,
+        ))
+        .await
+        .unwrap();
+    }
+    assert!(all(400), "{}", f.log());
+    let (owners, ids) = landing(&refs);
+    let mut moved = 0;
+    for (t, o) in &owners {
+        let old = before[t];
+        assert!(
+            o.iter().all(|i| *i == old || *i == 2),
+            "trace {t} moved somewhere other than the new replica: {o:?}"
+        );
+        if o.contains(&2) {
+            moved += 1;
+        }
+    }
+    assert!(moved > 0, "the new replica got no keys");
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        400,
+        "no span lost or duplicated"
+    );
+    eprintln!("loadbalancing dns: 3rd replica took {moved} of 40 traces after the DNS change");
+}

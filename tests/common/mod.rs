@@ -318,6 +318,7 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+pub mod dns;
 pub mod fake_redfish;
 pub mod fake_spdk;
 pub mod otlp;

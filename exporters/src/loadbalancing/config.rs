@@ -76,6 +76,15 @@ pub struct StaticResolver {
     pub hostnames: Vec<String>,
 }
 
+/// A nameserver of `resolver.dns.nameservers`: `ip`, `ip:port`, `[v6]:port` (port 53 when
+/// left out).
+pub fn nameserver(s: &str) -> Option<std::net::SocketAddr> {
+    let s = s.trim();
+    s.parse::<std::net::SocketAddr>()
+        .ok()
+        .or_else(|| Some(std::net::SocketAddr::new(s.parse().ok()?, 53)))
+}
+
 /// `resolver.dns`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -90,6 +99,10 @@ pub struct DnsResolver {
     /// Longest a lookup may take. Default `1s`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// DNS servers (`ip:port`, port 53 when left out) to ask instead of the system's resolver
+    /// (`/etc/resolv.conf`): e.g. the cluster DNS from a host-network pod. A Strata extension;
+    /// the Collector always uses the system's. Default: none (the system's resolver).
+    pub nameservers: Vec<String>,
 }
 
 impl Default for DnsResolver {
@@ -99,6 +112,7 @@ impl Default for DnsResolver {
             port: 4317,
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(1),
+            nameservers: Vec::new(),
         }
     }
 }
@@ -154,6 +168,12 @@ impl ComponentConfig for Config {
                     return Err(ConfigError::new(
                         format!("{path}::resolver::dns"),
                         "interval and timeout must be greater than 0",
+                    ));
+                }
+                if let Some(bad) = d.nameservers.iter().find(|n| nameserver(n).is_none()) {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::dns::nameservers"),
+                        format!("{bad:?} is not an IP address with an optional :port"),
                     ));
                 }
             }

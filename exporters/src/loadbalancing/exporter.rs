@@ -62,9 +62,12 @@ pub struct LoadBalancer<T: Balanced> {
 
 impl<T: Balanced> LoadBalancer<T> {
     /// An exporter for `cfg` (validated).
-    pub fn new(set: Settings, cfg: Config) -> Arc<Self> {
-        let resolver: Arc<dyn Resolver> = Arc::from(from_config(&cfg.resolver));
-        Self::with_resolver(set, cfg, resolver)
+    ///
+    /// # Errors
+    /// A DNS resolver that cannot be built.
+    pub fn new(set: Settings, cfg: Config) -> Result<Arc<Self>, String> {
+        let resolver: Arc<dyn Resolver> = Arc::from(from_config(&cfg.resolver)?);
+        Ok(Self::with_resolver(set, cfg, resolver))
     }
 
     /// An exporter whose backends come from `resolver` instead of `cfg.resolver` (a resolver
@@ -455,8 +458,13 @@ impl Factory {
         set: Settings,
         cfg: YamlValue,
     ) -> Result<Arc<dyn Exporter<T>>, BuildError> {
-        let c = parse_component::<Config>(&set.path(), cfg)?;
-        Ok(LoadBalancer::<T>::new(set, c))
+        let path = set.path();
+        let c = parse_component::<Config>(&path, cfg)?;
+        LoadBalancer::<T>::new(set, c)
+            .map(|lb| lb as Arc<dyn Exporter<T>>)
+            .map_err(|e| {
+                strata_pipelines::ConfigError::new(format!("{path}::resolver::dns"), e).into()
+            })
     }
 }
 

@@ -13,8 +13,14 @@
 //!         sending_queue: { queue_size: 1000 }
 //!     resolver:
 //!       dns: { hostname: strata-cluster.observability.svc, port: 4317, interval: 5s, timeout: 1s }
+//!       # nameservers: ["10.96.0.10"]   # ask these DNS servers, not /etc/resolv.conf
 //!       # or static: { hostnames: [cluster-0:4317, cluster-1:4317] }
 //! ```
+//!
+//! The `dns` resolver uses the system's resolver (`/etc/resolv.conf`), or, with `nameservers`
+//! (a Strata extension, `ip[:port]`), asks those servers directly with hickory-resolver and
+//! no cache, so a changed answer (a pod added to or removed from a headless Service) is seen at
+//! the next `interval`.
 //!
 //! The owner of a key is chosen by rendezvous hashing ([`ring`]): even load, the same choice
 //! on every front-end, and a membership change moves only the keys of the backends that
