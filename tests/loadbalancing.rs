@@ -404,6 +404,11 @@ fn replica_at(ip: &str, port: u16) -> Strata {
 /// and no span is lost or duplicated.
 #[tokio::test(flavor = "multi_thread")]
 async fn scale_out_by_a_dns_change() {
+    // Linux routes all of 127.0.0.0/8 to loopback; a sandbox that does not cannot run this.
+    if std::net::TcpListener::bind(("127.0.0.2", 0)).is_err() {
+        eprintln!("loadbalancing dns: skipped, 127.0.0.2 cannot be bound here");
+        return;
+    }
     let port = free_port();
     let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
     let r: Vec<Strata> = ips.iter().map(|ip| replica_at(ip, port)).collect();
