@@ -1,8 +1,8 @@
 //! Redfish events → OTel logs, end to end: the real `strata` binary against the fake BMC
 //! (`tests/common/fake_redfish.rs`: the DMTF mockup plus an EventService that keeps client
 //! subscriptions, delivers events by POST like a BMC, and streams Server-Sent Events). No BMC
-//! emulator installable here sends events (sushy-static serves GETs only), so the fake replays
-//! DMTF's `Event` schema example. Push (over HTTPS, with the subscription kept across a BMC
+//! emulator installable here sends events (sushy-tools, static or emulator, has no
+//! EventService at all), so the fake replays DMTF's `Event` schema example. Push (over HTTPS, with the subscription kept across a BMC
 //! restart and deleted at shutdown, the mockup's own subscriptions untouched) and SSE (resumed
 //! with `Last-Event-ID`, replays dropped).
 
