@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::otlp::RawTraceSink;
 use common::zipkin::{zipkin_schema, zipkin_sink};
-use common::{Strata, eventually, free_port};
+use common::{Strata, eventually};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -96,8 +96,7 @@ fn ticks(s: &Span) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn recorded_tracepoints_reach_zipkin_and_otlp_as_request_trees() {
     let (zport, posts) = zipkin_sink();
-    let otlp_port = free_port();
-    let sink = RawTraceSink::serve(otlp_port).await;
+    let (sink, otlp_port) = RawTraceSink::serve_any().await;
     let input = tempfile::tempdir().unwrap();
     let trace_file = input.path().join("trace.json");
     let first = fixture("v25.09__spdk_trace_j__sample.json");

@@ -209,12 +209,26 @@ impl tower::Service<http::Request<tonic::body::Body>> for RawTraceSink {
 }
 
 impl RawTraceSink {
+    /// Serves on a port of 127.0.0.1 the system picks (no race with another test taking a
+    /// port found free a moment before) until the test ends; returns the sink and the port.
+    pub async fn serve_any() -> (RawTraceSink, u16) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (Self::serve_on(listener), port)
+    }
+
     /// Serves on `127.0.0.1:port` until the test ends.
     pub async fn serve(port: u16) -> RawTraceSink {
-        let sink = RawTraceSink::default();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
+        Self::serve_on(listener)
+    }
+
+    fn serve_on(listener: tokio::net::TcpListener) -> RawTraceSink {
+        let sink = RawTraceSink::default();
         let router = tonic::transport::Server::builder().add_service(sink.clone());
         tokio::spawn(async move {
             router
