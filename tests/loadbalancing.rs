@@ -27,6 +27,14 @@ fn replica() -> (Strata, u16) {
 
 fn front(grpc: u16, backends: &[u16]) -> String {
     let list: Vec<String> = backends.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    front_with(
+        grpc,
+        &format!("static: {{ hostnames: [{}] }}", list.join(", ")),
+    )
+}
+
+/// The front tier's config with `resolver` (one line of YAML under `resolver:`).
+fn front_with(grpc: u16, resolver: &str) -> String {
     format!(
         r#"
 receivers:
@@ -40,12 +48,11 @@ exporters:
         timeout: 1s
         retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0s }}
     resolver:
-      static: {{ hostnames: [{}] }}
+      {resolver}
 service:
   pipelines:
     traces: {{ receivers: [otlp], exporters: [loadbalancing] }}
-"#,
-        list.join(", ")
+"#
     )
 }
 
@@ -425,25 +432,12 @@ async fn scale_out_by_a_dns_change() {
     let dns = common::dns::FakeDns::start("replicas.test", &[addr(0), addr(1)]).await;
     let grpc = free_port();
     let f = Strata::start(
-        &format!(
-            r#"
-receivers:
-  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:{grpc}" }} }} }}
-exporters:
-  loadbalancing:
-    protocol:
-      otlp:
-        tls: {{ insecure: true }}
-        compression: none
-        timeout: 1s
-        retry_on_failure: {{ initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0s }}
-    resolver:
-      dns: {{ hostname: replicas.test, port: {port}, interval: 200ms, timeout: 1s, nameservers: ["127.0.0.1:{dns_port}"] }}
-service:
-  pipelines:
-    traces: {{ receivers: [otlp], exporters: [loadbalancing] }}
-"#,
-            dns_port = dns.port
+        &front_with(
+            grpc,
+            &format!(
+                "dns: {{ hostname: replicas.test, port: {port}, interval: 200ms, timeout: 1s, nameservers: [\"127.0.0.1:{}\"] }}",
+                dns.port
+            ),
         ),
         &[grpc],
     );

@@ -266,8 +266,8 @@ service:
     assert!(!s.log().contains("panicked"));
 }
 
-/// A command source that fails, then garbage in the file: each is logged with its cause and
-/// counted, and reading goes on.
+/// A command source that fails, one that never stops printing, then garbage in the file: each
+/// is logged with its cause and counted, and reading goes on.
 #[test]
 fn bad_sources_are_explained_and_counted() {
     let input = tempfile::tempdir().unwrap();
@@ -284,6 +284,11 @@ receivers:
     command: ["sh", "-c", "echo 'spdk_trace: cannot open shm' >&2; exit 3"]
     collection_interval: 200ms
     initial_delay: 0s
+  spdk_trace/endless:
+    command: ["yes"]
+    max_document_mib: 1
+    collection_interval: 200ms
+    initial_delay: 0s
   spdk_trace/cat:
     command: ["cat", "{sample}"]
     collection_interval: 200ms
@@ -292,7 +297,7 @@ exporters:
   debug: {{}}
 service:
   pipelines:
-    traces: {{ receivers: [spdk_trace, spdk_trace/cmd, spdk_trace/cat], exporters: [debug] }}
+    traces: {{ receivers: [spdk_trace, spdk_trace/cmd, spdk_trace/endless, spdk_trace/cat], exporters: [debug] }}
 "#,
         file = trace_file.display(),
         sample = concat!(
@@ -324,6 +329,15 @@ service:
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(s.counter(cat), once, "a repeated snapshot adds nothing");
     assert!(log.contains("exit status: 3"), "{log}");
+    // A command that never stops printing is cut at max_document_mib and killed, not read
+    // into memory until its timeout.
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .log()
+            .contains("yes printed more than max_document_mib")),
+        "{}",
+        s.log()
+    );
     // A fixed file is read again from the start (it was replaced).
     std::fs::write(&trace_file, fixture("v25.09__spdk_trace_j__sample.json")).unwrap();
     assert!(

@@ -196,12 +196,19 @@ pub fn redfish(data: &[u8]) {
         return;
     };
     let mut dedup = Dedup::new(std::time::Duration::from_secs(60));
-    if let Ok((recs, dup)) = records(&doc, Some("7"), &mut dedup, 1) {
+    if let Ok(first) = records(&doc, Some("7"), &mut dedup, 1) {
         let again = records(&doc, Some("7"), &mut dedup, 2).expect("an Event stays an Event");
         assert_eq!(
-            again.0.len() + again.1,
-            recs.len() + dup,
+            again.records.len() + again.duplicates,
+            first.records.len() + first.duplicates,
             "every record is counted once"
+        );
+        dedup.forget(&first.marked);
+        let after = records(&doc, Some("7"), &mut dedup, 3).expect("an Event stays an Event");
+        assert_eq!(
+            after.records.len(),
+            first.records.len(),
+            "forgotten ids pass again"
         );
     }
     let mut newest = std::collections::HashMap::new();

@@ -18,6 +18,17 @@ use super::events::{SseParser, backoff, records};
 use super::receiver::RedfishScraper;
 use crate::scraper::now_nanos;
 
+/// Why an `Event` document was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The document is not an `Event` (the cause).
+    #[error("{0}")]
+    NotAnEvent(String),
+    /// The pipeline refused the records (the cause); they may be delivered again.
+    #[error("the pipeline refused the event: {0}")]
+    Refused(String),
+}
+
 impl RedfishScraper {
     /// The resource attributes for an event whose origin is `origin`: the chassis (or the
     /// system) whose URI the origin starts with, as the last scrape saw it; else the BMC's.
@@ -37,17 +48,21 @@ impl RedfishScraper {
     }
 
     /// The log request of one `Event` document (`sse_id`: the SSE `id` it came with), records
-    /// grouped by resource; and how many records were replays dropped.
+    /// grouped by resource; how many records were replays dropped; and the ids marked as seen.
     ///
     /// # Errors
     /// A document that is not an `Event`.
-    pub fn event_logs(&self, doc: &Value, sse_id: Option<&str>) -> Result<(Logs, usize), String> {
-        let (recs, dup) = {
+    pub fn event_logs(
+        &self,
+        doc: &Value,
+        sse_id: Option<&str>,
+    ) -> Result<(Logs, usize, Vec<String>), String> {
+        let c = {
             let mut d = self.dedup.lock().unwrap_or_else(|p| p.into_inner());
             records(doc, sse_id, &mut d, now_nanos())?
         };
         let mut groups: Vec<(Vec<KeyValue>, Vec<_>)> = Vec::new();
-        for (origin, r) in recs {
+        for (origin, r) in c.records {
             let attrs = self.resource_of(origin.as_deref());
             match groups.iter_mut().find(|(a, _)| *a == attrs) {
                 Some((_, v)) => v.push(r),
@@ -73,7 +88,7 @@ impl RedfishScraper {
                 schema_url: String::new(),
             })
             .collect();
-        Ok((Logs { resource_logs }, dup))
+        Ok((Logs { resource_logs }, c.duplicates, c.marked))
     }
 
     async fn event_service(&self) -> Result<Value, FetchError> {
@@ -187,15 +202,23 @@ impl RedfishScraper {
         }
     }
 
-    /// Hands one `Event` document on: its records as logs; duplicates counted.
+    /// Hands one `Event` document on: its records as logs; duplicates counted. When the
+    /// pipeline refuses them, their ids are forgotten, so the BMC's retry (push) or the replay
+    /// after a resume (SSE) is delivered rather than dropped as a duplicate.
+    ///
+    /// # Errors
+    /// [`DeliverError::NotAnEvent`] for a document that is not an `Event`;
+    /// [`DeliverError::Refused`] when the pipeline refused the records.
     pub async fn deliver_event(
         &self,
         doc: &Value,
         sse_id: Option<&str>,
         next: &BoxConsumer<Logs>,
         obs: &ReceiverObs,
-    ) -> Result<(), String> {
-        let (logs, dup) = self.event_logs(doc, sse_id)?;
+    ) -> Result<(), DeliverError> {
+        let (logs, dup, marked) = self
+            .event_logs(doc, sse_id)
+            .map_err(DeliverError::NotAnEvent)?;
         self.count_events("duplicate", dup as u64);
         let n: usize = logs
             .resource_logs
@@ -214,7 +237,11 @@ impl RedfishScraper {
             }
             Err(e) => {
                 obs.refused(Signal::Logs, n);
-                Err(e.to_string())
+                self.dedup
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .forget(&marked);
+                Err(DeliverError::Refused(e.to_string()))
             }
         }
     }
@@ -264,6 +291,10 @@ impl RedfishScraper {
                     failing = false;
                     info!(server = self.server.endpoint, resume_after = ?last_id, "reading the Redfish event stream");
                     let mut parser = SseParser::resuming(last_id.clone());
+                    // The id of the last event handed on (or skipped as garbage): where a
+                    // resume starts when the pipeline refuses one.
+                    let mut delivered = last_id.clone();
+                    let mut refused = false;
                     loop {
                         let chunk = tokio::select! {
                             _ = cancel.cancelled() => return,
@@ -276,19 +307,33 @@ impl RedfishScraper {
                                 attempt = 0;
                                 for (id, data) in parser.feed(&c) {
                                     match serde_json::from_str::<Value>(&data) {
-                                        Ok(doc) => {
-                                            if let Err(e) = self
-                                                .deliver_event(&doc, id.as_deref(), &next, &obs)
-                                                .await
-                                            {
-                                                warn!(server = self.server.endpoint, error = %e, "Redfish event not delivered");
+                                        Ok(doc) => match self
+                                            .deliver_event(&doc, id.as_deref(), &next, &obs)
+                                            .await
+                                        {
+                                            Err(DeliverError::Refused(e)) => {
+                                                warn!(server = self.server.endpoint, error = %e,
+                                                    "the pipeline refused a Redfish event; resuming the stream before it");
+                                                refused = true;
+                                                break;
                                             }
-                                        }
+                                            Err(DeliverError::NotAnEvent(e)) => {
+                                                self.count_events("invalid", 1);
+                                                debug!(server = self.server.endpoint, error = %e, "an SSE event that is not an Event");
+                                            }
+                                            Ok(()) => {}
+                                        },
                                         Err(e) => {
                                             self.count_events("invalid", 1);
                                             debug!(server = self.server.endpoint, error = %e, "an SSE event that is not JSON");
                                         }
                                     }
+                                    if id.is_some() {
+                                        delivered = id;
+                                    }
+                                }
+                                if refused {
+                                    break;
                                 }
                             }
                             Ok(None) => {
@@ -304,7 +349,11 @@ impl RedfishScraper {
                             }
                         }
                     }
-                    last_id = parser.last_id.or(last_id);
+                    last_id = if refused {
+                        delivered
+                    } else {
+                        parser.last_id.or(last_id)
+                    };
                     self.count_events("reconnect", 1);
                 }
                 Err(e) => {
@@ -368,5 +417,48 @@ impl RedfishScraper {
                 _ = tokio::time::sleep(if failing { every.min(Duration::from_secs(10)) } else { every }) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_pipelines::testing::{CollectingConsumer, FailingConsumer};
+    use strata_pipelines::{ComponentId, Telemetry};
+
+    use crate::redfish::Config;
+
+    /// A refused event is not remembered as seen: the BMC's retry of it is delivered, once.
+    #[tokio::test]
+    async fn a_refused_event_is_delivered_when_it_comes_again() {
+        let cfg = Config {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let server = cfg.servers().remove(0);
+        let id = ComponentId::new("redfish", None);
+        let telemetry = Telemetry::default();
+        let s = RedfishScraper::new(id.clone(), cfg, server, telemetry.clone()).unwrap();
+        let obs = ReceiverObs::new(&telemetry, &id, "");
+        let doc = serde_json::json!({"Events": [{"EventId": "9", "Message": "PSU lost"}]});
+        let down: BoxConsumer<Logs> = Arc::new(FailingConsumer::retryable());
+        assert!(matches!(
+            s.deliver_event(&doc, None, &down, &obs).await,
+            Err(DeliverError::Refused(_))
+        ));
+        let up = Arc::new(CollectingConsumer::<Logs>::default());
+        let next: BoxConsumer<Logs> = up.clone();
+        s.deliver_event(&doc, None, &next, &obs).await.unwrap();
+        s.deliver_event(&doc, None, &next, &obs).await.unwrap();
+        assert_eq!(
+            up.item_count(),
+            1,
+            "delivered once after the refusal, then a duplicate"
+        );
+        assert!(matches!(
+            s.deliver_event(&serde_json::json!({"Id": 1}), None, &next, &obs)
+                .await,
+            Err(DeliverError::NotAnEvent(_))
+        ));
     }
 }

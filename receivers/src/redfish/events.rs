@@ -139,6 +139,13 @@ impl Dedup {
         }
     }
 
+    /// Forgets `ids` (events that were not delivered after all: their replay must pass).
+    pub fn forget(&mut self, ids: &[String]) {
+        for id in ids {
+            self.seen.remove(id);
+        }
+    }
+
     /// True the first time `id` is offered within the window.
     pub fn first(&mut self, id: &str) -> bool {
         let now = Instant::now();
@@ -171,12 +178,19 @@ fn string_value(s: &str) -> Option<AnyValue> {
     })
 }
 
-/// Log records, each with the `OriginOfCondition` URI it came from.
-pub type Records = Vec<(Option<String>, LogRecord)>;
+/// What one `Event` document gave.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// Log records, each with the `OriginOfCondition` URI it came from.
+    pub records: Vec<(Option<String>, LogRecord)>,
+    /// Records dropped as replays.
+    pub duplicates: usize,
+    /// The ids this conversion marked as seen (to [`Dedup::forget`] when delivery fails).
+    pub marked: Vec<String>,
+}
 
 /// The log records of one `Event` document (its `Events` array), skipping records whose id
-/// `dedup` saw; `fallback_id` (an SSE `id`) identifies records without an `EventId`. Returns
-/// the records with the origin each came from, and how many were duplicates.
+/// `dedup` saw; `fallback_id` (an SSE `id`) identifies records without an `EventId`.
 ///
 /// # Errors
 /// A document that is not an `Event` (no `Events` array).
@@ -185,13 +199,14 @@ pub fn records(
     fallback_id: Option<&str>,
     dedup: &mut Dedup,
     now: u64,
-) -> Result<(Records, usize), String> {
+) -> Result<Converted, String> {
     let events = doc
         .get("Events")
         .and_then(Value::as_array)
         .ok_or("not a Redfish Event: no \"Events\" array")?;
     let mut out = Vec::new();
     let mut duplicates = 0;
+    let mut marked = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let text = |k: &str| e.get(k).and_then(Value::as_str);
         let id = text("EventId").map(str::to_owned).or_else(|| {
@@ -199,11 +214,12 @@ pub fn records(
                 .filter(|f| !f.is_empty())
                 .map(|f| format!("{f}#{i}"))
         });
-        if let Some(id) = &id
-            && !dedup.first(id)
-        {
-            duplicates += 1;
-            continue;
+        if let Some(id) = id {
+            if !dedup.first(&id) {
+                duplicates += 1;
+                continue;
+            }
+            marked.push(id);
         }
         let origin = e
             .pointer("/OriginOfCondition/@odata.id")
@@ -257,7 +273,11 @@ pub fn records(
             },
         ));
     }
-    Ok((out, duplicates))
+    Ok(Converted {
+        records: out,
+        duplicates,
+        marked,
+    })
 }
 
 /// Parses a Server-Sent Events stream (WHATWG HTML §9.2): feed it bytes, take dispatched
@@ -362,9 +382,10 @@ mod tests {
     #[test]
     fn an_event_record_becomes_a_log_record() {
         let mut d = Dedup::new(Duration::from_secs(60));
-        let (logs, dup) = records(&example(), None, &mut d, 5).unwrap();
-        assert_eq!((logs.len(), dup), (1, 0));
-        let (origin, r) = &logs[0];
+        let c = records(&example(), None, &mut d, 5).unwrap();
+        assert_eq!((c.records.len(), c.duplicates), (1, 0));
+        assert_eq!(c.marked, ["4593"]);
+        let (origin, r) = &c.records[0];
         assert_eq!(
             origin.as_deref(),
             Some("/redfish/v1/Systems/1/EthernetInterfaces/1")
@@ -384,9 +405,14 @@ mod tests {
             ]
         );
         assert_eq!(r.observed_time_unix_nano, 5);
-        // The same EventId again: dropped.
-        let (logs, dup) = records(&example(), None, &mut d, 6).unwrap();
-        assert_eq!((logs.len(), dup), (0, 1));
+        // The same EventId again: dropped; unless its delivery failed and it was forgotten.
+        let again = records(&example(), None, &mut d, 6).unwrap();
+        assert_eq!((again.records.len(), again.duplicates), (0, 1));
+        d.forget(&c.marked);
+        assert_eq!(
+            records(&example(), None, &mut d, 7).unwrap().records.len(),
+            1
+        );
         assert!(records(&json!({"Id": 1}), None, &mut d, 7).is_err());
     }
 

@@ -853,12 +853,14 @@ async fn event_post(
         .await
     {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) if e.starts_with("not a Redfish Event") => {
+        Err(super::event_source::DeliverError::NotAnEvent(e)) => {
             state.obs.refused_request("decode");
             scraper.count_events("invalid", 1);
             (StatusCode::BAD_REQUEST, e).into_response()
         }
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
+        Err(e @ super::event_source::DeliverError::Refused(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
     }
 }
 

@@ -187,8 +187,18 @@ impl SpdkHistogram {
                 .iter()
                 .filter_map(|s| {
                     let ticks = s * self.tsc_rate as f64;
-                    // First counter whose inclusive upper edge (hi − 1) is ≥ the wanted bound.
-                    (0..n - 1).find(|i| (self.bucket(*i).hi - 1) as f64 >= ticks)
+                    // First counter whose inclusive upper edge (hi − 1) is ≥ the wanted bound
+                    // (edges grow with the index: a binary search).
+                    let (mut lo, mut hi) = (0, n - 1);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        if ((self.bucket(mid).hi - 1) as f64) < ticks {
+                            lo = mid + 1;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    (lo < n - 1).then_some(lo)
                 })
                 .collect();
             e.sort_unstable();

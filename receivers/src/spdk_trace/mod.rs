@@ -53,6 +53,11 @@
 //! at or below its newest tsc); spans still open at the end of one snapshot are closed by the
 //! next, and dropped (counted) once open longer than `max_open`.
 //!
+//! **Bounds.** A command's output is read up to `max_document_mib`; a command that prints
+//! more is killed and its output refused. Spans a busy pipeline keeps refusing are held and
+//! offered again next interval (at most 100,000; older ones beyond that are dropped and
+//! counted as refused).
+//!
 //! **Counters** (`strata_receiver_spdk_trace_spans{receiver,outcome}`): `completed` (start and
 //! end seen), `kept`, `sampled_out`, `dropped_open`; `strata_receiver_spdk_trace_entries_unmatched`
 //! (entries of objects whose start was never seen); `strata_receiver_spdk_trace_documents{outcome}`

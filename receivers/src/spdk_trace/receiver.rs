@@ -156,6 +156,9 @@ struct State {
     /// `unix_ns = offset_ns + tsc × 10^9 ÷ tsc_rate`.
     offset_ns: Option<i128>,
     reported: Counts,
+    /// Spans a busy pipeline refused, offered again next interval (at most
+    /// [`MAX_HELD_SPANS`]).
+    held: Vec<Span>,
 }
 
 /// The `spdk_trace` receiver.
@@ -308,10 +311,27 @@ fn pair_documents(
     (batch, consumed)
 }
 
-/// Runs `argv` with a deadline, returning its stdout (at most `max` bytes).
+/// Reads `r` to its end, keeping the first `keep` bytes (the rest is read and dropped, so a
+/// chatty stderr never blocks the command).
+async fn keep_head(mut r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let (mut head, mut buf) = (Vec::new(), [0u8; 8192]);
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = keep.saturating_sub(head.len());
+        head.extend_from_slice(&buf[..n.min(room)]);
+    }
+    head
+}
+
+/// Runs `argv` with a deadline, returning its stdout. At most `max` bytes are ever held: a
+/// command that prints more is killed and its output refused; stderr is kept to 64 KiB.
 async fn run_command(argv: &[String], timeout: Duration, max: u64) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
     let (program, args) = argv.split_first().ok_or("empty command")?;
-    let child = tokio::process::Command::new(program)
+    let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -319,22 +339,38 @@ async fn run_command(argv: &[String], timeout: Duration, max: u64) -> Result<Vec
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run {program}: {e}"))?;
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(format!("{program}: no pipes"));
+    };
+    let run = async {
+        // stderr is drained beside stdout, so neither pipe can block the command.
+        let err_task = tokio::spawn(keep_head(stderr, 64 << 10));
+        let mut out = Vec::new();
+        let read = stdout.take(max + 1).read_to_end(&mut out).await;
+        if let Err(e) = read {
+            err_task.abort();
+            return Err(format!("{program}: reading its output: {e}"));
+        }
+        if out.len() as u64 > max {
+            let _ = child.start_kill();
+            err_task.abort();
+            return Err(format!(
+                "{program} printed more than max_document_mib ({max} bytes); killed"
+            ));
+        }
+        let status = child.wait().await.map_err(|e| format!("{program}: {e}"))?;
+        let err = err_task.await.unwrap_or_default();
+        Ok((status, out, err))
+    };
+    let (status, out, err) = tokio::time::timeout(timeout, run)
         .await
-        .map_err(|_| format!("{program} did not finish within {timeout:?}; killed"))?
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        .map_err(|_| format!("{program} did not finish within {timeout:?}; killed"))??;
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&err);
         let stderr: String = stderr.trim().chars().take(300).collect();
-        return Err(format!("{program} failed ({}): {stderr}", out.status));
+        return Err(format!("{program} failed ({status}): {stderr}"));
     }
-    if out.stdout.len() as u64 > max {
-        return Err(format!(
-            "{program} printed {} bytes, more than max_document_mib",
-            out.stdout.len()
-        ));
-    }
-    Ok(out.stdout)
+    Ok(out)
 }
 
 /// One read: the new documents, paired, off the async runtime.
@@ -402,15 +438,20 @@ async fn read_once(
 /// Spans per request handed to the pipeline.
 const SPANS_PER_REQUEST: usize = 8192;
 
+/// Spans kept for the next interval when the pipeline stays busy; beyond this they are dropped
+/// and counted (the trace ring is not read back).
+const MAX_HELD_SPANS: usize = 100_000;
+
 /// Hands `spans` on in requests of at most [`SPANS_PER_REQUEST`], retrying a refusal the
-/// pipeline says is temporary (a full queue) a few times before counting the spans refused.
+/// pipeline says is temporary (a full queue) a few times. Returns the spans still refused
+/// that way, to offer again next interval; a permanent refusal is counted and dropped.
 async fn deliver(
     next: &BoxConsumer<Traces>,
     obs: &ReceiverObs,
     resource: &Resource,
     spans: Vec<Span>,
     id: &ComponentId,
-) {
+) -> Vec<Span> {
     let mut spans = spans;
     while !spans.is_empty() {
         let rest = spans.split_off(spans.len().min(SPANS_PER_REQUEST));
@@ -444,6 +485,17 @@ async fn deliver(
                     delay *= 2;
                     attempt += 1;
                 }
+                Err(ConsumeError::Retryable { error, .. }) => {
+                    warn!(receiver = %id, error = %error, "pipeline busy; the spans are offered again next interval");
+                    let mut held: Vec<Span> = request
+                        .resource_spans
+                        .into_iter()
+                        .flat_map(|r| r.scope_spans)
+                        .flat_map(|s| s.spans)
+                        .collect();
+                    held.extend(rest);
+                    return held;
+                }
                 Err(e) => {
                     warn!(receiver = %id, spans = n, error = %e, "pipeline refused the spans");
                     obs.refused(Signal::Traces, n);
@@ -453,6 +505,7 @@ async fn deliver(
         }
         spans = rest;
     }
+    Vec::new()
 }
 
 /// Adds what `now` counts beyond `before` to the span counters.
@@ -529,8 +582,17 @@ impl Component for SpdkTraceReceiver {
                     report(&telemetry, &name, s.reported, now);
                     s.reported = now;
                 }
-                if !batch.spans.is_empty() {
-                    deliver(&next, &obs, &resource, batch.spans, &id).await;
+                let mut spans = std::mem::take(&mut lock(&state).held);
+                spans.extend(batch.spans);
+                if !spans.is_empty() {
+                    let mut held = deliver(&next, &obs, &resource, spans, &id).await;
+                    if held.len() > MAX_HELD_SPANS {
+                        let dropped = held.len() - MAX_HELD_SPANS;
+                        held.drain(..dropped);
+                        warn!(receiver = %id, dropped, "the pipeline stayed busy: the oldest held spans are dropped");
+                        obs.refused(Signal::Traces, dropped);
+                    }
+                    lock(&state).held = held;
                 }
             }
         });
@@ -582,7 +644,53 @@ impl ReceiverFactory for Factory {
                 cursor: FileCursor::default(),
                 offset_ns: None,
                 reported: Counts::default(),
+                held: Vec::new(),
             })),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_pipelines::testing::{CollectingConsumer, FailingConsumer};
+
+    fn spans(n: usize) -> Vec<Span> {
+        (0..n)
+            .map(|i| Span {
+                span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// A pipeline that stays busy gets the spans back to hold (none dropped); one that takes
+    /// them gets them all, in requests of at most SPANS_PER_REQUEST.
+    #[tokio::test(start_paused = true)]
+    async fn busy_pipelines_hand_the_spans_back() {
+        let id = ComponentId::new("spdk_trace", None);
+        let telemetry = Telemetry::default();
+        let obs = ReceiverObs::new(&telemetry, &id, "");
+        let busy = Arc::new(FailingConsumer::retryable());
+        let next: BoxConsumer<Traces> = busy.clone();
+        let held = deliver(&next, &obs, &Resource::default(), spans(10_000), &id).await;
+        assert_eq!(held.len(), 10_000);
+        assert_eq!(busy.calls(), 6, "five retries, then held");
+        let up = Arc::new(CollectingConsumer::<Traces>::default());
+        let next: BoxConsumer<Traces> = up.clone();
+        assert!(
+            deliver(&next, &obs, &Resource::default(), held, &id)
+                .await
+                .is_empty()
+        );
+        assert_eq!(up.item_count(), 10_000);
+        assert_eq!(up.batches().len(), 2);
+        // A permanent refusal is not held.
+        let next: BoxConsumer<Traces> = Arc::new(FailingConsumer::permanent());
+        assert!(
+            deliver(&next, &obs, &Resource::default(), spans(5), &id)
+                .await
+                .is_empty()
+        );
     }
 }
