@@ -245,6 +245,94 @@ async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scal
     );
 }
 
+/// The front with persistent sub-queues (`file_storage` in its directory).
+fn persistent_front(grpc: u16, backends: &[u16]) -> String {
+    front(grpc, backends)
+        .replace(
+            "        timeout: 1s\n",
+            "        timeout: 1s\n        sending_queue: { storage: file_storage }\n",
+        )
+        .replace(
+            "service:\n",
+            "extensions:\n  file_storage: { directory: \"{dir}/queue\", create_directory: true }\nservice:\n  extensions: [file_storage]\n",
+        )
+}
+
+/// Scale-in while the front is down: replica 2 stops, its share waits in the front's
+/// persistent queue, the front is killed (SIGKILL) and starts again with replica 2 gone from
+/// its config. The new process finds the queue of the backend it no longer has and routes its
+/// data to replica 1: every acknowledged span arrives once, and the queue directory goes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_queue_of_a_replica_removed_across_a_restart_is_delivered() {
+    let (r1, p1) = replica();
+    let (mut r2, p2) = replica();
+    let grpc = free_port();
+    let mut f = Strata::start(&persistent_front(grpc, &[p1, p2]), &[grpc]);
+    r2.kill();
+    let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap();
+    for r in 0..4u8 {
+        c.export(request(r * 10..r * 10 + 10, 5, u64::from(r) * 1000))
+            .await
+            .unwrap();
+    }
+    // Replica 1's share arrives; replica 2's stays on the front's disk.
+    let mut last = usize::MAX;
+    for _ in 0..50 {
+        let n = landing(&[&r1]).1.len();
+        if n == last && n > 0 {
+            break;
+        }
+        last = n;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let on_r1 = landing(&[&r1]).1.len();
+    assert!(
+        on_r1 > 0 && on_r1 < 200,
+        "{on_r1} of 200 spans on replica 1"
+    );
+    f.kill();
+    f.rewrite_config(&persistent_front(grpc, &[p1]));
+    f.restart(&[grpc]);
+    assert!(
+        eventually(Duration::from_secs(20), || landing(&[&r1]).1.len() >= 200),
+        "{} of 200 spans arrived\n{}",
+        landing(&[&r1]).1.len(),
+        f.log()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, ids) = landing(&[&r1]);
+    assert_eq!(ids.len(), 200, "duplicated spans");
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 200);
+    assert!(
+        f.log()
+            .contains("a persistent queue of a backend no longer resolved"),
+        "{}",
+        f.log()
+    );
+    let queues: Vec<String> = std::fs::read_dir(f.path("queue"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || !std::fs::read_dir(
+            f.path("queue")
+        )
+        .unwrap()
+        .any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(&p2.to_string()))),
+        "replica 2's queue directory is left: {queues:?}"
+    );
+    println!(
+        "loadbalancing: {} spans of a removed replica re-routed from disk after a restart",
+        200 - on_r1
+    );
+}
+
 /// The deployment shape: two sidecars → one node aggregator → two cluster replicas,
 /// the node routing by trace id. Fed by the OpenTelemetry Python SDK (traces of 4 spans) and
 /// by `strata-loadgen`. Every trace lands on one replica, each tier's attribute is on every

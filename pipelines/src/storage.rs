@@ -693,6 +693,50 @@ impl SegmentLog {
         self.readable.notify_waiters();
     }
 
+    /// Moves the read cursor back to the oldest segment, so every record not yet acknowledged
+    /// is read again, including those read and given back with [`Self::release`] (a stopped
+    /// consumer's). For a reader taking the whole queue over once its consumers have stopped;
+    /// records still held by a running consumer would be read twice.
+    pub fn rewind(&self) {
+        let mut st = self.lock();
+        let first = st.segments.keys().next().copied().unwrap_or(st.next_id);
+        st.read = Cursor {
+            segment: first,
+            offset: 8,
+            index: 0,
+            file: None,
+        };
+        st.in_flight = 0;
+    }
+
+    /// Once closed with nothing left to deliver: deletes the remaining (fully acknowledged)
+    /// segment files and the log's directory, and returns true. A log that still holds records,
+    /// or is open for appends, is left as it is (false).
+    ///
+    /// # Errors
+    /// The directory could not be removed.
+    pub fn remove_if_drained(&self) -> io::Result<bool> {
+        let mut st = self.lock();
+        if !st.closed || st.pending_records > 0 {
+            return Ok(false);
+        }
+        st.write = None;
+        for (id, seg) in std::mem::take(&mut st.segments) {
+            self.delete(id, seg);
+        }
+        drop(st);
+        match fs::remove_dir(&self.dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The directory this log lives in.
+    pub fn directory(&self) -> &Path {
+        &self.dir
+    }
+
     /// Records and items waiting for delivery (including those being delivered).
     pub fn pending(&self) -> (u64, u64) {
         let st = self.lock();

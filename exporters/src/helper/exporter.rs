@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use strata_pipelines::auth::{ClientContext, open_envelope};
+use strata_pipelines::auth::ClientContext;
 use strata_pipelines::storage::Record;
 use strata_pipelines::telemetry::{Counter, Gauge};
 use strata_pipelines::{
@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 
 use super::config::{HelperConfig, QueueBatch, RetryConfig, Sizer};
 use super::payload::{Payload, Request};
-use super::queue::{DiskQueue, MemEntry, MemQueue, Refused};
+use super::queue::{DiskQueue, MemEntry, MemQueue, Refused, Taken, parse_record};
 
 /// One attempt at sending a request: what an exporter implements; the helper adds the queue,
 /// the retries, the per-attempt timeout and the self-metrics.
@@ -367,21 +367,10 @@ impl<T: SignalData> HelperExporter<T> {
         q: &DiskQueue,
         rec: &mut Record,
     ) -> Option<(Option<Arc<ClientContext>>, Payload<T>)> {
-        let payload = bytes::Bytes::from(std::mem::take(&mut rec.payload));
-        let parsed = open_envelope(&payload).and_then(|(ctx, otlp)| {
-            // The OTLP bytes are the record's tail: sliced, not copied.
-            let otlp = payload.slice(payload.len() - otlp.len()..);
-            let data = if core.sender.sends_encoded() {
-                Encoded::<T>::new(otlp)
-                    .map(Payload::Encoded)
-                    .map_err(|e| e.to_string())?
-            } else {
-                T::decode(&otlp[..])
-                    .map(Payload::Decoded)
-                    .map_err(|e| e.to_string())?
-            };
-            Ok((ctx.map(Arc::new), data))
-        });
+        let parsed = parse_record(
+            std::mem::take(&mut rec.payload),
+            core.sender.sends_encoded(),
+        );
         match parsed {
             Ok(p) => Some(p),
             Err(e) => {
@@ -679,15 +668,15 @@ impl<T: SignalData> HelperExporter<T> {
 }
 
 impl<T: SignalData> HelperExporter<T> {
-    /// Stops this exporter's consumers and takes what its in-memory queue holds (what was
-    /// being sent goes back to the queue first), with each request's client context; the
-    /// exporter is stopped after it. For a `loadbalancing` backend that left: its data goes to
-    /// the new owners of its keys instead of being dropped with it. A persistent queue keeps
-    /// its records on disk (nothing is returned).
-    pub async fn take_queued(&self) -> Vec<(Option<Arc<ClientContext>>, Payload<T>)> {
+    /// Stops this exporter's consumers and takes what its sending queue holds (what was being
+    /// sent goes back to the queue first), request by request with each one's client context;
+    /// the exporter is stopped after it. For a `loadbalancing` backend that left: its data goes
+    /// to the new owners of its keys instead of being dropped with it. A persistent queue's
+    /// records stay on disk until each is [handed over](super::queue::Receipt::handed_over).
+    pub async fn take_queued(&self) -> Taken<T> {
         let run = self.run.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(run) = run else {
-            return Vec::new();
+            return Taken::empty();
         };
         run.stop.cancel();
         run.tracker.close();
@@ -695,9 +684,9 @@ impl<T: SignalData> HelperExporter<T> {
         let out = match &run.queue {
             Queue::Memory(q) => {
                 q.close();
-                q.drain().into_iter().map(|e| (e.ctx, e.data)).collect()
+                Taken::memory(q.drain())
             }
-            Queue::Disk(_) => Vec::new(),
+            Queue::Disk(q) => Taken::persistent(q.log.clone(), self.core.sender.sends_encoded()),
         };
         self.core.m.queue_size.set(0);
         let _ = self.core.sender.shutdown().await;

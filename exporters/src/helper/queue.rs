@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use strata_pipelines::SignalData;
-use strata_pipelines::auth::{ClientContext, envelope};
+use strata_pipelines::auth::{ClientContext, envelope, open_envelope};
 use strata_pipelines::memory::{self, Reservation};
 use strata_pipelines::storage::{AppendError, Fsync, Record, SegmentLog};
+use strata_pipelines::wire::Encoded;
 use tokio::sync::Notify;
 
 use super::config::Sizer;
@@ -339,5 +340,163 @@ impl DiskQueue {
             Sizer::Bytes => self.log.storage().used_bytes(),
         };
         (used, records as usize, items)
+    }
+}
+
+/// Reads a persistent-queue record: the client-context envelope and the OTLP request after it,
+/// kept encoded (`encoded`, sliced, not copied) or decoded.
+///
+/// # Errors
+/// The envelope or the request cannot be read (the record is unusable).
+pub fn parse_record<T: SignalData>(
+    payload: Vec<u8>,
+    encoded: bool,
+) -> Result<(Option<Arc<ClientContext>>, Payload<T>), String> {
+    let payload = bytes::Bytes::from(payload);
+    let (ctx, otlp) = open_envelope(&payload)?;
+    let otlp = payload.slice(payload.len() - otlp.len()..);
+    let data = if encoded {
+        Encoded::<T>::new(otlp)
+            .map(Payload::Encoded)
+            .map_err(|e| e.to_string())?
+    } else {
+        T::decode(&otlp[..])
+            .map(Payload::Decoded)
+            .map_err(|e| e.to_string())?
+    };
+    Ok((ctx.map(Arc::new), data))
+}
+
+/// Closes a taken-over persistent log once its reader and every request read from it are
+/// gone, and removes its directory when nothing is left in it.
+struct Closing(Arc<SegmentLog>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.close();
+        let (records, items) = self.0.pending();
+        match self.0.remove_if_drained() {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(queue = %self.0.directory().display(), records, items,
+                "data not handed over stays in the persistent queue"),
+            Err(e) => tracing::warn!(queue = %self.0.directory().display(), error = %e,
+                "cannot remove the emptied persistent queue"),
+        }
+    }
+}
+
+/// One request of a queue taken over from a stopped exporter (see [`Taken`]).
+pub struct TakenRequest<T: SignalData> {
+    /// The sender's client context it was queued with.
+    pub ctx: Option<Arc<ClientContext>>,
+    /// The request.
+    pub payload: Payload<T>,
+    /// Where it is stored: acknowledged through this once handed over.
+    pub receipt: Receipt,
+}
+
+/// Where a [`TakenRequest`] is stored, for a persistent queue.
+pub struct Receipt(Option<(Arc<Closing>, u64, u32)>);
+
+impl Receipt {
+    /// The request is safely elsewhere (queued for another exporter): a persistent queue
+    /// acknowledges its record, so it is neither sent nor handed over again. A request
+    /// whose receipt is dropped without this stays in its persistent queue (an in-memory
+    /// one is gone).
+    pub fn handed_over(self) {
+        if let Some((log, segment, index)) = self.0 {
+            log.0.ack(segment, index);
+        }
+    }
+
+    /// True when the request is in a persistent queue (it stays there unless handed over).
+    pub fn is_stored(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// What a stopped exporter's sending queue held, request by request, oldest first, with each
+/// request's client context: for a `loadbalancing` backend that left, whose data goes to the
+/// new owners of its keys.
+///
+/// An in-memory queue's requests are taken out of it. A persistent queue's records are read
+/// one at a time (the queue may be larger than memory) and stay on disk until
+/// [`Receipt::handed_over`]; once all are, the queue's directory is removed. Records that
+/// cannot be read are acknowledged, counted in [`Taken::unreadable`] and logged.
+pub struct Taken<T: SignalData> {
+    mem: std::vec::IntoIter<MemEntry<T>>,
+    disk: Option<(Arc<Closing>, bool)>,
+    /// Items of records that could not be read (dropped).
+    pub unreadable: u64,
+}
+
+impl<T: SignalData> Taken<T> {
+    /// Nothing.
+    pub fn empty() -> Self {
+        Taken {
+            mem: Vec::new().into_iter(),
+            disk: None,
+            unreadable: 0,
+        }
+    }
+
+    /// The entries of an in-memory queue.
+    pub fn memory(entries: Vec<MemEntry<T>>) -> Self {
+        Taken {
+            mem: entries.into_iter(),
+            disk: None,
+            unreadable: 0,
+        }
+    }
+
+    /// Every record of `log` not yet acknowledged, from the oldest (the log's readers must
+    /// have stopped); kept `encoded` or decoded. The log is closed when the last request is
+    /// dropped.
+    pub fn persistent(log: Arc<SegmentLog>, encoded: bool) -> Self {
+        log.rewind();
+        Taken {
+            mem: Vec::new().into_iter(),
+            disk: Some((Arc::new(Closing(log)), encoded)),
+            unreadable: 0,
+        }
+    }
+
+    /// The next request; `None` at the end (or when a persistent queue cannot be read: what
+    /// is left stays on disk, logged).
+    pub fn next_request(&mut self) -> Option<TakenRequest<T>> {
+        if let Some(e) = self.mem.next() {
+            return Some(TakenRequest {
+                ctx: e.ctx,
+                payload: e.data,
+                receipt: Receipt(None),
+            });
+        }
+        let (log, encoded) = self.disk.as_ref()?;
+        loop {
+            let rec = match log.0.try_next() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(queue = %log.0.directory().display(), error = %e,
+                        "cannot read the persistent queue being handed over; the rest stays on disk");
+                    return None;
+                }
+            };
+            match parse_record::<T>(rec.payload, *encoded) {
+                Ok((ctx, payload)) => {
+                    return Some(TakenRequest {
+                        ctx,
+                        payload,
+                        receipt: Receipt(Some((log.clone(), rec.segment, rec.index))),
+                    });
+                }
+                Err(e) => {
+                    self.unreadable += u64::from(rec.items);
+                    tracing::error!(queue = %log.0.directory().display(), segment = rec.segment,
+                        index = rec.index, error = %e, "unreadable record in the persistent queue; dropped");
+                    log.0.ack(rec.segment, rec.index);
+                }
+            }
+        }
     }
 }

@@ -374,8 +374,8 @@ impl Extension for Storage {
     }
 }
 
-/// A `file_storage` in `dir` (fsync never), a host with it, and a queue config that uses it.
-fn persistent(dir: &std::path::Path) -> (FileStorage, Host, HelperConfig) {
+/// A `file_storage` extension in `dir` (fsync never) and a host with it as `file_storage`.
+pub(crate) fn storage_host(dir: &std::path::Path) -> (FileStorage, Host) {
     let storage = FileStorage::new(
         dir.to_path_buf(),
         Fsync::Never,
@@ -387,9 +387,15 @@ fn persistent(dir: &std::path::Path) -> (FileStorage, Host, HelperConfig) {
     let sid: ComponentId = "file_storage".parse().unwrap();
     let mut host = Host::default();
     host.extensions
-        .insert(sid.clone(), Arc::new(Storage(storage.clone())));
+        .insert(sid, Arc::new(Storage(storage.clone())));
+    (storage, host)
+}
+
+/// A `file_storage` in `dir` (fsync never), a host with it, and a queue config that uses it.
+fn persistent(dir: &std::path::Path) -> (FileStorage, Host, HelperConfig) {
+    let (storage, host) = storage_host(dir);
     let mut c = cfg(true);
-    c.queue.storage = Some(sid);
+    c.queue.storage = Some("file_storage".parse().unwrap());
     c.queue.queue_size = 100;
     (storage, host, c)
 }

@@ -15,7 +15,7 @@ use super::config::{Config, RoutingKey};
 use super::resolver::{Resolver, from_config};
 use super::ring::Ring;
 use super::route::Routable;
-use crate::helper::{HelperExporter, MemQueue, Payload};
+use crate::helper::{HelperExporter, MemQueue, Payload, Taken, TakenRequest};
 use crate::otlp::{GrpcExport, OtlpExporter};
 
 /// Longest a part waits for room when its owner's queue and the next backend's are both full.
@@ -140,6 +140,95 @@ impl<T: Balanced> LoadBalancer<T> {
         )
     }
 
+    /// The name of `endpoint`'s sub-exporter: `<name>_<endpoint, made safe>`.
+    fn sub_name(&self, endpoint: &str) -> String {
+        let clean: String = endpoint
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{}_{clean}", self.set.id.name().unwrap_or("backend"))
+    }
+
+    /// The persistent queues (`sending_queue::storage`) of backends this exporter no longer
+    /// has, left on disk by an earlier process or configuration (a backend removed while
+    /// Strata was down or reloading): each is opened and its data routed over the current
+    /// ring, so a scale-in during a restart loses nothing either. Queues of current backends
+    /// belong to their sub-exporters and are not touched.
+    async fn claim_orphans(&self, host: &Host) {
+        let st = self.state();
+        if st.backends.is_empty() {
+            return;
+        }
+        let Ok(cfg) = self.cfg.sub_config(&self.set.path(), "orphans:0") else {
+            return;
+        };
+        let Some(storage) = cfg
+            .helper()
+            .queue
+            .storage
+            .as_ref()
+            .and_then(|sid| host.extension(sid))
+            .and_then(|ext| ext.storage())
+        else {
+            return;
+        };
+        // The directory names `FileStorage::open` makes of `<type>/<name>_<endpoint>_<signal>`.
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
+        let queue_of = |ep: &str| {
+            safe(&format!(
+                "{}_{}",
+                ComponentId::new(self.set.id.ty(), Some(&self.sub_name(ep))),
+                T::SIGNAL
+            ))
+        };
+        let prefix = safe(&format!(
+            "{}/{}_",
+            self.set.id.ty(),
+            self.set.id.name().unwrap_or("backend")
+        ));
+        let suffix = format!("_{}", T::SIGNAL);
+        let live: Vec<String> = st.backends.iter().map(|b| queue_of(&b.endpoint)).collect();
+        let Ok(dir) = std::fs::read_dir(&storage.directory) else {
+            return;
+        };
+        let mut orphans: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with(&suffix) && !live.contains(n))
+            .collect();
+        orphans.sort();
+        for name in orphans {
+            match storage.open(&name) {
+                Ok((log, rec)) => {
+                    if rec.records > 0 {
+                        info!(exporter = %self.set.id, queue = %name, records = rec.records, items = rec.items,
+                            "a persistent queue of a backend no longer resolved; re-routing its data");
+                    }
+                    self.reroute(Taken::persistent(Arc::new(log), true), &name)
+                        .await;
+                }
+                Err(e) => {
+                    warn!(exporter = %self.set.id, queue = %name, error = %e, "cannot open the persistent queue of a former backend")
+                }
+            }
+        }
+    }
+
     /// A started sub-exporter for `endpoint`. Its id (`<type>/<name>_<endpoint>`) is stable,
     /// so a reload hands its in-memory queue to the next configuration's.
     async fn sub_exporter(
@@ -151,17 +240,7 @@ impl<T: Balanced> LoadBalancer<T> {
             .cfg
             .sub_config(&self.set.path(), endpoint)
             .map_err(|e| e.to_string())?;
-        let clean: String = endpoint
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let name = format!("{}_{clean}", self.set.id.name().unwrap_or("backend"));
+        let name = self.sub_name(endpoint);
         let set = Settings {
             kind: self.set.kind,
             id: ComponentId::new(self.set.id.ty(), Some(&name)),
@@ -217,28 +296,56 @@ impl<T: Balanced> LoadBalancer<T> {
             .iter()
             .filter(|b| !self.backends().contains(&b.endpoint))
         {
-            let queued = b.exporter.take_queued().await;
-            let n: usize = queued.iter().map(|(_, p)| p.item_count()).sum();
-            if n > 0 {
-                info!(exporter = %self.set.id, endpoint = %b.endpoint, items = n, "re-routing the data queued for a backend that left");
-            }
-            for (ctx, payload) in queued {
-                let items = payload.item_count() as u64;
-                let data = match payload {
-                    Payload::Decoded(d) => Ok(d),
-                    Payload::Encoded(e) => e.decode(),
-                };
-                let r = match data {
-                    Ok(d) => ClientContext::scope_opt(ctx, self.route(d)).await,
-                    Err(e) => Err(e),
-                };
-                match r {
-                    Ok(_) => self.rerouted.add(items),
-                    Err(e) => {
-                        warn!(exporter = %self.set.id, items, error = %e, "re-routing failed; data lost")
+            let taken = b.exporter.take_queued().await;
+            self.reroute(taken, &format!("the backend {} that left", b.endpoint))
+                .await;
+        }
+        self.claim_orphans(&host).await;
+    }
+
+    /// Routes every request of `taken` over the current ring (to the owners of its keys); a
+    /// persistent queue's record is acknowledged once its data is queued for its new owner.
+    /// What cannot be routed (no backend, every queue full) stays in a persistent queue, or
+    /// is lost from an in-memory one, logged and counted.
+    async fn reroute(&self, mut taken: Taken<T>, from: &str) {
+        let mut moved = 0u64;
+        let mut lost = 0u64;
+        let mut kept = 0u64;
+        while let Some(req) = taken.next_request() {
+            let TakenRequest {
+                ctx,
+                payload,
+                receipt,
+            } = req;
+            let items = payload.item_count() as u64;
+            let data = match payload {
+                Payload::Decoded(d) => Ok(d),
+                Payload::Encoded(e) => e.decode(),
+            };
+            let r = match data {
+                Ok(d) => ClientContext::scope_opt(ctx, self.route(d)).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(_) => {
+                    moved += items;
+                    self.rerouted.add(items);
+                    receipt.handed_over();
+                }
+                Err(e) => {
+                    if receipt.is_stored() {
+                        kept += items;
+                        warn!(exporter = %self.set.id, items, error = %e, "re-routing failed; the data stays in the persistent queue");
+                    } else {
+                        lost += items;
+                        warn!(exporter = %self.set.id, items, error = %e, "re-routing failed; data lost");
                     }
                 }
             }
+        }
+        if moved + lost + kept + taken.unreadable > 0 {
+            info!(exporter = %self.set.id, from, rerouted_items = moved, lost_items = lost + taken.unreadable,
+                kept_items = kept, "re-routed the data queued for a backend");
         }
     }
 
@@ -262,23 +369,7 @@ impl<T: Balanced> LoadBalancer<T> {
             let entries = q.drain();
             let n: usize = entries.iter().map(|e| e.data.item_count()).sum();
             info!(exporter = %self.set.id, queue = %key, items = n, "re-routing the queue of a backend the new configuration does not have");
-            for e in entries {
-                let items = e.data.item_count() as u64;
-                let data = match e.data {
-                    Payload::Decoded(d) => Ok(d),
-                    Payload::Encoded(enc) => enc.decode(),
-                };
-                let r = match data {
-                    Ok(d) => ClientContext::scope_opt(e.ctx, self.route(d)).await,
-                    Err(err) => Err(err),
-                };
-                match r {
-                    Ok(_) => self.rerouted.add(items),
-                    Err(err) => {
-                        warn!(exporter = %self.set.id, items, error = %err, "re-routing failed; data lost")
-                    }
-                }
-            }
+            self.reroute(Taken::memory(entries), &key).await;
         }
     }
 
@@ -662,5 +753,133 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert_eq!(*a.0.lock().unwrap(), sent, "a span arrived twice");
         lb.shutdown().await.unwrap();
+    }
+
+    /// 20 requests of 10 traces, each trace id unique to (`tag`, request, span).
+    async fn send_traces(lb: &LoadBalancer<Traces>, tag: u8) -> usize {
+        let mut sent = 0;
+        for r in 0..20u8 {
+            let mut t = fake::traces(1, 10);
+            for (i, s) in t.resource_spans[0].scope_spans[0]
+                .spans
+                .iter_mut()
+                .enumerate()
+            {
+                s.trace_id = vec![r, i as u8, tag, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
+            }
+            sent += t.item_count();
+            lb.consume(t).await.unwrap();
+        }
+        sent
+    }
+
+    fn persistent_lb(resolver: Arc<Changing>, telemetry: &Telemetry) -> Arc<LoadBalancer<Traces>> {
+        let cfg: Config = strata_pipelines::config::parse_component(
+            "e",
+            serde_yaml_ng::from_str(
+                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, sending_queue: {storage: file_storage}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let set = Settings {
+            kind: Kind::Exporter,
+            id: "loadbalancing".parse().unwrap(),
+            telemetry: telemetry.clone(),
+        };
+        LoadBalancer::<Traces>::with_resolver(set, cfg, resolver)
+    }
+
+    fn queue_dirs(dir: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// As above with persistent queues: the leaving backend's records are read from disk,
+    /// queued for the new owner, acknowledged, and its queue directory is removed.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_backend_leaving_hands_over_its_persistent_queue() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, host) = crate::helper::tests::storage_host(tmp.path());
+        let (a, b) = (Backend::default(), Backend::default());
+        let (addr_a, _ha) = serve(a.clone()).await;
+        let (addr_b, hb) = serve(b.clone()).await;
+        hb.abort();
+        let _ = hb.await;
+        let resolver = Arc::new(Changing(StdMutex::new(vec![
+            addr_a.clone(),
+            addr_b.clone(),
+        ])));
+        let telemetry = Telemetry::default();
+        let lb = persistent_lb(resolver.clone(), &telemetry);
+        lb.start(&host).await.unwrap();
+        let sent = send_traces(&lb, 1).await;
+        until("A got its share", || *a.0.lock().unwrap() > 0).await;
+        assert_eq!(queue_dirs(tmp.path()).len(), 2);
+        let on_a = *a.0.lock().unwrap();
+        assert!(on_a < sent, "B owns some of the keys");
+        *resolver.0.lock().unwrap() = vec![addr_a.clone()];
+        until("every span reached A", || *a.0.lock().unwrap() == sent).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(*a.0.lock().unwrap(), sent, "a span arrived twice");
+        assert!(
+            telemetry
+                .render()
+                .contains(&format!("strata_loadbalancer_rerouted_items{{exporter=\"loadbalancing\",otel_signal=\"traces\"}} {}", sent - on_a)),
+            "{}",
+            telemetry.render()
+        );
+        let b_queue = format!("loadbalancing_backend_{}_traces", addr_b.replace(':', "_"));
+        until("B's queue directory is removed", || {
+            !queue_dirs(tmp.path()).contains(&b_queue)
+        })
+        .await;
+        lb.shutdown().await.unwrap();
+    }
+
+    /// A backend removed while Strata was down: its persistent queue, left on disk by the
+    /// previous process, is found at start and its data routed to the backends resolved now.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_former_backends_persistent_queue_is_claimed_at_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_, host) = crate::helper::tests::storage_host(tmp.path());
+        let (a, b) = (Backend::default(), Backend::default());
+        let (addr_a, _ha) = serve(a.clone()).await;
+        let (addr_b, hb) = serve(b.clone()).await;
+        hb.abort();
+        let _ = hb.await;
+        let resolver = Arc::new(Changing(StdMutex::new(vec![
+            addr_a.clone(),
+            addr_b.clone(),
+        ])));
+        let first = persistent_lb(resolver.clone(), &Telemetry::default());
+        first.start(&host).await.unwrap();
+        let sent = send_traces(&first, 2).await;
+        until("A got its share", || *a.0.lock().unwrap() > 0).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let on_a = *a.0.lock().unwrap();
+        first.shutdown().await.unwrap();
+        drop(first);
+        assert!(on_a < sent, "B's share stays on disk");
+        // The next process resolves only A.
+        let resolver = Arc::new(Changing(StdMutex::new(vec![addr_a.clone()])));
+        let telemetry = Telemetry::default();
+        let second = persistent_lb(resolver, &telemetry);
+        second.start(&host).await.unwrap();
+        until("B's spans reached A", || *a.0.lock().unwrap() == sent).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(*a.0.lock().unwrap(), sent, "a span arrived twice");
+        assert_eq!(
+            queue_dirs(tmp.path()),
+            vec![format!(
+                "loadbalancing_backend_{}_traces",
+                addr_a.replace(':', "_")
+            )]
+        );
+        second.shutdown().await.unwrap();
     }
 }

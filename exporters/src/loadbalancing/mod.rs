@@ -25,9 +25,14 @@
 //! The owner of a key is chosen by rendezvous hashing ([`ring`]): even load, the same choice
 //! on every front-end, and a membership change moves only the keys of the backends that
 //! changed. Where the Collector's users lose data, Strata does not:
-//! - **a backend that leaves** (a scale-in, a DNS change): the data queued for it in memory is
-//!   taken from its queue and routed to the new owners of its keys, counted in
-//!   `strata_loadbalancer_rerouted_items`;
+//! - **a backend that leaves** (a scale-in, a DNS change): the data queued for it is taken
+//!   from its queue and routed to the new owners of its keys, counted in
+//!   `strata_loadbalancer_rerouted_items`. From a persistent queue (`sending_queue::storage`)
+//!   each record is read from disk, queued for its new owner, and only then acknowledged
+//!   (a crash in between sends it twice, never loses it); the emptied queue's directory is
+//!   removed. What cannot be routed stays on disk. A persistent queue of a backend that is
+//!   gone when Strata starts (removed while it was down or reloading) is found in the
+//!   storage directory at the first resolution and re-routed the same way;
 //! - **a request split over several backends**: each part goes to its own backend's queue, so
 //!   a backend that refuses its part never makes the healthy ones receive theirs twice; when
 //!   a backend's queue is full (and does not block), its part goes to the next backend in the
@@ -44,8 +49,8 @@
 //! A failed lookup keeps the last list. Self-metrics: `otelcol_loadbalancer_num_backends`,
 //! `otelcol_loadbalancer_num_resolutions{success}`, `otelcol_loadbalancer_backend_outcome{endpoint,success}`.
 //!
-//! Not yet: a backend's *persistent* queue stays on disk when the backend leaves (it is sent
-//! when the backend comes back), and a `k8s` EndpointSlice resolver.
+//! Not yet: a `k8s` EndpointSlice resolver (the [`Resolver`] trait is where it goes; a
+//! headless Service with the `dns` resolver covers Kubernetes meanwhile).
 
 mod config;
 mod exporter;
