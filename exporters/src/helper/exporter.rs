@@ -604,6 +604,33 @@ impl<T: SignalData> HelperExporter<T> {
 
     /// Sends (no queue) or queues `data`; see the type's docs.
     async fn accept(&self, data: Payload<T>) -> ConsumeResult {
+        self.accept_with(data, self.cfg.queue.block_on_overflow)
+            .await
+    }
+
+    /// `consume`, except that a full queue is waited on (as under `block_on_overflow`) for up
+    /// to `wait` rather than refusing at once. For a caller that found the queue
+    /// [ready](Consumer::ready) and must not have the request refused because another
+    /// request filled the queue in between (the `loadbalancing` exporter: a refused part
+    /// would make the sender retry parts other backends already queued).
+    ///
+    /// # Errors
+    /// As `consume`; a retryable error when the queue stayed full for `wait`.
+    pub async fn consume_waiting(&self, data: T, wait: Duration) -> ConsumeResult {
+        let items = data.item_count() as u64;
+        match tokio::time::timeout(wait, self.accept_with(Payload::Decoded(data), true)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.core.m.enqueue_failed.add(items);
+                Err(ConsumeError::retryable(format!(
+                    "exporter {}: sending queue stayed full for {wait:?}",
+                    self.core.id
+                )))
+            }
+        }
+    }
+
+    async fn accept_with(&self, data: Payload<T>, block: bool) -> ConsumeResult {
         let items = data.item_count() as u64;
         if !self.cfg.queue.enabled {
             let never = CancellationToken::new();
@@ -635,13 +662,10 @@ impl<T: SignalData> HelperExporter<T> {
             let part = self.queued_form(part);
             let n = part.item_count() as u64;
             let r = match &q {
-                Queue::Memory(m) => {
-                    m.offer(part, ctx.clone(), self.cfg.queue.block_on_overflow)
-                        .await
-                }
+                Queue::Memory(m) => m.offer(part, ctx.clone(), block).await,
                 Queue::Disk(d) => loop {
                     match d.offer(&part, ctx.as_deref()).await {
-                        Err(Refused::Full(_)) if self.cfg.queue.block_on_overflow => {
+                        Err(Refused::Full(_)) if block => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
                         }
                         other => break other,

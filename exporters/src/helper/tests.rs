@@ -261,6 +261,48 @@ async fn a_blocking_queue_is_always_ready() {
     assert!(blocked.await.unwrap().is_ok());
 }
 
+/// `consume_waiting` on a full, non-blocking queue waits for room up to its limit: it is
+/// refused (counted) when none comes, queued when the peer drains the queue in time.
+#[tokio::test(start_paused = true)]
+async fn consume_waiting_waits_for_room_up_to_its_limit() {
+    let t = Telemetry::default();
+    let peer = Arc::new(Peer::default());
+    peer.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = Arc::new(HelperExporter::new(
+        &settings(&t),
+        cfg(true),
+        Arc::new(PeerSender(peer.clone())),
+    ));
+    e.start(&Host::default()).await.unwrap();
+    for _ in 0..4 {
+        e.consume(fake::traces(1, 1)).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    assert!(e.ready().is_err());
+    let err = e
+        .consume_waiting(fake::traces(1, 1), Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_retryable() && err.to_string().contains("stayed full for 500ms"),
+        "{err}"
+    );
+    assert_eq!(counter(&t, "otelcol_exporter_enqueue_failed_spans"), 1);
+    let waiting = tokio::spawn({
+        let e = e.clone();
+        async move {
+            e.consume_waiting(fake::traces(1, 1), Duration::from_secs(5))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    peer.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(waiting.await.unwrap().is_ok());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(peer.received(), 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_drains_the_memory_queue() {
     let t = Telemetry::default();

@@ -407,7 +407,13 @@ impl<T: Balanced> LoadBalancer<T> {
                         Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
                     }
                 };
-                let r = target.exporter.consume(part).await;
+                // Found ready, the queue may still have filled since (another request's
+                // part): wait for room rather than refuse this part, whose siblings may be
+                // queued already.
+                let wait = waited_until
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(std::time::Duration::from_secs(1));
+                let r = target.exporter.consume_waiting(part, wait).await;
                 if r.is_ok() {
                     target.sent.add(1);
                 } else {

@@ -38,9 +38,9 @@
 //!   a backend's queue is full (and does not block), its part goes to the next backend in the
 //!   list instead (affinity lost for those keys, counted in
 //!   `otelcol_loadbalancer_backend_outcome{success="false"}` and logged); when both are full
-//!   the part waits up to 5 s for room rather than failing the request. Only after that (or
-//!   when a queue fills between the check and the enqueue) is the request refused, and then
-//!   its parts already queued may reach their backends twice when the sender retries.
+//!   the part waits up to 5 s for room rather than failing the request (also when the queue
+//!   filled between the check and the enqueue). Only after that is the request refused, and
+//!   then its parts already queued may reach their backends twice when the sender retries.
 //!
 //! An export in flight when a reload or shutdown stops a sub-exporter is sent again (to the
 //! new owner): the peer may have it twice, and `strata_exporter_interrupted_items` counts such
