@@ -13,6 +13,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         // Receivers
         .receiver(strata_receivers::otlp::Factory)?
         .receiver(strata_receivers::hostmetrics::Factory)?
+        .receiver(strata_receivers::libvirt::Factory)?
         .receiver(strata_receivers::spdk::Factory)?
         .receiver(strata_receivers::spdk_trace::Factory)?
         .receiver(strata_receivers::redfish::Factory)?

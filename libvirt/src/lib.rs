@@ -92,7 +92,10 @@ impl DomainStats {
     /// Whether any key of the group `prefix` (`"block"` for `block.*`) is present.
     pub fn has_group(&self, prefix: &str) -> bool {
         let p = format!("{prefix}.");
-        self.params.range(p.clone()..).next().is_some_and(|(k, _)| k.starts_with(&p))
+        self.params
+            .range(p.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&p))
     }
 }
 

@@ -136,12 +136,7 @@ impl Connection {
             }
             // SAFETY: `rec` is a valid record until the list is freed; its parameters are
             // copied out here.
-            let (dom, params) = unsafe {
-                (
-                    (*rec).dom,
-                    read_params((*rec).params, (*rec).nparams),
-                )
-            };
+            let (dom, params) = unsafe { ((*rec).dom, read_params((*rec).params, (*rec).nparams)) };
             let mut s = DomainStats {
                 name: domain_name(dom),
                 uuid: domain_uuid(dom),
@@ -333,7 +328,6 @@ fn fill(dom: v::virDomainPtr, s: &mut DomainStats) {
             }
         }
     }
-    drop(put);
     s.filled = filled;
 }
 

@@ -61,5 +61,8 @@ fn ten_thousand_scrapes_keep_rss_flat() {
     }
     let after = rss_kib();
     println!("libvirt: RSS {before} KiB before, {after} KiB after 10,000 scrapes");
-    assert!(after < before + 1024, "RSS grew from {before} to {after} KiB");
+    assert!(
+        after < before + 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
 }

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod hostmetrics;
+pub mod libvirt;
 pub mod otlp;
 pub mod recorder;
 pub mod redfish;

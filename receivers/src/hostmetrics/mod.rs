@@ -46,7 +46,7 @@ pub mod metadata;
 mod receiver;
 mod scrape;
 
-pub use config::{Config, Filters, MatchSet, MatchType, Scrapers};
+pub use config::{Config, Filters, MatchSet, MatchType, Matcher, Scrapers};
 pub use receiver::{Factory, HostMetricsReceiver};
 pub use scrape::HostScraper;
 
