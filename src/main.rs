@@ -55,6 +55,12 @@ const OVERLAYS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "node",
+        "STRATA_LIBVIRT_URI",
+        "node.kvm.yaml",
+        include_str!("../configs/node.kvm.yaml"),
+    ),
+    (
+        "node",
         "STRATA_TLS_CERT_FILE",
         "secure/server.tls.yaml",
         include_str!("../configs/secure/server.tls.yaml"),

@@ -127,6 +127,33 @@ fn every_profile_validates() {
         &[],
     );
     assert!(ok, "{out}");
+    // The node profile on a KVM host: explicitly, and by STRATA_LIBVIRT_URI.
+    let (ok, out) = strata(
+        &[
+            "validate",
+            "--config",
+            "configs/node.yaml",
+            "--config",
+            "configs/node.kvm.yaml",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = strata(
+        &["--profile", "node", "--print-config"],
+        &[("STRATA_LIBVIRT_URI", "qemu+ssh://kvm-1/system")],
+    );
+    assert!(
+        ok && out.contains("node.kvm.yaml")
+            && out.contains("uri: qemu+ssh://kvm-1/system")
+            && out.contains("- libvirt"),
+        "{out}"
+    );
+    let (ok, out) = strata(
+        &["validate", "--profile", "node"],
+        &[("STRATA_LIBVIRT_URI", "qemu:///system")],
+    );
+    assert!(ok, "{out}");
     // The dpu profile with its upstream overlay.
     let (ok, out) = strata(&["validate"], &[("STRATA_UPSTREAM", "collector:4317")]);
     assert!(ok, "{out}");
