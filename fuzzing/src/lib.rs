@@ -37,6 +37,7 @@ pub const TARGETS: &[Target] = &[
     ("config_yaml", config_yaml),
     ("queue_segment", queue_segment),
     ("http_decompress", http_decompress),
+    ("libvirt", libvirt),
 ];
 
 fn wire_agrees<T: SignalData>(data: &[u8]) {
@@ -342,6 +343,51 @@ pub fn http_decompress(data: &[u8]) {
     }
 }
 
+/// libvirt input as the `libvirt` receiver reads it: a domain's XML (`virDomainGetXMLDesc`,
+/// whose disk and interface targets the per-domain calls take), then, after a NUL byte, typed
+/// parameters as `key=type:value` lines (what a daemon's `virConnectGetAllDomainStats` answer
+/// carries), turned into metrics. Neither may panic, and every metric made is a documented one.
+pub fn libvirt(data: &[u8]) {
+    use strata_libvirt::{DomainStats, Value};
+    use strata_receivers::libvirt::metrics::{DEFS, Recorder, record};
+    let (xml, params) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    if let Ok(x) = std::str::from_utf8(xml) {
+        let _ = strata_libvirt::devices(x);
+    }
+    let mut s = DomainStats::default();
+    for line in String::from_utf8_lossy(params).lines() {
+        let Some((k, tv)) = line.split_once('=') else {
+            continue;
+        };
+        let Some((t, v)) = tv.split_once(':') else {
+            continue;
+        };
+        let val = match t {
+            "int" => v.parse().ok().map(Value::Int),
+            "uint" => v.parse().ok().map(Value::UInt),
+            "double" => v.parse().ok().map(Value::Double),
+            "bool" => v.parse().ok().map(Value::Bool),
+            "string" => Some(Value::String(v.to_owned())),
+            _ => None,
+        };
+        if let Some(val) = val {
+            s.params.insert(k.to_owned(), val);
+        }
+    }
+    let mut rec = Recorder::new(DEFS, 1, 2);
+    record(&mut rec, &s);
+    for m in rec.finish() {
+        assert!(
+            DEFS.iter().any(|d| d.name == m.name),
+            "{} is not documented",
+            m.name
+        );
+    }
+}
+
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -424,6 +470,15 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             gz.write_all(&body).expect("gzip");
             let zstd = zstd::encode_all(&body[..], 1).expect("zstd");
             vec![gz.finish().expect("gzip"), zstd, body]
+        }
+        "libvirt" => {
+            let dir = fx.join("libvirt");
+            let xml = std::fs::read(dir.join("test-default.xml")).unwrap_or_default();
+            let stats = std::fs::read(dir.join("test-default.stats")).unwrap_or_default();
+            let mut both = xml.clone();
+            both.push(0);
+            both.extend(&stats);
+            vec![both, xml]
         }
         _ => Vec::new(),
     }

@@ -66,3 +66,28 @@ fn ten_thousand_scrapes_keep_rss_flat() {
         "RSS grew from {before} to {after} KiB"
     );
 }
+
+/// Writes `tests/fixtures/libvirt/test-default.stats` (run with `--ignored` to record again).
+#[test]
+#[ignore]
+fn record_the_stats_fixture() {
+    let c = Connection::open("test:///default", true).unwrap();
+    let s = &c.domain_stats().unwrap()[0];
+    let mut out = String::new();
+    for (k, v) in &s.params {
+        let line = match v {
+            Value::Int(i) => format!("{k}=int:{i}"),
+            Value::UInt(u) => format!("{k}=uint:{u}"),
+            Value::Double(d) => format!("{k}=double:{d}"),
+            Value::Bool(b) => format!("{k}=bool:{b}"),
+            Value::String(s) => format!("{k}=string:{s}"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/libvirt/test-default.stats"
+    );
+    std::fs::write(path, out).unwrap();
+}
