@@ -125,8 +125,13 @@ impl FileStorage {
     /// # Errors
     /// The directory cannot be created or a segment cannot be read or truncated.
     pub fn open(&self, name: &str) -> io::Result<(SegmentLog, Recovery)> {
-        let safe: String = name
-            .chars()
+        SegmentLog::open(self.directory.join(Self::dir_name(name)), self.clone())
+    }
+
+    /// The subdirectory name of the queue `name`: ASCII letters, digits, `-` and `.` kept,
+    /// anything else `_` (`otlp/up_traces` → `otlp_up_traces`).
+    pub fn dir_name(name: &str) -> String {
+        name.chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
                     c
@@ -134,8 +139,7 @@ impl FileStorage {
                     '_'
                 }
             })
-            .collect();
-        SegmentLog::open(self.directory.join(safe), self.clone())
+            .collect()
     }
 }
 

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use async_trait::async_trait;
 use futures::future::join_all;
 use strata_pipelines::auth::ClientContext;
+use strata_pipelines::storage::FileStorage;
 use strata_pipelines::telemetry::{Counter, Gauge};
 use strata_pipelines::{
     Accepted, BuildError, Component, ComponentId, ConfigError, ConsumeError, ConsumeResult,
@@ -179,17 +180,7 @@ impl<T: Balanced> LoadBalancer<T> {
             return;
         };
         // The directory names `FileStorage::open` makes of `<type>/<name>_<endpoint>_<signal>`.
-        let safe = |s: &str| -> String {
-            s.chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        };
+        let safe = FileStorage::dir_name;
         let queue_of = |ep: &str| {
             safe(&format!(
                 "{}_{}",
@@ -697,20 +688,48 @@ mod tests {
         lb.shutdown().await.unwrap();
     }
 
-    /// A backend whose queue is full (its peer down, `queue_size: 1`, not blocking): its parts
-    /// go to the other backend, counted; nothing is sent twice or lost (once the resolution
-    /// drops it, what it held reaches the other backend too).
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_full_backend_queue_sends_its_parts_to_the_next_backend() {
-        let (a, b) = (Backend::default(), Backend::default());
-        let (addr_a, _ha) = serve(a.clone()).await;
-        let (addr_b, hb) = serve(b.clone()).await;
+    /// What `b` has received once it got something and then nothing more for 300 ms (its
+    /// share is in, what remains waits in queues).
+    async fn settled(b: &Backend) -> usize {
+        until("the backend got its share", || *b.0.lock().unwrap() > 0).await;
+        let mut last = 0;
+        loop {
+            let now = *b.0.lock().unwrap();
+            if now == last {
+                return now;
+            }
+            last = now;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Backend A serving (keep the handle), backend B's address with nothing listening (its
+    /// peer down), and a resolver answering both.
+    async fn a_up_b_down() -> (
+        Backend,
+        String,
+        String,
+        Arc<Changing>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let a = Backend::default();
+        let (addr_a, ha) = serve(a.clone()).await;
+        let (addr_b, hb) = serve(Backend::default()).await;
         hb.abort();
         let _ = hb.await;
         let resolver = Arc::new(Changing(StdMutex::new(vec![
             addr_a.clone(),
             addr_b.clone(),
         ])));
+        (a, addr_a, addr_b, resolver, ha)
+    }
+
+    /// A backend whose queue is full (its peer down, `queue_size: 1`, not blocking): its parts
+    /// go to the other backend, counted; nothing is sent twice or lost (once the resolution
+    /// drops it, what it held reaches the other backend too).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_backend_queue_sends_its_parts_to_the_next_backend() {
+        let (a, addr_a, addr_b, resolver, _ha) = a_up_b_down().await;
         let cfg: Config = strata_pipelines::config::parse_component(
             "e",
             serde_yaml_ng::from_str(
@@ -811,22 +830,13 @@ mod tests {
     async fn a_backend_leaving_hands_over_its_persistent_queue() {
         let tmp = tempfile::tempdir().unwrap();
         let (_, host) = crate::helper::tests::storage_host(tmp.path());
-        let (a, b) = (Backend::default(), Backend::default());
-        let (addr_a, _ha) = serve(a.clone()).await;
-        let (addr_b, hb) = serve(b.clone()).await;
-        hb.abort();
-        let _ = hb.await;
-        let resolver = Arc::new(Changing(StdMutex::new(vec![
-            addr_a.clone(),
-            addr_b.clone(),
-        ])));
+        let (a, addr_a, addr_b, resolver, _ha) = a_up_b_down().await;
         let telemetry = Telemetry::default();
         let lb = persistent_lb(resolver.clone(), &telemetry);
         lb.start(&host).await.unwrap();
         let sent = send_traces(&lb, 1).await;
-        until("A got its share", || *a.0.lock().unwrap() > 0).await;
+        let on_a = settled(&a).await;
         assert_eq!(queue_dirs(tmp.path()).len(), 2);
-        let on_a = *a.0.lock().unwrap();
         assert!(on_a < sent, "B owns some of the keys");
         *resolver.0.lock().unwrap() = vec![addr_a.clone()];
         until("every span reached A", || *a.0.lock().unwrap() == sent).await;
@@ -853,21 +863,11 @@ mod tests {
     async fn a_former_backends_persistent_queue_is_claimed_at_start() {
         let tmp = tempfile::tempdir().unwrap();
         let (_, host) = crate::helper::tests::storage_host(tmp.path());
-        let (a, b) = (Backend::default(), Backend::default());
-        let (addr_a, _ha) = serve(a.clone()).await;
-        let (addr_b, hb) = serve(b.clone()).await;
-        hb.abort();
-        let _ = hb.await;
-        let resolver = Arc::new(Changing(StdMutex::new(vec![
-            addr_a.clone(),
-            addr_b.clone(),
-        ])));
+        let (a, addr_a, _, resolver, _ha) = a_up_b_down().await;
         let first = persistent_lb(resolver.clone(), &Telemetry::default());
         first.start(&host).await.unwrap();
         let sent = send_traces(&first, 2).await;
-        until("A got its share", || *a.0.lock().unwrap() > 0).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let on_a = *a.0.lock().unwrap();
+        let on_a = settled(&a).await;
         first.shutdown().await.unwrap();
         drop(first);
         assert!(on_a < sent, "B's share stays on disk");
