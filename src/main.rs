@@ -348,7 +348,12 @@ fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve(args, cfg, factories))
+    let out = rt.block_on(serve(args, cfg, factories));
+    // Everything was shut down within its deadline; a blocking call still stuck in a library
+    // (a hung libvirtd: libvirt's calls have no timeout) must not keep the process alive, as
+    // dropping the runtime would wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    out
 }
 
 async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::Result<()> {

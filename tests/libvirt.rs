@@ -493,6 +493,69 @@ fn domains_appear_and_disappear_and_a_libvirtd_restart_is_survived() {
     assert!(s.child_alive());
 }
 
+/// A libvirtd that stops answering (SIGSTOP: its socket accepts, nothing replies; libvirt's
+/// calls have no timeout of their own): the scrape is given up on after the interval (at least
+/// 5 s), logged once and counted, no second call piles up beside the stuck one; when the
+/// daemon answers again (SIGCONT) scraping resumes, and a SIGTERM during the hang still ends
+/// Strata promptly.
+#[test]
+fn a_hung_libvirtd_is_given_up_on_and_scraping_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(d) = Libvirtd::start(tmp.path()) else {
+        return;
+    };
+    let mut s = Strata::start(&config(&d.uri()), &[]);
+    assert!(
+        eventually(Duration::from_secs(15), || points(&s)
+            .0
+            .contains_key("test")),
+        "{}",
+        s.log()
+    );
+    let pid = d.child.as_ref().unwrap().id().to_string();
+    let sig = |name: &str| {
+        assert!(
+            Command::new("kill")
+                .args([name, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    sig("-STOP");
+    let timeouts =
+        || s.counter("strata_receiver_libvirt_errors{receiver=\"libvirt\",cause=\"timeout\"}");
+    let hung = eventually(Duration::from_secs(20), || timeouts() >= 2);
+    let before = points(&s).0["test"].len();
+    sig("-CONT");
+    assert!(hung, "{}\n{}", s.self_metrics(), s.log());
+    assert!(
+        eventually(Duration::from_secs(20), || points(&s).0["test"].len()
+            > before),
+        "{}",
+        s.log()
+    );
+    assert_eq!(
+        s.log().matches("has not answered a scrape").count(),
+        1,
+        "{}",
+        s.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || s
+            .log()
+            .contains("libvirt answers again")),
+        "{}",
+        s.log()
+    );
+    // Hung again, then SIGTERM: the exit does not wait for libvirt.
+    sig("-STOP");
+    std::thread::sleep(Duration::from_millis(800));
+    let status = s.interrupt(Duration::from_secs(15));
+    sig("-CONT");
+    assert!(status.success(), "{status:?}\n{}", s.log());
+}
+
 /// A user who may not open the daemon's socket (the read-write socket is root's, mode 0700,
 /// as `qemu:///system`'s is root:libvirt 0770): the scrape is refused, the log says why once,
 /// the refusals are counted, and nothing crashes.

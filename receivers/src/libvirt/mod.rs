@@ -29,10 +29,14 @@
 //!   `strata_receiver_libvirt_domains` is the number scraped last;
 //! - a lost connection (libvirtd restarted) or a failed connect: the scrape is skipped, the
 //!   cause is logged once per outage and counted in
-//!   `strata_receiver_libvirt_errors{cause="connect"|"permission"|"connection_lost"|"stats"}`;
+//!   `strata_receiver_libvirt_errors{cause="connect"|"permission"|"connection_lost"|"stats"|"timeout"}`;
 //!   the next interval connects again, and the recovery is logged;
 //! - permission denied (the read-write socket needs the `libvirt` group or polkit): logged with
 //!   what to do; `read_only: true` needs no group on `qemu:///system`.
+//! - a libvirtd that stops answering (libvirt's calls have no timeout of their own): a scrape
+//!   is given up on after one `collection_interval` (at least 5 s), counted as
+//!   `cause="timeout"` and logged once; no second call is started beside the stuck one, and
+//!   scraping resumes when libvirt answers. Shutdown does not wait for the stuck call.
 //!
 //! Counters whose value goes down (a domain restarted) start a new series: the start time of
 //! the domain's cumulative points is reset when its CPU time decreases.

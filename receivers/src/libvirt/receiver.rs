@@ -57,7 +57,8 @@ pub use scrape::{LibvirtReceiver, LibvirtScraper};
 #[cfg(feature = "libvirt")]
 mod scrape {
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, TryLockError};
 
     use async_trait::async_trait;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -101,6 +102,8 @@ mod scrape {
         telemetry: Telemetry,
         state: Mutex<State>,
         scraped: Gauge,
+        /// A scrape did not return in time (libvirt not answering): logged once until one does.
+        stuck: AtomicBool,
     }
 
     impl LibvirtScraper {
@@ -117,6 +120,36 @@ mod scrape {
                 telemetry,
                 state: Mutex::new(State::default()),
                 scraped,
+                stuck: AtomicBool::new(false),
+            }
+        }
+
+        /// A scrape that has not returned within `wait` (a hung libvirtd: libvirt's calls have
+        /// no timeout of their own), or one asked for while an earlier one still waits: counted
+        /// (`cause="timeout"`), logged once until a scrape returns. The stuck call goes on in
+        /// its thread; no second one is started beside it.
+        fn timed_out(&self, wait: std::time::Duration) -> Vec<String> {
+            self.count("strata_receiver_libvirt_errors", "cause", "timeout");
+            if self.stuck.swap(true, Ordering::AcqRel) {
+                return Vec::new();
+            }
+            vec![format!(
+                "libvirt at {} has not answered a scrape within {wait:?}; skipping scrapes until it does",
+                self.cfg.uri_for_logs()
+            )]
+        }
+
+        /// One scrape off the async runtime, given up on (not cancelled) after `wait`.
+        pub async fn scrape(self: Arc<Self>, wait: std::time::Duration) -> (Metrics, Vec<String>) {
+            let me = self.clone();
+            let call = tokio::task::spawn_blocking(move || me.scrape_blocking());
+            match tokio::time::timeout(wait, call).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => (
+                    Metrics::default(),
+                    vec![format!("libvirt scrape task failed: {e}")],
+                ),
+                Err(_) => (Metrics::default(), self.timed_out(wait)),
             }
         }
 
@@ -164,7 +197,20 @@ mod scrape {
 
         /// One scrape (blocking: libvirt calls block).
         pub fn scrape_blocking(&self) -> (Metrics, Vec<String>) {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = match self.state.try_lock() {
+                Ok(st) => st,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                // The previous scrape is still waiting on libvirt.
+                Err(TryLockError::WouldBlock) => {
+                    return (
+                        Metrics::default(),
+                        self.timed_out(self.cfg.collection_interval),
+                    );
+                }
+            };
+            if self.stuck.swap(false, Ordering::AcqRel) {
+                info!(receiver = %self.id, uri = %self.cfg.uri_for_logs(), "libvirt answers again");
+            }
             let conn = match st.conn.clone() {
                 Some(c) => c,
                 None => match self.connect() {
@@ -335,6 +381,11 @@ mod scrape {
                 return Ok(());
             };
             let scraper = self.scraper.clone();
+            // A scrape may take up to one interval (at least 5 s) before it is given up on.
+            let wait = self
+                .cfg
+                .collection_interval
+                .max(std::time::Duration::from_secs(5));
             spawn_loop(
                 &self.tasks,
                 self.set.id.clone(),
@@ -342,7 +393,7 @@ mod scrape {
                     collection_interval: self.cfg.collection_interval,
                     initial_delay: self.cfg.initial_delay,
                 },
-                crate::scraper::blocking(move || scraper.scrape_blocking()),
+                Arc::new(move || Box::pin(scraper.clone().scrape(wait))),
                 next,
                 ReceiverObs::new(&self.set.telemetry, &self.set.id, ""),
             );
@@ -351,12 +402,11 @@ mod scrape {
 
         async fn shutdown(&self) -> Result<(), ShutdownError> {
             self.tasks.stop().await;
-            // Closes the connection (the scrape loop has stopped).
-            self.scraper
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .conn = None;
+            // Closes the connection (the scrape loop has stopped). A call still stuck in libvirt
+            // holds the state; its connection closes when that call returns.
+            if let Ok(mut st) = self.scraper.state.try_lock() {
+                st.conn = None;
+            }
             Ok(())
         }
     }
