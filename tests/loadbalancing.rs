@@ -499,36 +499,113 @@ fn replica_at(ip: &str, port: u16) -> Strata {
 /// and no span is lost or duplicated.
 #[tokio::test(flavor = "multi_thread")]
 async fn scale_out_by_a_dns_change() {
-    // Linux routes all of 127.0.0.0/8 to loopback; a sandbox that does not cannot run this.
-    if std::net::TcpListener::bind(("127.0.0.2", 0)).is_err() {
-        eprintln!("loadbalancing dns: skipped, 127.0.0.2 cannot be bound here");
+    if !loopback_aliases() {
         return;
     }
     let port = free_port();
-    let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
-    let r: Vec<Strata> = ips.iter().map(|ip| replica_at(ip, port)).collect();
-    for ip in ips {
+    let dns = common::dns::FakeDns::start("replicas.test", &[alias(0), alias(1)]).await;
+    let resolver = format!(
+        "dns: {{ hostname: replicas.test, port: {port}, interval: 200ms, timeout: 1s, nameservers: [\"127.0.0.1:{}\"] }}",
+        dns.port
+    );
+    let moved = scale_out(
+        port,
+        &resolver,
+        || dns.set(&[alias(0), alias(1), alias(2)]),
+        |_| {},
+    )
+    .await;
+    eprintln!("loadbalancing dns: 3rd replica took {moved} of 40 traces after the DNS change");
+}
+
+/// The `k8s` resolver against an in-test Kubernetes API server (HTTPS with a throwaway CA, a
+/// bearer token): first with a wrong token (refused, counted, the token never in the log),
+/// then the token file is rotated and read again; the Service's EndpointSlices gain a ready
+/// pod and lose none, and the third replica takes its share with keys moving only to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_out_by_an_endpointslice_change() {
+    if !loopback_aliases() {
+        return;
+    }
+    let port = free_port();
+    let kube =
+        common::kube::FakeKube::start("observability", "replicas", port, &[alias(0), alias(1)])
+            .await;
+    // A token the API server does not take, until the test rotates it.
+    let token_dir = tempfile::tempdir().unwrap();
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, "expired-token-4f1c\n").unwrap();
+    let resolver = format!(
+        "k8s: {{ service: replicas.observability, ports: [{port}], interval: 200ms, timeout: 1s, api_server: \"{}\", ca_file: \"{}\", token_file: \"{}\" }}",
+        kube.api_server,
+        kube.ca_file.display(),
+        token_file.display()
+    );
+    let moved = scale_out(
+        port,
+        &resolver,
+        || {
+            kube.set(&[(alias(0), true), (alias(1), true), (alias(2), true)]);
+        },
+        |f: &Strata| {
+            assert!(
+                eventually(Duration::from_secs(10), || kube.refused() >= 2),
+                "{}",
+                f.log()
+            );
+            assert!(f.counter_sum("otelcol_loadbalancer_num_backends") == 0);
+            assert!(f.log().contains("401"), "{}", f.log());
+            assert!(
+                !f.log().contains("expired-token-4f1c"),
+                "a token reached the log"
+            );
+            std::fs::write(&token_file, kube.token()).unwrap();
+        },
+    )
+    .await;
+    eprintln!(
+        "loadbalancing k8s: 3rd replica took {moved} of 40 traces after the EndpointSlice change"
+    );
+}
+
+/// Whether 127.0.0.2–.4 can be bound (Linux routes all of 127.0.0.0/8 to loopback; a sandbox
+/// that does not cannot run the scale-out tests, which say so).
+fn loopback_aliases() -> bool {
+    let ok = std::net::TcpListener::bind(("127.0.0.2", 0)).is_ok();
+    if !ok {
+        eprintln!("loadbalancing: scale-out skipped, 127.0.0.2 cannot be bound here");
+    }
+    ok
+}
+
+/// The replicas' addresses: 127.0.0.2, .3, .4.
+fn alias(i: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, 2 + i as u8)
+}
+
+/// Three replicas on 127.0.0.2–.4 at `port`; a front whose `resolver` (one line of YAML) first
+/// answers the first two. `ready` runs once the front is up (before any backend need be
+/// resolved); then 40 traces go out, `grow` adds the third replica to the answer, and 40 more
+/// go out. Every span arrives once, every trace on one replica, keys move only to the new
+/// replica. Returns how many traces it took.
+async fn scale_out(port: u16, resolver: &str, grow: impl Fn(), ready: impl Fn(&Strata)) -> usize {
+    let r: Vec<Strata> = (0..3)
+        .map(|i| replica_at(&alias(i).to_string(), port))
+        .collect();
+    for i in 0..3 {
         assert!(
             eventually(Duration::from_secs(10), || std::net::TcpStream::connect((
-                ip, port
+                alias(i),
+                port
             ))
             .is_ok()),
-            "replica {ip} did not listen"
+            "replica {} did not listen",
+            alias(i)
         );
     }
-    let addr = |i: usize| ips[i].parse::<std::net::Ipv4Addr>().unwrap();
-    let dns = common::dns::FakeDns::start("replicas.test", &[addr(0), addr(1)]).await;
     let grpc = free_port();
-    let f = Strata::start(
-        &front_with(
-            grpc,
-            &format!(
-                "dns: {{ hostname: replicas.test, port: {port}, interval: 200ms, timeout: 1s, nameservers: [\"127.0.0.1:{}\"] }}",
-                dns.port
-            ),
-        ),
-        &[grpc],
-    );
+    let f = Strata::start(&front_with(grpc, resolver), &[grpc]);
+    ready(&f);
     let backends = |n: u64| {
         eventually(Duration::from_secs(10), || {
             f.counter_sum("otelcol_loadbalancer_num_backends") == n
@@ -550,15 +627,15 @@ async fn scale_out_by_a_dns_change() {
     assert!(owners.values().all(|o| o.len() == 1));
     assert!(
         !owners.values().any(|o| o.contains(&2)),
-        "replica 3 is not in DNS yet"
+        "replica 3 is not resolved yet"
     );
     let before: BTreeMap<String, usize> = owners
         .iter()
         .map(|(t, o)| (t.clone(), *o.iter().next().unwrap()))
         .collect();
 
-    // The Service gains a pod: DNS answers three addresses.
-    dns.set(&[addr(0), addr(1), addr(2)]);
+    // The Service gains a pod.
+    grow();
     assert!(backends(3), "{}", f.log());
     for k in 0..4u8 {
         c.export(request(
@@ -588,5 +665,5 @@ async fn scale_out_by_a_dns_change() {
         400,
         "no span lost or duplicated"
     );
-    eprintln!("loadbalancing dns: 3rd replica took {moved} of 40 traces after the DNS change");
+    moved
 }

@@ -38,6 +38,7 @@ pub const TARGETS: &[Target] = &[
     ("queue_segment", queue_segment),
     ("http_decompress", http_decompress),
     ("libvirt", libvirt),
+    ("k8s_endpointslices", k8s_endpointslices),
 ];
 
 fn wire_agrees<T: SignalData>(data: &[u8]) {
@@ -388,6 +389,22 @@ pub fn libvirt(data: &[u8]) {
     }
 }
 
+/// A Kubernetes API server's `EndpointSliceList`, as the `loadbalancing` exporter's `k8s`
+/// resolver reads it: never a panic; every backend is `host:port` with a configured port.
+pub fn k8s_endpointslices(data: &[u8]) {
+    use strata_exporters::loadbalancing::ready_endpoints;
+    for hostnames in [None, Some("svc.ns")] {
+        if let Ok(list) = ready_endpoints(data, &[4317, 4318], hostnames) {
+            for b in list {
+                assert!(
+                    b.ends_with(":4317") || b.ends_with(":4318"),
+                    "backend without a configured port: {b}"
+                );
+            }
+        }
+    }
+}
+
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -471,6 +488,13 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             let zstd = zstd::encode_all(&body[..], 1).expect("zstd");
             vec![gz.finish().expect("gzip"), zstd, body]
         }
+        "k8s_endpointslices" => vec![
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../exporters/src/loadbalancing/testdata/endpointslices.json"),
+            )
+            .unwrap_or_default(),
+        ],
         "libvirt" => {
             let dir = fx.join("libvirt");
             let xml = std::fs::read(dir.join("test-default.xml")).unwrap_or_default();

@@ -321,6 +321,7 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 pub mod dns;
 pub mod fake_redfish;
 pub mod fake_spdk;
+pub mod kube;
 pub mod otlp;
 pub mod tls;
 pub mod zipkin;

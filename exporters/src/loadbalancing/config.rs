@@ -57,7 +57,7 @@ impl Default for Protocol {
     }
 }
 
-/// `resolver:`: exactly one of `static` and `dns`.
+/// `resolver:`: exactly one of `static`, `dns` and `k8s`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResolverConfig {
@@ -66,6 +66,61 @@ pub struct ResolverConfig {
     pub static_: Option<StaticResolver>,
     /// A DNS name with one address per backend (a Kubernetes headless Service).
     pub dns: Option<DnsResolver>,
+    /// A Kubernetes Service's EndpointSlices, read from the API server.
+    pub k8s: Option<K8sResolver>,
+}
+
+/// `resolver.k8s`: the ready endpoints of a Service, from its EndpointSlices
+/// (`discovery.k8s.io/v1`, label `kubernetes.io/service-name`), asked of the API server every
+/// `interval` with the pod's service account. The Collector's keys (`service`, `ports`,
+/// `timeout`, `return_hostnames`), plus Strata's `interval` and where the API server and the
+/// credentials are (defaults: the in-cluster ones).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct K8sResolver {
+    /// `name` or `name.namespace` (the pod's own namespace when left out).
+    pub service: String,
+    /// A backend per ready endpoint address and port. Default `[4317]`.
+    pub ports: Vec<u16>,
+    /// Longest a request to the API server may take. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often to ask. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Backends by the endpoint's hostname (`<hostname>.<service>.<namespace>`, a StatefulSet's
+    /// stable names) where it has one, else by address. Default false.
+    pub return_hostnames: bool,
+    /// The API server, `https://host:port`. Default:
+    /// `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+    pub api_server: Option<String>,
+    /// The bearer token, read again at every request (projected tokens rotate). Default: the
+    /// service account's, `/var/run/secrets/kubernetes.io/serviceaccount/token`.
+    pub token_file: String,
+    /// The CA that signed the API server's certificate. Default: the service account's
+    /// `ca.crt` beside the token.
+    pub ca_file: String,
+    /// The pod's namespace file, for a `service` without one.
+    pub namespace_file: String,
+}
+
+/// Where a pod's service account credentials are mounted.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+impl Default for K8sResolver {
+    fn default() -> Self {
+        K8sResolver {
+            service: String::new(),
+            ports: vec![4317],
+            timeout: Duration::from_secs(1),
+            interval: Duration::from_secs(5),
+            return_hostnames: false,
+            api_server: None,
+            token_file: format!("{SERVICE_ACCOUNT_DIR}/token"),
+            ca_file: format!("{SERVICE_ACCOUNT_DIR}/ca.crt"),
+            namespace_file: format!("{SERVICE_ACCOUNT_DIR}/namespace"),
+        }
+    }
 }
 
 /// `resolver.static`.
@@ -148,8 +203,37 @@ impl ComponentConfig for Config {
     /// The first problem with its path.
     fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let r = &self.resolver;
-        match (&r.static_, &r.dns) {
-            (Some(s), None) => {
+        match (&r.static_, &r.dns, &r.k8s) {
+            (None, None, Some(k)) => {
+                let name = k.service.split('.').next().unwrap_or_default();
+                if name.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::k8s::service"),
+                        "must name the Service: name or name.namespace",
+                    ));
+                }
+                if k.ports.is_empty() || k.ports.contains(&0) {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::k8s::ports"),
+                        "at least one port, none of them 0",
+                    ));
+                }
+                if k.interval.is_zero() || k.timeout.is_zero() {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::k8s"),
+                        "interval and timeout must be greater than 0",
+                    ));
+                }
+                if let Some(a) = &k.api_server
+                    && !a.starts_with("https://")
+                {
+                    return Err(ConfigError::new(
+                        format!("{path}::resolver::k8s::api_server"),
+                        format!("{a:?}: the API server is reached over https://"),
+                    ));
+                }
+            }
+            (Some(s), None, None) => {
                 if s.hostnames.is_empty() {
                     return Err(ConfigError::new(
                         format!("{path}::resolver::static::hostnames"),
@@ -157,7 +241,7 @@ impl ComponentConfig for Config {
                     ));
                 }
             }
-            (None, Some(d)) => {
+            (None, Some(d), None) => {
                 if d.hostname.trim().is_empty() {
                     return Err(ConfigError::new(
                         format!("{path}::resolver::dns::hostname"),
@@ -180,7 +264,7 @@ impl ComponentConfig for Config {
             _ => {
                 return Err(ConfigError::new(
                     format!("{path}::resolver"),
-                    "set exactly one of static or dns",
+                    "set exactly one of static, dns or k8s",
                 ));
             }
         }
@@ -228,6 +312,31 @@ mod tests {
         assert_eq!(
             err("resolver: {dns: {port: 1}}").path,
             "e::resolver::dns::hostname"
+        );
+        let k = parse_component::<Config>(
+            "e",
+            y("resolver: {k8s: {service: strata-cluster.observability}}"),
+        )
+        .unwrap()
+        .resolver
+        .k8s
+        .unwrap();
+        assert_eq!((k.ports, k.interval), (vec![4317], Duration::from_secs(5)));
+        assert_eq!(
+            err("resolver: {k8s: {ports: [4317]}}").path,
+            "e::resolver::k8s::service"
+        );
+        assert_eq!(
+            err("resolver: {k8s: {service: s, ports: []}}").path,
+            "e::resolver::k8s::ports"
+        );
+        assert_eq!(
+            err("resolver: {k8s: {service: s, api_server: 'http://x'}}").path,
+            "e::resolver::k8s::api_server"
+        );
+        assert_eq!(
+            err("resolver: {k8s: {service: s}, dns: {hostname: b}}").path,
+            "e::resolver"
         );
         assert_eq!(
             err("routing_key: attributes\nresolver: {static: {hostnames: [a]}}").path,

@@ -15,12 +15,18 @@
 //!       dns: { hostname: strata-cluster.observability.svc, port: 4317, interval: 5s, timeout: 1s }
 //!       # nameservers: ["10.96.0.10"]   # ask these DNS servers, not /etc/resolv.conf
 //!       # or static: { hostnames: [cluster-0:4317, cluster-1:4317] }
+//!       # or k8s: { service: strata-cluster.observability, ports: [4317], interval: 5s }
 //! ```
 //!
 //! The `dns` resolver uses the system's resolver (`/etc/resolv.conf`), or, with `nameservers`
 //! (a Strata extension, `ip[:port]`), asks those servers directly with hickory-resolver and
 //! no cache, so a changed answer (a pod added to or removed from a headless Service) is seen at
-//! the next `interval`.
+//! the next `interval`. The `k8s` resolver reads the Service's EndpointSlices from the
+//! Kubernetes API every `interval` (the Collector watches; a poll keeps no connection open and
+//! costs one small GET): every ready endpoint address with each of `ports`, so a terminating
+//! pod leaves the ring as soon as it stops being ready and its queue is re-routed while it
+//! drains. It authenticates with the pod's service account (token re-read at every request,
+//! TLS verified with the account's CA) and needs `get`/`list` on `endpointslices`.
 //!
 //! The owner of a key is chosen by rendezvous hashing ([`ring`]): even load, the same choice
 //! on every front-end, and a membership change moves only the keys of the backends that
@@ -49,8 +55,7 @@
 //! A failed lookup keeps the last list. Self-metrics: `otelcol_loadbalancer_num_backends`,
 //! `otelcol_loadbalancer_num_resolutions{success}`, `otelcol_loadbalancer_backend_outcome{endpoint,success}`.
 //!
-//! Not yet: a `k8s` EndpointSlice resolver (the [`Resolver`] trait is where it goes; a
-//! headless Service with the `dns` resolver covers Kubernetes meanwhile).
+//! Not yet: a `watch` of EndpointSlices (the `k8s` resolver polls).
 
 mod config;
 mod exporter;
@@ -58,9 +63,11 @@ mod resolver;
 pub mod ring;
 mod route;
 
-pub use config::{Config, DnsResolver, Protocol, ResolverConfig, RoutingKey, StaticResolver};
+pub use config::{
+    Config, DnsResolver, K8sResolver, Protocol, ResolverConfig, RoutingKey, StaticResolver,
+};
 pub use exporter::{Balanced, Factory, LoadBalancer};
-pub use resolver::Resolver;
+pub use resolver::{Resolver, ready_endpoints};
 pub use route::Routable;
 
 /// The type name in configs.
