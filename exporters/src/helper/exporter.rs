@@ -113,10 +113,23 @@ impl Metrics {
 }
 
 /// The sending part shared by the caller (no queue) and the queue consumers.
+/// Where an exporter's data goes when its retries are exhausted (`max_elapsed_time` reached,
+/// or a retryable failure with `retry_on_failure` disabled), instead of being dropped: a
+/// `loadbalancing` backend hands it to the next backend of the ring for its keys. Not used
+/// for permanent errors (the peer refused the data itself).
+#[async_trait]
+pub trait Fallback<T: SignalData>: Send + Sync {
+    /// Takes `data` (sent with the client context current at the call); true when it is now
+    /// queued elsewhere, false to have it dropped and counted as usual.
+    async fn take_over(&self, data: Request<T>) -> bool;
+}
+
 struct Core<T: SignalData> {
     id: ComponentId,
     /// Each attempt's outcome, for `health_check` (set at start).
     health: std::sync::OnceLock<Arc<strata_pipelines::health::ExporterHealth>>,
+    /// Where data goes when retries are exhausted (see [`Fallback`]).
+    fallback: std::sync::OnceLock<Arc<dyn Fallback<T>>>,
     sender: Arc<dyn RequestSender<T>>,
     timeout: Duration,
     retry: RetryConfig,
@@ -143,6 +156,14 @@ impl<T: SignalData> Core<T> {
     }
 
     /// Sends with retries until success, a permanent error, `max_elapsed_time`, or `stop`.
+    /// Hands `data` to the fallback, if there is one and it takes it.
+    async fn fall_back(&self, data: &Request<T>) -> bool {
+        match self.fallback.get() {
+            Some(f) => f.take_over(data.clone()).await,
+            None => false,
+        }
+    }
+
     async fn deliver(&self, data: Request<T>, stop: &CancellationToken) -> Delivery {
         let items = data.item_count() as u64;
         let started = tokio::time::Instant::now();
@@ -178,6 +199,9 @@ impl<T: SignalData> Core<T> {
                 return Delivery::Done(Err(err));
             };
             if !self.retry.enabled {
+                if self.fall_back(&data).await {
+                    return Delivery::Done(Ok(Accepted::all()));
+                }
                 self.m.send_failed.add(items);
                 warn!(exporter = %self.id, items, error = %err, "export failed; retry_on_failure is disabled");
                 return Delivery::Done(Err(err));
@@ -189,6 +213,11 @@ impl<T: SignalData> Core<T> {
             }
             let limit = self.retry.max_elapsed_time;
             if !limit.is_zero() && started.elapsed() + wait > limit {
+                if self.fall_back(&data).await {
+                    warn!(exporter = %self.id, items, error = %err, elapsed = ?started.elapsed(),
+                        "export failed; max_elapsed_time reached, the data went to the fallback");
+                    return Delivery::Done(Ok(Accepted::all()));
+                }
                 self.m.send_failed.add(items);
                 error!(exporter = %self.id, items, error = %err, elapsed = ?started.elapsed(),
                     "export failed; max_elapsed_time reached, dropping the data");
@@ -259,6 +288,7 @@ impl<T: SignalData> HelperExporter<T> {
             core: Arc::new(Core {
                 id: set.id.clone(),
                 health: std::sync::OnceLock::new(),
+                fallback: std::sync::OnceLock::new(),
                 sender,
                 timeout: cfg.timeout,
                 retry: cfg.retry.clone(),
@@ -692,6 +722,12 @@ impl<T: SignalData> HelperExporter<T> {
 }
 
 impl<T: SignalData> HelperExporter<T> {
+    /// Sets where data goes when this exporter's retries are exhausted (once; later calls are
+    /// ignored). See [`Fallback`].
+    pub fn set_fallback(&self, f: Arc<dyn Fallback<T>>) {
+        let _ = self.core.fallback.set(f);
+    }
+
     /// Stops this exporter's consumers and takes what its sending queue holds (what was being
     /// sent goes back to the queue first), request by request with each one's client context;
     /// the exporter is stopped after it. For a `loadbalancing` backend that left: its data goes

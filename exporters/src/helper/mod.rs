@@ -66,7 +66,7 @@ mod payload;
 mod queue;
 
 pub use config::{HelperConfig, QueueBatch, QueueConfig, RetryConfig, Sizer};
-pub use exporter::{HelperExporter, RequestSender, split_to_size};
+pub use exporter::{Fallback, HelperExporter, RequestSender, split_to_size};
 pub use payload::{Payload, Request};
 pub use queue::{DiskQueue, MemQueue, Receipt, Refused, Taken, TakenRequest};
 pub use strata_pipelines::config::{de_bytes, parse_bytes};

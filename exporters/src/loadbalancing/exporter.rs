@@ -16,7 +16,7 @@ use super::config::{Config, RoutingKey};
 use super::resolver::{Resolver, from_config};
 use super::ring::Ring;
 use super::route::Routable;
-use crate::helper::{HelperExporter, MemQueue, Payload, Taken, TakenRequest};
+use crate::helper::{Fallback, HelperExporter, MemQueue, Payload, Request, Taken, TakenRequest};
 use crate::otlp::{GrpcExport, OtlpExporter};
 
 /// Longest a part waits for room when its owner's queue and the next backend's are both full.
@@ -59,6 +59,24 @@ pub struct LoadBalancer<T: Balanced> {
     resolutions_ok: Counter,
     resolutions_failed: Counter,
     rerouted: Counter,
+    failed_over: Counter,
+}
+
+/// A backend's [`Fallback`]: what it gave up on (retries exhausted) goes to the backend each
+/// key would have without it, the next on the ring (affinity lost for those keys, data kept).
+struct NextOnRing<T: Balanced> {
+    lb: std::sync::Weak<LoadBalancer<T>>,
+    endpoint: String,
+}
+
+#[async_trait]
+impl<T: Balanced> Fallback<T> for NextOnRing<T> {
+    async fn take_over(&self, data: Request<T>) -> bool {
+        let Some(lb) = self.lb.upgrade() else {
+            return false;
+        };
+        lb.fail_over(&self.endpoint, data).await
+    }
 }
 
 impl<T: Balanced> LoadBalancer<T> {
@@ -103,6 +121,13 @@ impl<T: Balanced> LoadBalancer<T> {
             resolutions_failed: res("false"),
             rerouted: t.counter(
                 "strata_loadbalancer_rerouted_items",
+                &[
+                    ("exporter", id.as_str()),
+                    ("otel_signal", T::SIGNAL.as_str()),
+                ],
+            ),
+            failed_over: t.counter(
+                "strata_loadbalancer_failed_over_items",
                 &[
                     ("exporter", id.as_str()),
                     ("otel_signal", T::SIGNAL.as_str()),
@@ -240,6 +265,10 @@ impl<T: Balanced> LoadBalancer<T> {
         let helper = cfg.helper();
         let sender = OtlpExporter::<T>::new(set.id.clone(), cfg)?;
         let e = Arc::new(HelperExporter::new(&set, helper, Arc::new(sender)));
+        e.set_fallback(Arc::new(NextOnRing {
+            lb: self.self_weak(),
+            endpoint: endpoint.to_owned(),
+        }));
         e.start(host).await.map_err(|e| e.to_string())?;
         Ok(e)
     }
@@ -362,6 +391,49 @@ impl<T: Balanced> LoadBalancer<T> {
             info!(exporter = %self.set.id, queue = %key, items = n, "re-routing the queue of a backend the new configuration does not have");
             self.reroute(Taken::memory(entries), &key).await;
         }
+    }
+
+    /// What the backend `endpoint` gave up on after its retries: each key's part goes to the
+    /// backend that owns it on the ring without `endpoint`. True when every part was queued
+    /// (counted in `strata_loadbalancer_failed_over_items`); false when there is no other
+    /// backend or a part could not be queued (the data is then dropped and counted by the
+    /// backend, as without a fallback).
+    async fn fail_over(&self, endpoint: &str, data: Request<T>) -> bool {
+        let st = self.state();
+        let others: Vec<String> = st
+            .ring
+            .backends()
+            .iter()
+            .filter(|b| *b != endpoint)
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return false;
+        }
+        let items = data.item_count() as u64;
+        let data = match data {
+            Request::Decoded(d) => Arc::try_unwrap(d).unwrap_or_else(|a| (*a).clone()),
+            Request::Encoded(e) => match e.decode() {
+                Ok(d) => d,
+                Err(_) => return false,
+            },
+        };
+        let ring = Ring::new(others);
+        let parts = T::split(data, self.key, &self.cfg.routing_attributes, &ring);
+        for (owner, part) in parts {
+            let to = &ring.backends()[owner];
+            let Some(b) = st.backends.iter().find(|b| &b.endpoint == to) else {
+                return false;
+            };
+            if let Err(e) = b.exporter.consume_waiting(part, FULL_WAIT).await {
+                warn!(exporter = %self.set.id, from = %endpoint, to = %to, error = %e, "cannot fail over to the next backend");
+                return false;
+            }
+            b.sent.add(1);
+        }
+        self.failed_over.add(items);
+        warn!(exporter = %self.set.id, from = %endpoint, items, "backend unreachable past retry_on_failure; its data went to the next backend on the ring (affinity lost for those keys)");
+        true
     }
 
     /// Splits `data` by owner and hands each part to its backend; a part whose owner's queue
@@ -887,5 +959,52 @@ mod tests {
             )]
         );
         second.shutdown().await.unwrap();
+    }
+
+    /// A backend that stays unreachable past `retry_on_failure` (`max_elapsed_time: 300ms`):
+    /// what it gave up on goes to the next backend on the ring for those keys, counted; none
+    /// of it is dropped, none arrives twice.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreachable_backends_data_fails_over_to_the_next_on_the_ring() {
+        let (a, _addr_a, _, resolver, _ha) = a_up_b_down().await;
+        let cfg: Config = strata_pipelines::config::parse_component(
+            "e",
+            serde_yaml_ng::from_str(
+                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 300ms}}}\nresolver: {static: {hostnames: [x]}}",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let telemetry = Telemetry::default();
+        let set = Settings {
+            kind: Kind::Exporter,
+            id: "loadbalancing".parse().unwrap(),
+            telemetry: telemetry.clone(),
+        };
+        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver);
+        lb.start(&Host::default()).await.unwrap();
+        let sent = send_traces(&lb, 3).await;
+        until("every span reached A", || *a.0.lock().unwrap() == sent).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(*a.0.lock().unwrap(), sent, "a span arrived twice");
+        let failed_over = telemetry
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("strata_loadbalancer_failed_over_items{exporter=\"loadbalancing\",otel_signal=\"traces\"} ")?.parse::<usize>().ok())
+            .unwrap_or(0);
+        assert!(
+            failed_over > 0 && failed_over < sent,
+            "{}",
+            telemetry.render()
+        );
+        assert!(
+            !telemetry
+                .render()
+                .lines()
+                .any(|l| l.starts_with("otelcol_exporter_send_failed_spans") && !l.ends_with(" 0")),
+            "nothing dropped: {}",
+            telemetry.render()
+        );
+        lb.shutdown().await.unwrap();
     }
 }

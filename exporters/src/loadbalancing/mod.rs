@@ -48,6 +48,15 @@
 //!   filled between the check and the enqueue). Only after that is the request refused, and
 //!   then its parts already queued may reach their backends twice when the sender retries.
 //!
+//! - **a backend that stays unreachable**: what its sub-exporter gives up on once
+//!   `retry_on_failure` is exhausted (`max_elapsed_time`) goes to the backend each key would
+//!   have without it, the next on the ring, instead of being dropped: counted in
+//!   `strata_loadbalancer_failed_over_items` and logged. This is the trade-off between
+//!   affinity and loss, decided for no loss: those traces are split between two replicas (tail
+//!   sampling there sees them in two parts). A peer's permanent refusal is not failed over.
+//!   With `max_elapsed_time: 0` (retry forever) nothing fails over: affinity is kept and the
+//!   data waits in the queue (then the full-queue rule above applies).
+//!
 //! An export in flight when a reload or shutdown stops a sub-exporter is sent again (to the
 //! new owner): the peer may have it twice, and `strata_exporter_interrupted_items` counts such
 //! items, for every exporter.
