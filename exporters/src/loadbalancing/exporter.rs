@@ -718,20 +718,11 @@ mod tests {
             addr_a.clone(),
             addr_b.clone(),
         ])));
-        let cfg: Config = strata_pipelines::config::parse_component(
-            "e",
-            serde_yaml_ng::from_str(
-                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let set = Settings {
-            kind: Kind::Exporter,
-            id: "loadbalancing".parse().unwrap(),
-            telemetry: Telemetry::default(),
-        };
-        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver.clone());
+        let lb = test_lb(
+            "retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}",
+            resolver.clone(),
+            &Telemetry::default(),
+        );
         lb.start(&Host::default()).await.unwrap();
         assert_eq!(lb.backends().len(), 2);
         // B goes down; 20 requests of 10 traces: B's share waits in its queue.
@@ -802,21 +793,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_full_backend_queue_sends_its_parts_to_the_next_backend() {
         let (a, addr_a, addr_b, resolver, _ha) = a_up_b_down().await;
-        let cfg: Config = strata_pipelines::config::parse_component(
-            "e",
-            serde_yaml_ng::from_str(
-                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, sending_queue: {queue_size: 1, num_consumers: 1}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
-            )
-            .unwrap(),
-        )
-        .unwrap();
         let telemetry = Telemetry::default();
-        let set = Settings {
-            kind: Kind::Exporter,
-            id: "loadbalancing".parse().unwrap(),
-            telemetry: telemetry.clone(),
-        };
-        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver.clone());
+        let lb = test_lb(
+            "sending_queue: {queue_size: 1, num_consumers: 1}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}",
+            resolver.clone(),
+            &telemetry,
+        );
         lb.start(&Host::default()).await.unwrap();
         let mut sent = 0;
         for r in 0..30u8 {
@@ -870,12 +852,19 @@ mod tests {
         sent
     }
 
-    fn persistent_lb(resolver: Arc<Changing>, telemetry: &Telemetry) -> Arc<LoadBalancer<Traces>> {
+    /// A `loadbalancing` exporter for traces whose `protocol.otlp` template is plaintext, no
+    /// compression, 1 s timeout plus `otlp` (more keys of the template), resolving with
+    /// `resolver`.
+    fn test_lb(
+        otlp: &str,
+        resolver: Arc<dyn Resolver>,
+        telemetry: &Telemetry,
+    ) -> Arc<LoadBalancer<Traces>> {
         let cfg: Config = strata_pipelines::config::parse_component(
             "e",
-            serde_yaml_ng::from_str(
-                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, sending_queue: {storage: file_storage}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}}}\nresolver: {static: {hostnames: [x]}}",
-            )
+            serde_yaml_ng::from_str(&format!(
+                "protocol: {{otlp: {{tls: {{insecure: true}}, compression: none, timeout: 1s, {otlp}}}}}\nresolver: {{static: {{hostnames: [x]}}}}"
+            ))
             .unwrap(),
         )
         .unwrap();
@@ -885,6 +874,14 @@ mod tests {
             telemetry: telemetry.clone(),
         };
         LoadBalancer::<Traces>::with_resolver(set, cfg, resolver)
+    }
+
+    fn persistent_lb(resolver: Arc<Changing>, telemetry: &Telemetry) -> Arc<LoadBalancer<Traces>> {
+        test_lb(
+            "sending_queue: {storage: file_storage}, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 0s}",
+            resolver,
+            telemetry,
+        )
     }
 
     fn queue_dirs(dir: &std::path::Path) -> Vec<String> {
@@ -967,21 +964,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn an_unreachable_backends_data_fails_over_to_the_next_on_the_ring() {
         let (a, _addr_a, _, resolver, _ha) = a_up_b_down().await;
-        let cfg: Config = strata_pipelines::config::parse_component(
-            "e",
-            serde_yaml_ng::from_str(
-                "protocol: {otlp: {tls: {insecure: true}, compression: none, timeout: 1s, retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 300ms}}}\nresolver: {static: {hostnames: [x]}}",
-            )
-            .unwrap(),
-        )
-        .unwrap();
         let telemetry = Telemetry::default();
-        let set = Settings {
-            kind: Kind::Exporter,
-            id: "loadbalancing".parse().unwrap(),
-            telemetry: telemetry.clone(),
-        };
-        let lb = LoadBalancer::<Traces>::with_resolver(set, cfg, resolver);
+        let lb = test_lb(
+            "retry_on_failure: {initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 300ms}",
+            resolver,
+            &telemetry,
+        );
         lb.start(&Host::default()).await.unwrap();
         let sent = send_traces(&lb, 3).await;
         until("every span reached A", || *a.0.lock().unwrap() == sent).await;
