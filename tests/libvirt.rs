@@ -591,9 +591,13 @@ fn permission_denied_is_explained_once_and_counted() {
     std::fs::write(&cfg, text).unwrap();
     set_mode(&cfg, 0o644);
     let mut cmd = if root {
+        // A copy `nobody` can run wherever the checkout is (a build under /root is not).
+        let bin = cfg_dir.path().join("strata");
+        std::fs::copy(env!("CARGO_BIN_EXE_strata"), &bin).unwrap();
+        set_mode(&bin, 0o755);
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-        c.arg(env!("CARGO_BIN_EXE_strata"));
+        c.arg(&bin);
         c
     } else {
         Command::new(env!("CARGO_BIN_EXE_strata"))
