@@ -56,6 +56,20 @@ service:
     )
 }
 
+/// 40 traces × 5 spans in 4 requests of 10 traces (trace ids 0–39), span ids from `first_span`
+/// (request `k`'s from `first_span + 1000·k`).
+async fn send_40(c: &mut TraceServiceClient<tonic::transport::Channel>, first_span: u64) {
+    for k in 0..4u8 {
+        c.export(request(
+            k * 10..k * 10 + 10,
+            5,
+            first_span + u64::from(k) * 1000,
+        ))
+        .await
+        .unwrap();
+    }
+}
+
 /// A request of `traces` traces × `per` spans; trace `t` has id `[t; 16]`, span ids unique
 /// from `first_span`.
 fn request(trace_ids: std::ops::Range<u8>, per: usize, first_span: u64) -> Traces {
@@ -116,11 +130,7 @@ async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scal
         .await
         .unwrap();
     // 40 traces × 5 spans, in 4 requests of 10 traces.
-    for r in 0..4u8 {
-        c.export(request(r * 10..r * 10 + 10, 5, u64::from(r) * 1000))
-            .await
-            .unwrap();
-    }
+    send_40(&mut c, 0).await;
     let all =
         |n: usize, rs: &[&Strata]| eventually(Duration::from_secs(15), || landing(rs).1.len() >= n);
     assert!(
@@ -161,15 +171,7 @@ async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scal
     let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
         .await
         .unwrap();
-    for r in 0..4u8 {
-        c.export(request(
-            r * 10..r * 10 + 10,
-            5,
-            100_000 + u64::from(r) * 1000,
-        ))
-        .await
-        .unwrap();
-    }
+    send_40(&mut c, 100_000).await;
     assert!(all(400, &[&r1, &r2, &r3]), "{}", f.log());
     let (owners, _) = landing(&[&r1, &r2, &r3]);
     let mut moved = 0;
@@ -193,15 +195,7 @@ async fn traces_stay_whole_scale_out_moves_keys_only_to_the_new_replica_and_scal
     // Scale-in with data queued: replica 2 stops, its share of new traces waits in the front's
     // queue for it; the reload without it routes that data to the others.
     r2.kill();
-    for r in 0..4u8 {
-        c.export(request(
-            r * 10..r * 10 + 10,
-            5,
-            200_000 + u64::from(r) * 1000,
-        ))
-        .await
-        .unwrap();
-    }
+    send_40(&mut c, 200_000).await;
     // The live replicas' shares arrive; replica 2's stays queued in the front (no export to
     // it is in flight at the cut: its peer is down, every attempt fails at connect).
     let mut last = usize::MAX;
@@ -272,11 +266,7 @@ async fn a_persistent_queue_of_a_replica_removed_across_a_restart_is_delivered()
     let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
         .await
         .unwrap();
-    for r in 0..4u8 {
-        c.export(request(r * 10..r * 10 + 10, 5, u64::from(r) * 1000))
-            .await
-            .unwrap();
-    }
+    send_40(&mut c, 0).await;
     // Replica 1's share arrives; replica 2's stays on the front's disk.
     let mut last = usize::MAX;
     for _ in 0..50 {
@@ -615,11 +605,7 @@ async fn scale_out(port: u16, resolver: &str, grow: impl Fn(), ready: impl Fn(&S
     let mut c = TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
         .await
         .unwrap();
-    for k in 0..4u8 {
-        c.export(request(k * 10..k * 10 + 10, 5, u64::from(k) * 1000))
-            .await
-            .unwrap();
-    }
+    send_40(&mut c, 0).await;
     let refs: Vec<&Strata> = r.iter().collect();
     let all = |n: usize| eventually(Duration::from_secs(15), || landing(&refs).1.len() >= n);
     assert!(all(200), "{}", f.log());
@@ -637,15 +623,7 @@ async fn scale_out(port: u16, resolver: &str, grow: impl Fn(), ready: impl Fn(&S
     // The Service gains a pod.
     grow();
     assert!(backends(3), "{}", f.log());
-    for k in 0..4u8 {
-        c.export(request(
-            k * 10..k * 10 + 10,
-            5,
-            100_000 + u64::from(k) * 1000,
-        ))
-        .await
-        .unwrap();
-    }
+    send_40(&mut c, 100_000).await;
     assert!(all(400), "{}", f.log());
     let (owners, ids) = landing(&refs);
     let mut moved = 0;

@@ -728,19 +728,7 @@ mod tests {
         // B goes down; 20 requests of 10 traces: B's share waits in its queue.
         hb.abort();
         let _ = hb.await;
-        let mut sent = 0;
-        for r in 0..20u8 {
-            let mut t = fake::traces(1, 10);
-            for (i, s) in t.resource_spans[0].scope_spans[0]
-                .spans
-                .iter_mut()
-                .enumerate()
-            {
-                s.trace_id = vec![r, i as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7];
-            }
-            sent += t.item_count();
-            lb.consume(t).await.unwrap();
-        }
+        let sent = send_n(&lb, 7, 20).await;
         until("A got its share", || *a.0.lock().unwrap() > 0).await;
         assert!(*a.0.lock().unwrap() < sent, "B owns some of the keys");
         // The resolution changes: B is gone. Its queued spans reach A.
@@ -800,19 +788,7 @@ mod tests {
             &telemetry,
         );
         lb.start(&Host::default()).await.unwrap();
-        let mut sent = 0;
-        for r in 0..30u8 {
-            let mut t = fake::traces(1, 10);
-            for (i, s) in t.resource_spans[0].scope_spans[0]
-                .spans
-                .iter_mut()
-                .enumerate()
-            {
-                s.trace_id = vec![r, i as u8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
-            }
-            sent += t.item_count();
-            lb.consume(t).await.unwrap();
-        }
+        let sent = send_n(&lb, 9, 30).await;
         let refused = telemetry
             .render()
             .lines()
@@ -834,10 +810,15 @@ mod tests {
         lb.shutdown().await.unwrap();
     }
 
-    /// 20 requests of 10 traces, each trace id unique to (`tag`, request, span).
+    /// `requests` requests of 10 traces, each trace id unique to (`tag`, request, span).
+    /// 20 requests of 10 traces (see [`send_n`]).
     async fn send_traces(lb: &LoadBalancer<Traces>, tag: u8) -> usize {
+        send_n(lb, tag, 20).await
+    }
+
+    async fn send_n(lb: &LoadBalancer<Traces>, tag: u8, requests: u8) -> usize {
         let mut sent = 0;
-        for r in 0..20u8 {
+        for r in 0..requests {
             let mut t = fake::traces(1, 10);
             for (i, s) in t.resource_spans[0].scope_spans[0]
                 .spans
