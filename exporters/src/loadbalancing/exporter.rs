@@ -396,8 +396,9 @@ impl<T: Balanced> LoadBalancer<T> {
     /// What the backend `endpoint` gave up on after its retries: each key's part goes to the
     /// backend that owns it on the ring without `endpoint`. True when every part was queued
     /// (counted in `strata_loadbalancer_failed_over_items`); false when there is no other
-    /// backend or a part could not be queued (the data is then dropped and counted by the
-    /// backend, as without a fallback).
+    /// backend or a part could not be queued within 5 s (every other queue full): the backend
+    /// then drops the request and counts all of it as failed, although the parts queued before
+    /// the refusal are delivered.
     async fn fail_over(&self, endpoint: &str, data: Request<T>) -> bool {
         let st = self.state();
         let others: Vec<String> = st
