@@ -31,10 +31,16 @@ const PROFILES: &[(&str, &str)] = &[
 ];
 
 /// Overlays merged onto a profile, in this order, when an environment variable is set (and
-/// not empty): `(profile, variable, file name, text)`. The security overlays (README,
+/// not empty): `(profile, variable, file name, text)`; profile `*` is every profile. The security overlays (README,
 /// "Securing the tiers") turn on TLS, mTLS, token auth and tenant stamping when the variables
 /// name their files.
 const OVERLAYS: &[(&str, &str, &str, &str)] = &[
+    (
+        "*",
+        "STRATA_HEALTH_ENDPOINT",
+        "overlays/health.yaml",
+        include_str!("../configs/overlays/health.yaml"),
+    ),
     (
         "dpu",
         "STRATA_UPSTREAM",
@@ -202,7 +208,7 @@ fn profile_sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
     }];
     for (profile, var, file, text) in OVERLAYS {
         let set = std::env::var_os(var).is_some_and(|v| !v.is_empty());
-        if *profile == name && set {
+        if (*profile == name || *profile == "*") && set {
             out.push(Source {
                 name: format!("profile {name} + configs/{file} ({var} is set)"),
                 text: (*text).to_owned(),
@@ -408,8 +414,22 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
         }
     }
     let deadline = running.cfg.service.shutdown_timeout;
-    info!(deadline = ?deadline, "shutting down");
-    let result = running.graph.shutdown(deadline).await;
+    info!(deadline = ?deadline, "shutting down: receivers stop, queues drain (a second SIGINT or SIGTERM stops at once)");
+    let drain = running.graph.shutdown(deadline);
+    tokio::pin!(drain);
+    let result = loop {
+        tokio::select! {
+            r = &mut drain => break r,
+            s = signals.next() => match s {
+                Signal::Stop => {
+                    stop_now(&running.cfg, &telemetry);
+                    stop_telemetry.cancel();
+                    bail!("stopped by a second signal before the drain finished");
+                }
+                Signal::Reload => info!("SIGHUP ignored: shutting down"),
+            },
+        }
+    };
     stop_telemetry.cancel();
     if let Some(h) = telemetry_server {
         let _ = h.await;
@@ -424,6 +444,44 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
             bail!("shutdown incomplete: {}", msgs.join("; "))
         }
     }
+}
+
+/// A second SIGINT/SIGTERM during the drain: logs, per exporter, what its queue still held
+/// (`otelcol_exporter_queue_size`, in its sizer's units) and whether it survives (a persistent
+/// queue, `sending_queue::storage`, stays on disk for the next start; an in-memory one is lost).
+fn stop_now(cfg: &Config, telemetry: &Telemetry) {
+    let mut lost = 0;
+    for (labels, size) in telemetry.gauge_values("otelcol_exporter_queue_size") {
+        if size <= 0 {
+            continue;
+        }
+        let label = |k: &str| {
+            labels
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map_or("", |(_, v)| v.as_str())
+                .to_owned()
+        };
+        let exporter = label("exporter");
+        let persistent = cfg.exporters.iter().any(|(id, v)| {
+            id.to_string() == exporter
+                && v.get("sending_queue")
+                    .and_then(|q| q.get("storage"))
+                    .is_some_and(|s| !s.is_null())
+        });
+        if persistent {
+            info!(exporter = %exporter, data_type = %label("data_type"), queued = size,
+                "stopping now: the persistent queue keeps this data on disk for the next start");
+        } else {
+            lost += size;
+            error!(exporter = %exporter, data_type = %label("data_type"), queued = size,
+                "stopping now: this in-memory queue's data is lost");
+        }
+    }
+    error!(
+        lost_in_memory = lost,
+        "received a second signal during the drain: stopping at once"
+    );
 }
 
 /// The graph that runs and the config it was built from.

@@ -24,8 +24,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use strata_pipelines::testing::fake;
 
-/// The configured hard limit.
-const LIMIT_MIB: u64 = 64;
+/// The configured hard limit above the process's own idle resident set (measured by
+/// [`idle_rss_mib`]): the memory_limiter counts the whole RSS, and a debug binary idles at
+/// 40–50 MiB, so a fixed limit would leave a headroom the allocator's variance can eat.
+const HEADROOM_MIB: u64 = 64;
 /// What the test allows above it: the process's own footprint (runtime, buffers, binary)
 /// plus the copies outside the budget (raw request bodies being read when the limiter starts
 /// refusing, the exporter's encoded request).
@@ -78,13 +80,33 @@ fn request(first: u64) -> ExportTraceServiceRequest {
     t
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// The resident set of the binary running `cfg` with no memory limit, after it started and
+/// served one request, in MiB rounded up.
+async fn idle_rss_mib(cfg: &str, grpc: u16, http: u16) -> u64 {
+    let unlimited = cfg.replace("limit_mib: {limit_mib}", "limit_mib: 100000");
+    let mut s = Strata::start(&unlimited, &[grpc, http]);
+    TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .unwrap()
+        .export(request(0))
+        .await
+        .unwrap();
+    let kib = status_kib(s.child.id(), "VmRSS:");
+    s.interrupt(Duration::from_secs(10));
+    kib.div_ceil(1024)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -110,7 +132,7 @@ async fn overload_is_refused_retryably_with_bounded_memory_and_nothing_admitted_
         }
     });
     let (grpc, http) = (free_port(), free_port());
-    let cfg = format!(
+    let template = format!(
         r#"
 receivers:
   otlp:
@@ -118,7 +140,7 @@ receivers:
       grpc: {{ endpoint: "127.0.0.1:{grpc}" }}
       http: {{ endpoint: "127.0.0.1:{http}" }}
 processors:
-  memory_limiter: {{ check_interval: 100ms, limit_mib: {LIMIT_MIB}, spike_limit_mib: 16 }}
+  memory_limiter: {{ check_interval: 100ms, limit_mib: {{limit_mib}}, spike_limit_mib: 16 }}
   batch: {{ send_batch_size: 2000, timeout: 50ms }}
 exporters:
   otlp:
@@ -130,6 +152,9 @@ service:
     traces: {{ receivers: [otlp], processors: [memory_limiter, batch], exporters: [otlp] }}
 "#
     );
+    let idle_mib = idle_rss_mib(&template, grpc, http).await;
+    let limit_mib = idle_mib + HEADROOM_MIB;
+    let cfg = template.replace("{limit_mib}", &limit_mib.to_string());
     let mut s = Strata::start(&cfg, &[grpc, http]);
     let pid = s.child.id();
     let idle_kib = vm_hwm_kib(pid);
@@ -247,14 +272,14 @@ service:
     assert!(http_refused > 0, "no HTTP sender was refused");
     assert!(http_at_door > 0 && http_at_door <= http_refused);
     println!(
-        "memory_limit: limit_mib {LIMIT_MIB}, peak RSS (VmHWM) {:.1} MiB, idle {:.1} MiB; {} spans acknowledged and delivered, {refused} gRPC requests refused ({refused_at_door} before their body was read), {http_refused} HTTP requests refused ({http_at_door} at the door)",
+        "memory_limit: limit_mib {limit_mib} (idle {idle_mib} + {HEADROOM_MIB}), peak RSS (VmHWM) {:.1} MiB, idle {:.1} MiB; {} spans acknowledged and delivered, {refused} gRPC requests refused ({refused_at_door} before their body was read), {http_refused} HTTP requests refused ({http_at_door} at the door)",
         peak_kib as f64 / 1024.0,
         idle_kib as f64 / 1024.0,
         accepted.len(),
     );
     assert!(
-        peak_kib < (LIMIT_MIB + OVERHEAD_MIB) * 1024,
-        "peak RSS {peak_kib} KiB over {LIMIT_MIB} + {OVERHEAD_MIB} MiB\n{metrics}"
+        peak_kib < (limit_mib + OVERHEAD_MIB) * 1024,
+        "peak RSS {peak_kib} KiB over {limit_mib} + {OVERHEAD_MIB} MiB\n{metrics}"
     );
     s.interrupt(Duration::from_secs(10));
     server.abort();

@@ -99,6 +99,18 @@ async fn push_over_https_subscription_kept_and_deleted() {
     assert_eq!(sub["Context"], "strata-test");
     assert_eq!(sub["Destination"], destination.as_str());
     assert_eq!(sub["Protocol"], "Redfish");
+    // Every type the EventService lists in EventTypesForSubscription, as DMTF's mockup server
+    // and iDRAC/iLO need to deliver anything.
+    assert_eq!(
+        sub["EventTypes"],
+        serde_json::json!([
+            "StatusChange",
+            "ResourceUpdated",
+            "ResourceAdded",
+            "ResourceRemoved",
+            "Alert"
+        ])
+    );
     wait(&s, "no scrape", || {
         !read_lines::<serde_json::Value>(&s.path("metrics.jsonl")).is_empty()
     });
@@ -246,4 +258,64 @@ async fn sse_resumes_with_last_event_id_and_drops_replays() {
         "{}",
         s.log()
     );
+}
+
+/// Starts a push receiver over plain HTTP against `fake` with `extra` keys in `events`; waits
+/// for its subscription.
+fn push_receiver(fake: &FakeRedfish, extra: &str) -> (Strata, String) {
+    let port = free_port();
+    let destination = format!("http://127.0.0.1:{port}/redfish/events");
+    let events = format!(
+        "{{ mode: push, listen: \"127.0.0.1:{port}\", destination: \"{destination}\", context: strata-test, check_interval: 300ms{extra} }}"
+    );
+    let s = Strata::start(&config(&fake.endpoint(), &events), &[port]);
+    wait(&s, "no subscription", || fake.subscriptions().len() == 1);
+    (s, destination)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configured_event_types_are_what_the_bmc_delivers() {
+    let fake = FakeRedfish::start(AuthMode::Session).await;
+    let (s, _) = push_receiver(&fake, ", event_types: [StatusChange]");
+    assert_eq!(
+        fake.subscriptions()[0]["EventTypes"],
+        serde_json::json!(["StatusChange"])
+    );
+    // An Alert is not delivered to this subscription (the BMC filters by type); a
+    // StatusChange is.
+    let alert = example_event(1, "PowerSupply.1.0.PowerSupplyFailed", PSU);
+    assert!(fake.push_event(&alert, None).await.is_empty());
+    let mut change = example_event(2, "ResourceEvent.1.0.ResourceStatusChangedCritical", PSU);
+    change["Events"][0]["EventType"] = "StatusChange".into();
+    assert_eq!(fake.push_event(&change, None).await, [204]);
+    wait(&s, "the StatusChange event", || records(&s).len() == 1);
+    assert_eq!(
+        attr(&records(&s)[0].1, "redfish.event_type"),
+        Some(Av::StringValue("StatusChange".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bmc_that_refuses_event_types_is_subscribed_without_them_with_one_warning() {
+    let fake = FakeRedfish::start(AuthMode::Session).await;
+    fake.refuse_event_types();
+    let (s, _) = push_receiver(&fake, "");
+    let sub = &fake.subscriptions()[0];
+    assert!(sub.get("EventTypes").is_none(), "{sub}");
+    let ev = example_event(1, "PowerSupply.1.0.PowerSupplyFailed", PSU);
+    assert_eq!(fake.push_event(&ev, None).await, [204]);
+    wait(&s, "the event", || records(&s).len() == 1);
+    // The BMC restarts: the receiver subscribes again, without asking with EventTypes first.
+    fake.restart_events();
+    wait(&s, "not subscribed again", || {
+        fake.subscriptions().len() == 1
+    });
+    let warned = s.log().matches("refused EventTypes").count();
+    assert_eq!(warned, 1, "{}", s.log());
+    let refusals = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST /redfish/v1/EventService/Subscriptions"))
+        .count();
+    assert_eq!(refusals, 3, "one refused, then two without EventTypes");
 }

@@ -373,11 +373,14 @@ impl Tasks {
     /// (`ConnectInfo<PeerInfo>`), in-flight requests finish at shutdown, and a warning names
     /// `what` if the server fails. `TCP_NODELAY` is set on every connection (a response
     /// written in parts must not wait for the client's delayed ACK: 40 ms per request was
-    /// measured).
+    /// measured). What a handler leaves of a request body is read and discarded after its
+    /// response ([`crate::unread`]), so an early refusal reaches HTTP/2 clients as its status.
     pub fn serve_http(&self, incoming: crate::net::Incoming, app: axum::Router, what: String) {
         let cancel = self.token();
         self.spawn(async move {
-            let app = app.into_make_service_with_connect_info::<crate::net::PeerInfo>();
+            let app = app
+                .layer(axum::middleware::from_fn(crate::unread::layer))
+                .into_make_service_with_connect_info::<crate::net::PeerInfo>();
             if let Err(e) = axum::serve(incoming, app)
                 .with_graceful_shutdown(cancel.cancelled_owned())
                 .await

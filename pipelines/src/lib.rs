@@ -25,6 +25,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tls;
+pub mod unread;
 pub mod visit;
 pub mod wire;
 

@@ -127,6 +127,15 @@ impl Telemetry {
         Counter(map.entry(key).or_default().clone())
     }
 
+    /// Every series of the gauge `name`: its labels and current value, in label order.
+    pub fn gauge_values(&self, name: &str) -> Vec<(Vec<(&'static str, String)>, i64)> {
+        let map = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, labels), v)| (labels.clone(), v.load(Ordering::Relaxed)))
+            .collect()
+    }
+
     /// The gauge `name{labels}`, created at 0 on first use. Handles for the same series share
     /// the value.
     pub fn gauge(&self, name: &str, labels: &[(&'static str, &str)]) -> Gauge {

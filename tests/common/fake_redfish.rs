@@ -86,6 +86,9 @@ struct State {
     sse_connects: Vec<String>,
     /// Bumped to close every open SSE stream.
     sse_generation: u64,
+    /// Subscriptions carrying `EventTypes` are refused with 400 `PropertyUnknown`, and events
+    /// go to every subscription (a service on a schema that dropped the property).
+    refuse_event_types: bool,
 }
 
 /// DMTF's `Event` example (the `Event` schema's, `Event.v1_7_0`), with `n` as its `EventId`
@@ -102,6 +105,7 @@ pub fn example_event(n: u64, message_id: &str, origin: &str) -> Value {
             "Message": format!("Power supply {n} lost input power"),
             "MessageId": message_id,
             "MessageArgs": [format!("PSU{n}")],
+            "EventType": "Alert",
             "OriginOfCondition": {"@odata.id": origin},
             "EventTimestamp": "2017-11-23T17:17:42-0600"
         }]
@@ -254,11 +258,32 @@ impl FakeRedfish {
         self.state.lock().unwrap().sse_connects.clone()
     }
 
-    /// POSTs `doc` to every client subscription's `Destination`, as a BMC delivers an event
-    /// (HTTP, or HTTPS trusting `ca`), with the subscription's `Context` in the document.
-    /// Returns each destination's HTTP status.
+    /// A service on a newer schema: subscriptions with `EventTypes` are refused (400
+    /// `Base.1.0.PropertyUnknown`), and events go to every subscription.
+    pub fn refuse_event_types(&self) {
+        self.state.lock().unwrap().refuse_event_types = true;
+    }
+
+    /// POSTs `doc` to the `Destination` of every client subscription that asked for its type,
+    /// as a BMC delivers an event (HTTP, or HTTPS trusting `ca`), with the subscription's
+    /// `Context` in the document. Returns each destination's HTTP status.
+    ///
+    /// As strict as DMTF's Redfish Mockup Server (`redfishMockupServer.py`,
+    /// `SubmitTestEvent`): an event goes only to subscriptions that have `EventTypes` and list
+    /// its `EventType` (the first record's, else `Alert`) — unless the service refuses
+    /// `EventTypes` ([`FakeRedfish::refuse_event_types`]).
     pub async fn push_event(&self, doc: &Value, ca: Option<&Path>) -> Vec<u16> {
-        let subs = self.subscriptions();
+        let all = self.state.lock().unwrap().refuse_event_types;
+        let ty = doc["Events"][0]["EventType"].as_str().unwrap_or("Alert");
+        let subs: Vec<Value> = self
+            .subscriptions()
+            .into_iter()
+            .filter(|s| {
+                all || s["EventTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == ty))
+            })
+            .collect();
         let mut out = Vec::new();
         for sub in subs {
             let mut d = doc.clone();
@@ -469,9 +494,31 @@ fn events(
         if req["Destination"].as_str().is_none() || req["Protocol"] != "Redfish" {
             return Some(error(400, "Destination and Protocol Redfish are required"));
         }
+        if s.refuse_event_types && req.get("EventTypes").is_some() {
+            let body = json!({"error": {"code": "Base.1.0.PropertyUnknown",
+                "message": "The property EventTypes is not in the list of valid properties for the resource.",
+                "@Message.ExtendedInfo": [{"MessageId": "Base.1.0.PropertyUnknown",
+                    "Message": "The property EventTypes is not in the list of valid properties for the resource.",
+                    "MessageArgs": ["EventTypes"]}]}});
+            return Some(json_response(StatusCode::BAD_REQUEST, &body, &[]));
+        }
+        let types = req.get("EventTypes").cloned();
+        if let Some(t) = &types {
+            let allowed = mockup("/redfish/v1/EventService")?["EventTypesForSubscription"].clone();
+            let ok = t.as_array().is_some_and(|t| {
+                t.iter()
+                    .all(|x| allowed.as_array().is_some_and(|a| a.contains(x)))
+            });
+            if !ok {
+                return Some(error(
+                    400,
+                    "EventTypes lists a type not in EventTypesForSubscription",
+                ));
+            }
+        }
         s.next_subscription += 1;
         let uri = format!("{SUBSCRIPTIONS}/{}", 100 + s.next_subscription);
-        let doc = json!({
+        let mut doc = json!({
             "@odata.type": "#EventDestination.v1_14_0.EventDestination",
             "@odata.id": uri,
             "Id": (100 + s.next_subscription).to_string(),
@@ -479,6 +526,9 @@ fn events(
             "Protocol": "Redfish",
             "Context": req["Context"],
         });
+        if let Some(t) = types {
+            doc["EventTypes"] = t;
+        }
         s.subscriptions.push((uri.clone(), doc.clone()));
         return Some(json_response(
             StatusCode::CREATED,

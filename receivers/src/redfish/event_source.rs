@@ -157,16 +157,68 @@ impl RedfishScraper {
                 "the Redfish event subscription is gone (BMC restarted, or deleted); subscribing again"
             );
         }
-        let body = json!({
+        let mut body = json!({
             "Destination": destination,
             "Protocol": "Redfish",
             "Context": context,
         });
-        let uri = self.client.post(&subs, &body).await?;
+        let types = self.event_types(&es);
+        let with_types = !types.is_empty()
+            && !self
+                .without_event_types
+                .load(std::sync::atomic::Ordering::Relaxed);
+        if with_types {
+            body["EventTypes"] = json!(types);
+        }
+        let uri = match self.client.post(&subs, &body).await {
+            Err(
+                FetchError::Status { status: 400, .. } | FetchError::Status { status: 501, .. },
+            ) if with_types => {
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("EventTypes");
+                }
+                let uri = self.client.post(&subs, &body).await?;
+                warn!(
+                    server = self.server.endpoint,
+                    "the BMC refused EventTypes in the subscription (newer schemas deprecate it); subscribed without it"
+                );
+                self.without_event_types
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                uri
+            }
+            r => r?,
+        };
         info!(server = self.server.endpoint, subscription = ?uri, destination, "subscribed to Redfish events");
         self.count_events("subscribed", 1);
         *known = uri;
         Ok(())
+    }
+
+    /// The `EventTypes` of this receiver's push subscription: `events.event_types`, else the
+    /// service's `EventTypesForSubscription` (`es`, the EventService), else
+    /// [`super::events::DEFAULT_EVENT_TYPES`].
+    fn event_types(&self, es: &Value) -> Vec<String> {
+        if let Some(t) = &self.cfg.events.event_types {
+            return t.clone();
+        }
+        let listed: Vec<String> = es
+            .get("EventTypesForSubscription")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if listed.is_empty() {
+            super::events::DEFAULT_EVENT_TYPES
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect()
+        } else {
+            listed
+        }
     }
 
     /// push: deletes this receiver's subscription (at shutdown), and only that one.

@@ -4,7 +4,11 @@
 //! Two ways to get them:
 //! - **push** (`mode: push`): the receiver listens on `listen` (with `tls`), and keeps one
 //!   `EventDestination` of its own in the BMC's `EventService/Subscriptions`:
-//!   `{"Destination": destination, "Protocol": "Redfish", "Context": context}`. Every
+//!   `{"Destination": destination, "Protocol": "Redfish", "Context": context, "EventTypes":
+//!   [...]}` — the types `event_types` names, else every one the service lists in
+//!   `EventTypesForSubscription` (DMTF's Redfish Mockup Server, iDRAC 9 and iLO 5 deliver only
+//!   to subscriptions whose `EventTypes` match an event's), else [`DEFAULT_EVENT_TYPES`]; a
+//!   service that refuses `EventTypes` is asked again without it. Every
 //!   `check_interval` it looks for it (same `Context` and `Destination`) and creates it again
 //!   when it is gone (the BMC restarted, or someone deleted it); at shutdown it deletes it.
 //!   Other subscriptions are never touched. The BMC POSTs `Event` documents to `destination`;
@@ -37,6 +41,18 @@ use strata_pipelines::tls::TlsServerConfig;
 
 use crate::scraper::str_kv;
 
+/// The `EventTypes` of a push subscription when the service lists no
+/// `EventTypesForSubscription`: every `EventType` of the first `Event` schema (`Event.v1_0_0`,
+/// DSP0266 §13), which services that filter by type deliver for. (`MetricReport` and `Other`
+/// came later and are only sent where a service lists them.)
+pub const DEFAULT_EVENT_TYPES: &[&str] = &[
+    "StatusChange",
+    "ResourceUpdated",
+    "ResourceAdded",
+    "ResourceRemoved",
+    "Alert",
+];
+
 /// How events are received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,6 +78,12 @@ pub struct EventsConfig {
     /// The subscription's `Context`, which identifies this Strata. Default `strata <receiver
     /// id> <host name>`.
     pub context: Option<String>,
+    /// push: the subscription's `EventTypes`. Absent: every type the service lists in
+    /// `EventService.EventTypesForSubscription`, or, where it lists none,
+    /// [`DEFAULT_EVENT_TYPES`]. Empty (`[]`): the property is left out. A service that refuses
+    /// the property (newer schemas deprecate it for `RegistryPrefixes`/`ResourceTypes`) is
+    /// asked again without it, with one warning.
+    pub event_types: Option<Vec<String>>,
     /// push: how often the subscription is checked (and created again when gone). Default
     /// `60s`.
     #[serde(with = "humantime_serde")]
@@ -79,6 +101,7 @@ impl Default for EventsConfig {
             tls: None,
             destination: String::new(),
             context: None,
+            event_types: None,
             check_interval: Duration::from_secs(60),
             dedup_window: Duration::from_secs(600),
         }

@@ -63,6 +63,8 @@ pub struct RedfishScraper {
     pub(super) dedup: std::sync::Mutex<super::events::Dedup>,
     /// Our push subscription's URI at the BMC, once created or found.
     pub(super) subscription: tokio::sync::Mutex<Option<String>>,
+    /// push: the BMC refused `EventTypes` once; subscriptions leave it out from then on.
+    pub(super) without_event_types: std::sync::atomic::AtomicBool,
     /// Set (and notified) once a scrape has mapped chassis and systems for events.
     pub(super) discovered: (std::sync::atomic::AtomicBool, tokio::sync::Notify),
 }
@@ -95,6 +97,7 @@ impl RedfishScraper {
             )),
             dedup: std::sync::Mutex::new(super::events::Dedup::new(dedup_window)),
             subscription: tokio::sync::Mutex::new(None),
+            without_event_types: Default::default(),
             discovered: Default::default(),
         })
     }
