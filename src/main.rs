@@ -6,10 +6,12 @@
 //! strata --profile node           run an embedded profile
 //! strata validate --config a.yaml check a config, print every error, exit 1 if any
 //! strata components               list component types and their signals
+//! strata health                   probe the health_check endpoint (the image's HEALTHCHECK)
 //! ```
 
 mod components;
 mod heap;
+mod probe;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -172,6 +174,17 @@ enum Command {
     Validate,
     /// List the component types and the signals they support.
     Components,
+    /// Probe a running Strata's `health_check` extension (the container image's
+    /// HEALTHCHECK): exit 0 when `PATH` answers 2xx.
+    Health {
+        /// `host:port` of the health endpoint. Default: `STRATA_HEALTH_ENDPOINT` (a wildcard
+        /// host is probed on loopback).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The path: `/livez` (alive, also while draining), `/readyz` (ready for data) or `/`.
+        #[arg(long, default_value = "/livez")]
+        path: String,
+    },
 }
 
 fn sources(args: &SourceArgs) -> anyhow::Result<Vec<Source>> {
@@ -261,6 +274,13 @@ fn main() -> ExitCode {
             print_components(&factories);
             ExitCode::SUCCESS
         }
+        Some(Command::Health { endpoint, path }) => match probe::run(endpoint.as_deref(), &path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("strata health: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Validate) => match validate(&cli.source, &factories) {
             Ok(()) => {
                 println!("config is valid");
@@ -446,23 +466,39 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
     }
 }
 
-/// A second SIGINT/SIGTERM during the drain: logs, per exporter, what its queue still held
-/// (`otelcol_exporter_queue_size`, in its sizer's units) and whether it survives (a persistent
-/// queue, `sending_queue::storage`, stays on disk for the next start; an in-memory one is lost).
+/// A second SIGINT/SIGTERM during the drain: logs, per exporter, what it still held — its
+/// queue (`otelcol_exporter_queue_size`, in its sizer's units) and the items being sent or
+/// retried (`strata_exporter_in_flight_items`) — and whether that survives: a persistent queue
+/// (`sending_queue::storage`) keeps its records on disk for the next start, an in-memory one
+/// loses them.
 fn stop_now(cfg: &Config, telemetry: &Telemetry) {
+    let mut held: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
+    for (gauge, in_flight) in [
+        ("otelcol_exporter_queue_size", false),
+        ("strata_exporter_in_flight_items", true),
+    ] {
+        for (labels, v) in telemetry.gauge_values(gauge) {
+            let label = |k: &str| {
+                labels
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map_or(String::new(), |(_, v)| v.clone())
+            };
+            let e = held
+                .entry((label("exporter"), label("data_type")))
+                .or_default();
+            if in_flight {
+                e.1 += v;
+            } else {
+                e.0 += v;
+            }
+        }
+    }
     let mut lost = 0;
-    for (labels, size) in telemetry.gauge_values("otelcol_exporter_queue_size") {
-        if size <= 0 {
+    for ((exporter, data_type), (queued, in_flight)) in held {
+        if queued <= 0 && in_flight <= 0 {
             continue;
         }
-        let label = |k: &str| {
-            labels
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map_or("", |(_, v)| v.as_str())
-                .to_owned()
-        };
-        let exporter = label("exporter");
         let persistent = cfg.exporters.iter().any(|(id, v)| {
             id.to_string() == exporter
                 && v.get("sending_queue")
@@ -470,16 +506,16 @@ fn stop_now(cfg: &Config, telemetry: &Telemetry) {
                     .is_some_and(|s| !s.is_null())
         });
         if persistent {
-            info!(exporter = %exporter, data_type = %label("data_type"), queued = size,
+            info!(exporter = %exporter, data_type = %data_type, queued, in_flight,
                 "stopping now: the persistent queue keeps this data on disk for the next start");
         } else {
-            lost += size;
-            error!(exporter = %exporter, data_type = %label("data_type"), queued = size,
+            lost += in_flight.max(0);
+            error!(exporter = %exporter, data_type = %data_type, queued, in_flight,
                 "stopping now: this in-memory queue's data is lost");
         }
     }
     error!(
-        lost_in_memory = lost,
+        lost_in_flight_items = lost,
         "received a second signal during the drain: stopping at once"
     );
 }

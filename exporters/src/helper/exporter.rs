@@ -86,6 +86,25 @@ struct Metrics {
     truncated: Counter,
     queue_size: Gauge,
     queue_capacity: Gauge,
+    /// Items taken from the queue (or sent without one) whose export has not ended: being
+    /// sent, or waiting to be retried.
+    in_flight: Gauge,
+}
+
+/// Counts `items` in a gauge while alive.
+struct InFlight<'a>(&'a Gauge, i64);
+
+impl<'a> InFlight<'a> {
+    fn new(g: &'a Gauge, items: u64) -> Self {
+        g.add(items as i64);
+        InFlight(g, items as i64)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.add(-self.1);
+    }
 }
 
 impl Metrics {
@@ -108,6 +127,7 @@ impl Metrics {
             truncated: t.counter("otelcol_exporter_queue_truncated_bytes", &typed),
             queue_size: t.gauge("otelcol_exporter_queue_size", &typed),
             queue_capacity: t.gauge("otelcol_exporter_queue_capacity", &typed),
+            in_flight: t.gauge("strata_exporter_in_flight_items", &typed),
         }
     }
 }
@@ -166,6 +186,7 @@ impl<T: SignalData> Core<T> {
 
     async fn deliver(&self, data: Request<T>, stop: &CancellationToken) -> Delivery {
         let items = data.item_count() as u64;
+        let _in_flight = InFlight::new(&self.m.in_flight, items);
         let started = tokio::time::Instant::now();
         let mut interval = self.retry.initial_interval;
         loop {
