@@ -282,7 +282,10 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Validate) => match validate(&cli.source, &factories) {
-            Ok(()) => {
+            Ok(warnings) => {
+                for w in &warnings {
+                    eprintln!("warning: {w} (read when strata starts: it must exist by then)");
+                }
                 println!("config is valid");
                 ExitCode::SUCCESS
             }
@@ -329,8 +332,13 @@ fn print_components(f: &Factories) {
 }
 
 /// Every error of every source in one run: the document's shape, `service::telemetry` and,
-/// when the rest parses, every component and pipeline.
-fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
+/// when the rest parses, every component and pipeline. Files that do not exist yet (TLS
+/// material, token files: [`strata_pipelines::config::ConfigError::missing_file`]) are
+/// returned as warnings, as the Collector reads them only at start.
+fn validate(
+    args: &SourceArgs,
+    factories: &Factories,
+) -> anyhow::Result<Vec<strata_pipelines::config::ConfigError>> {
     let srcs = sources(args)?;
     let (cfg, mut errs) = strata_pipelines::config::load_all(&srcs, &|n| std::env::var(n).ok());
     if let Some(cfg) = cfg
@@ -338,8 +346,9 @@ fn validate(args: &SourceArgs, factories: &Factories) -> anyhow::Result<()> {
     {
         errs.extend(e.0);
     }
+    let (warnings, errs): (Vec<_>, Vec<_>) = errs.into_iter().partition(|e| e.missing_file);
     if errs.is_empty() {
-        return Ok(());
+        return Ok(warnings);
     }
     Err(anyhow::anyhow!(
         "invalid config:\n{}",

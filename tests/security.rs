@@ -991,10 +991,6 @@ fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
             format!("{path}::client_ca_file: {garbage}: no PEM certificate found"),
         ),
         (
-            grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: /nonexistent/ca.pem }}")),
-            format!("{path}::client_ca_file: /nonexistent/ca.pem: No such file"),
-        ),
-        (
             grpc_tls(&format!("{{ cert_file: \"{cert}\", key_file: \"{key}\", cipher_suites: [TLS_RSA_WITH_RC4_128_MD5] }}")),
             format!("{path}::cipher_suites: unknown or unsupported TLS 1.2 cipher suite"),
         ),
@@ -1027,6 +1023,34 @@ fn validate_refuses_bad_tls_and_auth_settings_with_their_path() {
             "exporters::prometheus::tls::key_file: a certificate needs its key".into(),
         ),
     ];
+    // A file that does not exist yet is read at start, as in the Collector: `validate` warns
+    // and succeeds, starting fails naming it.
+    let missing = dir.path().join("missing.yaml");
+    std::fs::write(
+        &missing,
+        grpc_tls(&format!(
+            "{{ cert_file: \"{cert}\", key_file: \"{key}\", client_ca_file: /nonexistent/ca.pem }}"
+        )),
+    )
+    .unwrap();
+    let want = format!("{path}::client_ca_file: /nonexistent/ca.pem: No such file");
+    for args in [&["validate", "--config"][..], &["--config"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains(&want), "{args:?}: want {want:?} in:\n{text}");
+        assert_eq!(
+            out.status.success(),
+            args[0] == "validate",
+            "{args:?}:\n{text}"
+        );
+        if args[0] == "validate" {
+            assert!(text.contains("warning:"), "{text}");
+        }
+    }
     for (i, (cfg, want)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("c{i}.yaml"));
         std::fs::write(&f, cfg).unwrap();

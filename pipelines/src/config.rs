@@ -38,6 +38,9 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong, lowercase, no trailing period.
     pub message: String,
+    /// A file the component reads at start does not exist (yet). The Collector loads such
+    /// files at start, so `strata validate` reports this as a warning; starting fails on it.
+    pub missing_file: bool,
 }
 
 impl ConfigError {
@@ -46,6 +49,16 @@ impl ConfigError {
         ConfigError {
             path: path.into(),
             message: message.to_string(),
+            missing_file: false,
+        }
+    }
+
+    /// The error for `file`, named at `path`, that cannot be read (`e`): marked
+    /// [`ConfigError::missing_file`] when it does not exist.
+    pub fn file(path: impl Into<String>, file: &str, e: &std::io::Error) -> Self {
+        ConfigError {
+            missing_file: e.kind() == std::io::ErrorKind::NotFound,
+            ..ConfigError::new(path, format!("{file}: {e}"))
         }
     }
 

@@ -115,10 +115,7 @@ impl ComponentConfig for Config {
         if let Some(f) = &self.filename
             && let Err(e) = std::fs::metadata(f)
         {
-            return Err(ConfigError::new(
-                format!("{path}::filename"),
-                format!("{f}: {e}"),
-            ));
+            return Err(ConfigError::file(format!("{path}::filename"), f, &e));
         }
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (tenant, t) in &self.tenants {
@@ -129,10 +126,7 @@ impl ComponentConfig for Config {
             if let Some(f) = &t.filename
                 && let Err(e) = std::fs::metadata(f)
             {
-                return Err(ConfigError::new(
-                    format!("{p}::filename"),
-                    format!("{f}: {e}"),
-                ));
+                return Err(ConfigError::file(format!("{p}::filename"), f, &e));
             }
             for tok in &t.tokens {
                 if tok.trim().is_empty() {

@@ -89,10 +89,7 @@ impl TlsClientConfig {
             if let Some(f) = f
                 && let Err(e) = std::fs::metadata(f)
             {
-                return Err(ConfigError::new(
-                    format!("{path}::{name}"),
-                    format!("{f}: {e}"),
-                ));
+                return Err(ConfigError::file(format!("{path}::{name}"), f, &e));
             }
         }
         server::versions(

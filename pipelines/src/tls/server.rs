@@ -334,10 +334,7 @@ impl TlsServerConfig {
             if let Some(f) = f
                 && let Err(e) = std::fs::read(f)
             {
-                return Err(ConfigError::new(
-                    format!("{path}::{key}"),
-                    format!("{f}: {e}"),
-                ));
+                return Err(ConfigError::file(format!("{path}::{key}"), f, &e));
             }
         }
         let snap = super::reload::snapshot(&files).map_err(|e| ConfigError::new(path, e))?;
