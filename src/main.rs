@@ -309,25 +309,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// `strata components`: the types by kind, one per line, in aligned columns (type, signals,
+/// and why this build cannot run it, where it cannot).
 fn print_components(f: &Factories) {
     let sig = |s: &[strata_pipelines::Signal]| {
         s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
     };
-    println!("receivers:");
-    for (name, r) in &f.receivers {
-        println!("  {name:<12} {}", sig(r.signals()));
-    }
-    println!("processors:");
-    for (name, p) in &f.processors {
-        println!("  {name:<12} {}", sig(p.signals()));
-    }
-    println!("exporters:");
-    for (name, e) in &f.exporters {
-        println!("  {name:<12} {}", sig(e.signals()));
-    }
-    println!("extensions:");
-    for name in f.extensions.keys() {
-        println!("  {name}");
+    let rows: Vec<(&str, &str, String, Option<&str>)> = f
+        .receivers
+        .iter()
+        .map(|(n, r)| ("receivers", &**n, sig(r.signals()), r.unavailable()))
+        .chain(
+            f.processors
+                .iter()
+                .map(|(n, p)| ("processors", &**n, sig(p.signals()), None)),
+        )
+        .chain(
+            f.exporters
+                .iter()
+                .map(|(n, e)| ("exporters", &**n, sig(e.signals()), None)),
+        )
+        .chain(
+            f.extensions
+                .keys()
+                .map(|n| ("extensions", &**n, String::new(), None)),
+        )
+        .collect();
+    let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let sig_width = rows.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    let mut kind = "";
+    for (k, name, signals, why) in rows {
+        if k != kind {
+            println!("{k}:");
+            kind = k;
+        }
+        let line = match why {
+            Some(why) => format!("  {name:<width$}  {signals:<sig_width$}  ({why})"),
+            None => format!("  {name:<width$}  {signals}"),
+        };
+        println!("{}", line.trim_end());
     }
 }
 

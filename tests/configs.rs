@@ -265,7 +265,26 @@ fn components_lists_types_and_signals() {
     ] {
         assert!(out.contains(t), "{t} missing from:\n{out}");
     }
-    assert!(out.contains("hostmetrics  metrics\n"), "{out}");
+    // Aligned: every type's signals start in the same column.
+    let starts: std::collections::BTreeSet<usize> = out
+        .lines()
+        .filter(|l| l.starts_with("  ") && (l.contains("traces") || l.contains("metrics")))
+        .map(|l| {
+            let name_end = 2 + l[2..].find(' ').unwrap();
+            name_end + l[name_end..].find(|c: char| c != ' ').unwrap()
+        })
+        .collect();
+    assert_eq!(starts.len(), 1, "signals in more than one column:\n{out}");
+    // A receiver this build cannot run says so (the libvirt feature).
+    let libvirt = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("libvirt "))
+        .unwrap();
+    assert_eq!(
+        libvirt.contains("not in this build"),
+        !cfg!(feature = "libvirt"),
+        "{libvirt}"
+    );
     let (ok, out) = strata(&["--version"], &[]);
     assert!(ok && out.starts_with("strata "), "{out}");
 }

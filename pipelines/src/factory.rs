@@ -78,6 +78,11 @@ pub trait ReceiverFactory: Send + Sync {
     fn type_name(&self) -> &'static str;
     /// Signals the receiver can produce.
     fn signals(&self) -> &'static [Signal];
+    /// Why this build cannot run the receiver (a cargo feature left out), if it cannot: its
+    /// configs still validate, and `create` fails with this reason. Default: it can.
+    fn unavailable(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks `cfg` without creating anything; `path` prefixes error paths.
     ///
     /// # Errors

@@ -15,6 +15,13 @@ use super::{Config, TYPE};
 pub struct Factory;
 
 impl ReceiverFactory for Factory {
+    fn unavailable(&self) -> Option<&'static str> {
+        if cfg!(feature = "libvirt") {
+            None
+        } else {
+            Some("not in this build: cargo build --release --features libvirt")
+        }
+    }
     fn type_name(&self) -> &'static str {
         TYPE
     }
