@@ -105,12 +105,14 @@
 //!       destination: https://collector.example:9443/redfish/events   # push: what BMCs are told
 //!       tls: { cert_file: /etc/strata/tls.crt, key_file: /etc/strata/tls.key }
 //!       context: strata-dpu-fleet   # default "strata <receiver id> <host name>"
+//!       event_types: [Alert]        # push: default every EventTypesForSubscription entry
 //!       check_interval: 60s         # push: subscription checked, re-created when gone
 //!       dedup_window: 10m           # replays of an EventId dropped within it
 //! ```
 //!
 //! push keeps exactly one `EventDestination` of its own per BMC (`Protocol: Redfish`, its
-//! `Context` and `Destination`), re-creates it when the BMC lost it, deletes it at shutdown,
+//! `Context`, `Destination` and `EventTypes`; a BMC that refuses `EventTypes` is asked again
+//! without it), re-creates it when the BMC lost it, deletes it at shutdown,
 //! and never modifies or deletes any other subscription. sse reads
 //! `EventService.ServerSentEventUri`, resuming with `Last-Event-ID`. Each event record becomes
 //! a log record (severity from `MessageSeverity`, body `Message`, `redfish.message_id`,
