@@ -9,14 +9,15 @@
 //! status, and an OTLP exporter takes a transport failure for a retryable one. Over HTTP/1.1
 //! the connection is closed instead of kept alive.
 //!
-//! [`layer`] wraps every HTTP server Strata runs ([`crate::component::Tasks::serve_http`]): the
-//! handler gets a body that reads through a shared slot, and once the handler has answered,
-//! whatever it left is read in a task of its own, up to [`DRAIN_LIMIT`] bytes and
-//! [`DRAIN_TIME`], then dropped. By then the response is on its way, so a client still sending
-//! sees the status (and, past the limits, `NO_ERROR`). Nothing read this way is kept or parsed.
+//! [`layer`] wraps every HTTP server Strata runs ([`crate::component::Tasks::serve_http`]):
+//! each request body is handed to the handler inside a [`DrainOnDrop`]. A handler that reads
+//! the body to its end never notices it. One that drops it early (a refusal, or the body limit
+//! reached) hands what is left to a task that reads and discards it, up to [`DRAIN_LIMIT`]
+//! bytes and [`DRAIN_TIME`]: the stream stays open while the response goes out, so a client
+//! still sending sees the status (and, past the limits, `NO_ERROR`). Nothing read this way is
+//! kept or parsed.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -31,56 +32,59 @@ pub const DRAIN_LIMIT: u64 = 64 << 20;
 /// The longest an unread body is read after a response.
 pub const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// The request body, shared between the handler's view and the layer.
-type Slot = Arc<Mutex<Option<Body>>>;
+/// A request body that, dropped before its end, is read to its end (bounded) in a task of its
+/// own instead of being dropped — which over HTTP/2 would reset the stream.
+pub struct DrainOnDrop(Option<Body>);
 
-/// The body a handler sees: it reads from the slot; dropping it leaves the body in the slot.
-struct Shared(Slot);
+impl DrainOnDrop {
+    /// Wraps `body`.
+    pub fn new(body: Body) -> Self {
+        DrainOnDrop(Some(body))
+    }
+}
 
-impl http_body::Body for Shared {
+impl http_body::Body for DrainOnDrop {
     type Data = Bytes;
     type Error = axum::Error;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_mut() {
+        match self.0.as_mut() {
             Some(b) => Pin::new(b).poll_frame(cx),
             None => Poll::Ready(None),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref().is_none_or(|b| b.is_end_stream())
+        self.0.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        slot.as_ref().map(|b| b.size_hint()).unwrap_or_default()
+        self.0.as_ref().map(|b| b.size_hint()).unwrap_or_default()
     }
 }
 
-/// The middleware (`axum::middleware::from_fn(layer)`): runs the handler, then drains what it
-/// left of the request body in the background.
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        if let Some(body) = self.0.take()
+            && !body.is_end_stream()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(drain(body));
+        }
+    }
+}
+
+/// The middleware (`axum::middleware::from_fn(layer)`): the request's body becomes a
+/// [`DrainOnDrop`]. A body that is already complete (no body, or all of it received with the
+/// headers) is passed as it is.
 pub async fn layer(req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    if body.is_end_stream() {
-        return next.run(Request::from_parts(parts, body)).await;
+    if req.body().is_end_stream() {
+        return next.run(req).await;
     }
-    let slot: Slot = Arc::new(Mutex::new(Some(body)));
-    let resp = next
-        .run(Request::from_parts(parts, Body::new(Shared(slot.clone()))))
-        .await;
-    let rest = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(body) = rest
-        && !body.is_end_stream()
-    {
-        tokio::spawn(drain(body));
-    }
-    resp
+    next.run(req.map(|b| Body::new(DrainOnDrop::new(b)))).await
 }
 
 /// Reads `body` to its end and discards it, giving up after [`DRAIN_LIMIT`] bytes or
@@ -117,14 +121,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_handlers_view_reads_through_and_leaves_the_rest_in_the_slot() {
-        let slot: Slot = Arc::new(Mutex::new(Some(body_of(vec![b"ab", b"cd", b"ef"]))));
-        let mut view = Body::new(Shared(slot.clone()));
-        let first = view.frame().await.unwrap().unwrap().into_data().unwrap();
+    async fn a_body_dropped_before_its_end_is_read_to_its_end_by_a_task() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let mut body = Body::new(DrainOnDrop::new(Body::from_stream(tokio_stream_of(rx))));
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&first[..], b"ab");
-        drop(view);
-        let rest = slot.lock().unwrap().take().unwrap();
-        assert_eq!(drain(rest).await, 4);
+        // The handler gives up on the body: the sender can still send it all.
+        drop(body);
+        for _ in 0..16 {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                tx.send(Ok(Bytes::from_static(b"cd"))),
+            )
+            .await
+            .expect("nobody reads the rest")
+            .expect("the rest of the body was dropped");
+        }
+    }
+
+    fn tokio_stream_of(
+        mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[tokio::test]
