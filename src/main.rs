@@ -471,7 +471,7 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
             r = &mut drain => break r,
             s = signals.next() => match s {
                 Signal::Stop => {
-                    stop_now(&running.cfg, &telemetry);
+                    stop_now(&telemetry);
                     stop_telemetry.cancel();
                     bail!("stopped by a second signal before the drain finished");
                 }
@@ -498,13 +498,16 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
 /// A second SIGINT/SIGTERM during the drain: logs, per exporter, what it still held — its
 /// queue (`otelcol_exporter_queue_size`, in its sizer's units) and the items being sent or
 /// retried (`strata_exporter_in_flight_items`) — and whether that survives: a persistent queue
-/// (`sending_queue::storage`) keeps its records on disk for the next start, an in-memory one
-/// loses them.
-fn stop_now(cfg: &Config, telemetry: &Telemetry) {
-    let mut held: std::collections::BTreeMap<(String, String), (i64, i64)> = Default::default();
-    for (gauge, in_flight) in [
-        ("otelcol_exporter_queue_size", false),
-        ("strata_exporter_in_flight_items", true),
+/// (`strata_exporter_queue_persistent` = 1) keeps its records on disk for the next start, an
+/// in-memory one loses them.
+fn stop_now(telemetry: &Telemetry) {
+    /// (queued, in flight, persistent) per (exporter, data type).
+    type Held = (i64, i64, bool);
+    let mut held: std::collections::BTreeMap<(String, String), Held> = Default::default();
+    for gauge in [
+        "otelcol_exporter_queue_size",
+        "strata_exporter_in_flight_items",
+        "strata_exporter_queue_persistent",
     ] {
         for (labels, v) in telemetry.gauge_values(gauge) {
             let label = |k: &str| {
@@ -516,24 +519,18 @@ fn stop_now(cfg: &Config, telemetry: &Telemetry) {
             let e = held
                 .entry((label("exporter"), label("data_type")))
                 .or_default();
-            if in_flight {
-                e.1 += v;
-            } else {
-                e.0 += v;
+            match gauge {
+                "otelcol_exporter_queue_size" => e.0 += v,
+                "strata_exporter_in_flight_items" => e.1 += v,
+                _ => e.2 |= v == 1,
             }
         }
     }
     let mut lost = 0;
-    for ((exporter, data_type), (queued, in_flight)) in held {
+    for ((exporter, data_type), (queued, in_flight, persistent)) in held {
         if queued <= 0 && in_flight <= 0 {
             continue;
         }
-        let persistent = cfg.exporters.iter().any(|(id, v)| {
-            id.to_string() == exporter
-                && v.get("sending_queue")
-                    .and_then(|q| q.get("storage"))
-                    .is_some_and(|s| !s.is_null())
-        });
         if persistent {
             info!(exporter = %exporter, data_type = %data_type, queued, in_flight,
                 "stopping now: the persistent queue keeps this data on disk for the next start");

@@ -690,3 +690,85 @@ async fn a_full_memory_queue_refuses_at_the_door() {
     );
     assert_all_delivered(&sender.acked(), &b, "door refusals");
 }
+
+/// Scenario: a second SIGTERM during a drain that cannot finish (the peer is down). The process
+/// stops at once and says, per exporter, what it held: the in-memory queue's data is lost (and
+/// logged as such), the persistent queue's stays on disk and is delivered after the restart —
+/// nothing acknowledged through the persistent queue is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_sigterm_stops_the_drain_and_the_persistent_queue_keeps_its_data() {
+    let (b_grpc, b_http) = (free_port(), free_port());
+    let (a_grpc, a_http) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+{receivers}extensions:
+  file_storage/queue: {{ directory: "{{dir}}/queue" }}
+exporters:
+  otlp/memory:
+    endpoint: "127.0.0.1:{b_grpc}"
+    tls: {{ insecure: true }}
+    timeout: 1s
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0s }}
+  otlp/disk:
+    endpoint: "127.0.0.1:{b_grpc}"
+    tls: {{ insecure: true }}
+    timeout: 1s
+    retry_on_failure: {{ initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0s }}
+    sending_queue: {{ storage: file_storage/queue }}
+service:
+  extensions: [file_storage/queue]
+  shutdown_timeout: 60s
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp/memory, otlp/disk] }}
+"#,
+        receivers = otlp_receiver(a_grpc, a_http)
+    );
+    let mut a = Strata::start(&cfg, &[a_grpc, a_http]);
+    let sender = Sender::default();
+    for i in 0..10 {
+        assert!(sender.send_once(a_grpc, numbered(i * 100, 100)).await);
+    }
+    signal(&a.child, "TERM");
+    // The in-memory queue cannot drain: the process is still there after a second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(a.child_alive(), "{}", a.log());
+    let t = Instant::now();
+    signal(&a.child, "TERM");
+    let status = loop {
+        if let Some(s) = a.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "still running after a second SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success());
+    let log = a.log();
+    let line = |exporter: &str| {
+        log.lines()
+            .find(|l| l.contains("stopping now") && l.contains(&format!("exporter={exporter}")))
+            .unwrap_or_else(|| panic!("no stopping-now line for {exporter}:\n{log}"))
+            .to_owned()
+    };
+    assert!(line("otlp/memory").contains("data is lost"), "{log}");
+    assert!(
+        line("otlp/disk").contains("keeps this data on disk"),
+        "{log}"
+    );
+
+    // Restarted with the peer up: the persistent queue delivers every acknowledged span.
+    let b = Strata::start(&sink_config(b_grpc, b_http), &[b_grpc, b_http]);
+    a.restart(&[a_grpc, a_http]);
+    let acked = sender.acked();
+    assert!(
+        eventually(Duration::from_secs(30), || received(&b).len()
+            >= acked.len()),
+        "sink has {} of {}\n{}",
+        received(&b).len(),
+        acked.len(),
+        a.log()
+    );
+    assert_all_delivered(&acked, &b, "second sigterm");
+}

@@ -89,6 +89,9 @@ struct Metrics {
     /// Items taken from the queue (or sent without one) whose export has not ended: being
     /// sent, or waiting to be retried.
     in_flight: Gauge,
+    /// 1 while the sending queue is persistent (on disk, `sending_queue::storage`): what it
+    /// holds survives the process.
+    persistent: Gauge,
 }
 
 /// Counts `items` in a gauge while alive.
@@ -128,6 +131,7 @@ impl Metrics {
             queue_size: t.gauge("otelcol_exporter_queue_size", &typed),
             queue_capacity: t.gauge("otelcol_exporter_queue_capacity", &typed),
             in_flight: t.gauge("strata_exporter_in_flight_items", &typed),
+            persistent: t.gauge("strata_exporter_queue_persistent", &typed),
         }
     }
 }
@@ -798,6 +802,10 @@ impl<T: SignalData> Component for HelperExporter<T> {
             _ => self.cfg.queue.queue_size,
         };
         self.core.m.queue_capacity.set(cap as i64);
+        self.core
+            .m
+            .persistent
+            .set(i64::from(matches!(queue, Queue::Disk(_))));
         Self::update_gauge(&self.core, &queue);
         let gate = Arc::new(tokio::sync::Mutex::new(()));
         // The queue's own `batch`, else what a `batch` processor before it asked for.
