@@ -281,7 +281,7 @@ fn components_lists_types_and_signals() {
         .find(|l| l.trim_start().starts_with("libvirt "))
         .unwrap();
     assert_eq!(
-        libvirt.contains("not in this build"),
+        libvirt.contains("built without libvirt support"),
         !cfg!(feature = "libvirt"),
         "{libvirt}"
     );

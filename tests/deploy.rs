@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::eventually as within;
 use common::tls::TestPki;
 use serde_yaml_ng::Value;
 
@@ -159,20 +160,6 @@ impl Probe {
             Some(path) => http_status(self.port, path).is_some_and(|c| (200..400).contains(&c)),
             None => std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
         }
-    }
-}
-
-/// Polls `f` every 50 ms for up to `within`.
-fn within(d: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + d;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -359,7 +346,7 @@ fn prepare(
 
 /// Sends one span to the container's OTLP/HTTP port the way its clients do (mTLS and the
 /// tenant's or node's token where the container requires them). The HTTP status.
-fn send_span(c: &Container, root: &Path, pki: &TestPki) -> String {
+fn send_span(c: &Container, pki: &TestPki) -> String {
     let env: BTreeMap<&str, &str> = c
         .env
         .iter()
@@ -403,7 +390,6 @@ fn send_span(c: &Container, root: &Path, pki: &TestPki) -> String {
     } else {
         cmd.arg(format!("http://127.0.0.1:{port}/v1/traces"));
     }
-    let _ = root;
     let out = cmd.output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -474,7 +460,7 @@ fn run_manifest(file: &str) {
 
             // One span, queued for the unreachable next tier, then SIGTERM: readiness fails
             // while liveness holds.
-            let status = send_span(&c, root.path(), &pki);
+            let status = send_span(&c, &pki);
             assert_eq!(
                 status,
                 "200",

@@ -194,7 +194,7 @@ fn readme_walkthroughs_run_as_written() {
                 println!("readme: {at}: every command's config validates");
             }
             ["run"] => {
-                if common_python_missing() {
+                if walkthrough_tools_missing() {
                     return;
                 }
                 let dir = tempfile::tempdir().unwrap();
@@ -244,7 +244,7 @@ fn readme_walkthroughs_run_as_written() {
 
 /// The walkthroughs need Python 3 with `venv` and OpenSSL, as the README says; without them
 /// the test says so and stops, unless `STRATA_REQUIRE_INTEROP=1` (scripts/test).
-fn common_python_missing() -> bool {
+fn walkthrough_tools_missing() -> bool {
     let ok = ["python3", "openssl", "curl"].iter().all(|c| {
         Command::new(c)
             .arg("--version")

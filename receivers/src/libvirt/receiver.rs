@@ -14,12 +14,16 @@ use super::{Config, TYPE};
 #[derive(Debug, Default)]
 pub struct Factory;
 
+/// What a build without the `libvirt` cargo feature says of this receiver.
+const WITHOUT_FEATURE: &str =
+    "this strata was built without libvirt support: cargo build --release --features libvirt";
+
 impl ReceiverFactory for Factory {
     fn unavailable(&self) -> Option<&'static str> {
         if cfg!(feature = "libvirt") {
             None
         } else {
-            Some("not in this build: cargo build --release --features libvirt")
+            Some(WITHOUT_FEATURE)
         }
     }
     fn type_name(&self) -> &'static str {
@@ -51,7 +55,7 @@ impl ReceiverFactory for Factory {
             let _ = (c, next);
             Err(ConfigError::new(
                 path,
-                "this strata was built without libvirt support: build it with `cargo build --release --features libvirt` (needs Debian's libvirt-dev)",
+                format!("{WITHOUT_FEATURE} (needs Debian's libvirt-dev)"),
             )
             .into())
         }

@@ -171,9 +171,9 @@ impl RedfishScraper {
             body["EventTypes"] = json!(types);
         }
         let uri = match self.client.post(&subs, &body).await {
-            Err(
-                FetchError::Status { status: 400, .. } | FetchError::Status { status: 501, .. },
-            ) if with_types => {
+            Err(FetchError::Status {
+                status: 400 | 501, ..
+            }) if with_types => {
                 if let Some(o) = body.as_object_mut() {
                     o.remove("EventTypes");
                 }
