@@ -348,3 +348,69 @@ service:
         s.log()
     );
 }
+
+/// `ring`: the newest trace ring matching the pattern is copied and the command (no shell)
+/// reads the copy; an older ring is never read, the copy is removed after the run, and a
+/// pattern that matches nothing is explained and counted.
+#[test]
+fn the_newest_ring_is_copied_for_a_command_without_a_shell() {
+    let shm = tempfile::tempdir().unwrap();
+    let older = shm.path().join("spdk_tgt_trace.pid100");
+    let newer = shm.path().join("spdk_tgt_trace.pid200");
+    std::fs::write(&older, b"this ring is stale: not JSON").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&newer, fixture("v25.09__spdk_trace_j__sample.json")).unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        r#"
+receivers:
+  spdk_trace:
+    ring: "{dir}/spdk_tgt_trace.pid*"
+    command: ["cat", "{{ring}}"]
+    collection_interval: 200ms
+    initial_delay: 0s
+  spdk_trace/none:
+    ring: "{dir}/nothing_here.pid*"
+    command: ["cat", "{{ring}}"]
+    collection_interval: 200ms
+    initial_delay: 0s
+exporters:
+  debug: {{}}
+service:
+  pipelines:
+    traces: {{ receivers: [spdk_trace, spdk_trace/none], exporters: [debug] }}
+"#,
+        dir = shm.path().display()
+    );
+    let mut s = Strata::start_with_env(
+        &cfg,
+        &[],
+        &[("TMPDIR", &copies.path().display().to_string())],
+    );
+    let kept = "strata_receiver_spdk_trace_spans{receiver=\"spdk_trace\",outcome=\"kept\"}";
+    assert!(
+        eventually(Duration::from_secs(15), || s.counter(kept) > 200),
+        "{}",
+        s.log()
+    );
+    let log = s.log();
+    assert!(
+        !log.contains("invalid spdk_trace -j document"),
+        "the stale ring was read:\n{log}"
+    );
+    assert!(log.contains("no SPDK trace ring matches"), "{log}");
+    assert!(
+        s.counter("otelcol_scraper_errored_metric_points{receiver=\"spdk_trace/none\"}") >= 1,
+        "{}",
+        s.self_metrics()
+    );
+    assert_eq!(
+        s.counter("otelcol_scraper_errored_metric_points{receiver=\"spdk_trace\"}"),
+        0
+    );
+    // The copies are removed after each run.
+    std::thread::sleep(Duration::from_millis(500));
+    s.interrupt(Duration::from_secs(10));
+    let left: Vec<_> = std::fs::read_dir(copies.path()).unwrap().collect();
+    assert!(left.is_empty(), "copies left behind: {left:?}");
+}

@@ -10,9 +10,11 @@
 //!   spdk_trace:
 //!     # Either a file that snapshots are written to (replaced, or appended to):
 //!     file: /var/run/spdk/trace.json
-//!     # or a command run every interval, whose stdout is the JSON. Copy the ring first: a live
-//!     # `spdk_trace -s` reads it while SPDK overwrites it, and tears entries under load.
-//!     # command: ["sh", "-c", "cp /dev/shm/spdk_tgt_trace.pid$(pidof spdk_tgt) /tmp/t.shm && spdk_trace -f /tmp/t.shm -j"]
+//!     # or a command run every interval, whose stdout is the JSON (argv, no shell). With
+//!     # `ring`, the newest matching trace ring is copied first and `{ring}` names the copy: a
+//!     # live `spdk_trace -s` reads the ring while SPDK overwrites it, and tears entries under load.
+//!     # command: [spdk_trace, -f, "{ring}", -j]
+//!     # ring: /dev/shm/spdk_tgt_trace.pid*
 //!     collection_interval: 10s
 //!     timeout: 60s                 # the command's deadline
 //!     max_open: 10s                # open spans older than this (trace time) are dropped

@@ -32,6 +32,12 @@ pub struct Config {
     pub file: Option<String>,
     /// A command (argv, no shell unless you name one) whose stdout is `spdk_trace -j` output.
     pub command: Option<Vec<String>>,
+    /// With `command`: SPDK's trace ring to snapshot before each run, as a glob
+    /// (`/dev/shm/spdk_tgt_trace.pid*`). The newest matching file is copied to a private
+    /// temporary file, every `{ring}` in `command` becomes the copy's path, and the copy is
+    /// removed after the run — what `cp` in a shell did, without needing one (the distroless
+    /// image has none). A live ring is torn by SPDK under load; the copy is not.
+    pub ring: Option<String>,
     /// Time between reads. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
@@ -78,6 +84,7 @@ impl Default for Config {
         Config {
             file: None,
             command: None,
+            ring: None,
             collection_interval: Duration::from_secs(10),
             initial_delay: Duration::from_secs(1),
             timeout: Duration::from_secs(60),
@@ -111,6 +118,24 @@ impl ComponentConfig for Config {
                 ));
             }
             _ => {}
+        }
+        if let Some(ring) = &self.ring {
+            let uses = self
+                .command
+                .as_ref()
+                .is_some_and(|c| c.iter().any(|a| a.contains(RING)));
+            if !uses {
+                return Err(ConfigError::new(
+                    format!("{path}::ring"),
+                    "ring needs a command that names the copy as {ring}, e.g. [spdk_trace, -f, \"{ring}\", -j]",
+                ));
+            }
+            if let Err(e) = glob::Pattern::new(ring) {
+                return Err(ConfigError::new(
+                    format!("{path}::ring"),
+                    format!("invalid pattern {ring:?}: {e}"),
+                ));
+            }
         }
         if !(0.0..=1.0).contains(&self.sampling.ratio) {
             return Err(ConfigError::new(
@@ -326,6 +351,34 @@ async fn keep_head(mut r: impl tokio::io::AsyncRead + Unpin, keep: usize) -> Vec
     head
 }
 
+/// What `command` arguments say for the path of the ring's copy.
+const RING: &str = "{ring}";
+
+/// The newest file (by modification time) matching `pattern`, copied to a temporary file that
+/// is removed when dropped.
+///
+/// # Errors
+/// An invalid pattern, no matching file, or the copy failing.
+fn snapshot_ring(pattern: &str) -> Result<tempfile::TempPath, String> {
+    let newest = glob::glob(pattern)
+        .map_err(|e| format!("ring {pattern:?}: {e}"))?
+        .filter_map(Result::ok)
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p)
+        .ok_or_else(|| {
+            format!("no SPDK trace ring matches {pattern:?} (is spdk_tgt running with -e?)")
+        })?;
+    let copy = tempfile::Builder::new()
+        .prefix("strata-spdk-trace-")
+        .suffix(".shm")
+        .tempfile()
+        .map_err(|e| format!("cannot create the ring's copy: {e}"))?
+        .into_temp_path();
+    std::fs::copy(&newest, &copy).map_err(|e| format!("cannot copy {}: {e}", newest.display()))?;
+    Ok(copy)
+}
+
 /// Runs `argv` with a deadline, returning its stdout. At most `max` bytes are ever held: a
 /// command that prints more is killed and its output refused; stderr is kept to 64 KiB.
 async fn run_command(argv: &[String], timeout: Duration, max: u64) -> Result<Vec<u8>, String> {
@@ -396,7 +449,33 @@ async fn read_once(
             }
         }
     } else if let Some(argv) = &cfg.command {
-        match run_command(argv, cfg.timeout, max).await {
+        // With `ring`: the copy lives until the command has run.
+        let mut argv = std::borrow::Cow::Borrowed(argv);
+        let _copy = match &cfg.ring {
+            None => None,
+            Some(pattern) => {
+                let pattern = pattern.clone();
+                let copy = tokio::task::spawn_blocking(move || snapshot_ring(&pattern))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("ring copy task failed: {e}")));
+                match copy {
+                    Ok(copy) => {
+                        let at = copy.display().to_string();
+                        argv = std::borrow::Cow::Owned(
+                            argv.iter().map(|a| a.replace(RING, &at)).collect(),
+                        );
+                        Some(copy)
+                    }
+                    Err(e) => {
+                        return Batch {
+                            spans: Vec::new(),
+                            errors: vec![e],
+                        };
+                    }
+                }
+            }
+        };
+        match run_command(&argv, cfg.timeout, max).await {
             Ok(buf) => (buf, now_nanos(), false),
             Err(e) => {
                 return Batch {

@@ -424,3 +424,27 @@ fn a_torn_live_snapshot_is_harmless() {
     assert!(p.end_document().is_empty());
     assert_eq!((p.counts(), p.open_spans()), (Counts::default(), 0));
 }
+
+#[test]
+fn ring_needs_a_command_naming_the_copy_and_a_valid_pattern() {
+    use strata_pipelines::config::ComponentConfig as _;
+    let cfg = |ring: &str, command: &[&str]| Config {
+        ring: Some(ring.to_owned()),
+        command: Some(command.iter().map(|s| (*s).to_owned()).collect()),
+        ..Config::default()
+    };
+    cfg(
+        "/dev/shm/spdk_tgt_trace.pid*",
+        &["spdk_trace", "-f", "{ring}", "-j"],
+    )
+    .validate("r")
+    .unwrap();
+    let e = cfg("/dev/shm/spdk_tgt_trace.pid*", &["spdk_trace", "-j"])
+        .validate("r")
+        .unwrap_err();
+    assert_eq!(e.path, "r::ring");
+    let e = cfg("/dev/shm/[", &["cat", "{ring}"])
+        .validate("r")
+        .unwrap_err();
+    assert!(e.message.contains("invalid pattern"), "{e}");
+}
