@@ -268,8 +268,8 @@ impl FakeRedfish {
     /// as a BMC delivers an event (HTTP, or HTTPS trusting `ca`), with the subscription's
     /// `Context` in the document. Returns each destination's HTTP status.
     ///
-    /// As strict as DMTF's Redfish Mockup Server (`redfishMockupServer.py`,
-    /// `SubmitTestEvent`): an event goes only to subscriptions that have `EventTypes` and list
+    /// As strict as DMTF's Redfish Mockup Server (its `SubmitTestEvent` action; the server is
+    /// not in any registry this project installs from, so this fake stands in): an event goes only to subscriptions that have `EventTypes` and list
     /// its `EventType` (the first record's, else `Alert`) — unless the service refuses
     /// `EventTypes` ([`FakeRedfish::refuse_event_types`]).
     pub async fn push_event(&self, doc: &Value, ca: Option<&Path>) -> Vec<u16> {
