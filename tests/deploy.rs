@@ -24,14 +24,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::eventually as within;
-use common::tls::TestPki;
 use serde_yaml_ng::Value;
 
 /// The ports are fixed (the specs' own): one test at a time.
 static FIXED_PORTS: Mutex<()> = Mutex::new(());
-
-const TENANT_TOKEN: &str = "deploy-test-tenant-token-81f2";
-const NODE_TOKEN: &str = "deploy-test-node-token-27aa";
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -163,43 +159,115 @@ impl Probe {
     }
 }
 
-/// The files of the Secrets the manifests name (what the README's `kubectl create secret`
-/// commands put in them), made with a throwaway CA.
-fn secret_files(pki: &TestPki, client: &(PathBuf, PathBuf), name: &str) -> Vec<(String, String)> {
-    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-    let tls = || {
-        vec![
-            ("ca.crt".to_owned(), read(&pki.ca_file)),
-            ("tls.crt".to_owned(), read(&pki.cert_file)),
-            ("tls.key".to_owned(), read(&pki.key_file)),
-        ]
-    };
-    let mut files = match name {
-        "strata-sidecar-tls" => vec![
-            ("ca.crt".to_owned(), read(&pki.ca_file)),
-            ("tls.crt".to_owned(), read(&client.0)),
-            ("tls.key".to_owned(), read(&client.1)),
-            ("token".to_owned(), format!("{TENANT_TOKEN}\n")),
-        ],
-        "strata-node-tls" => {
-            let mut f = tls();
-            f.push(("tenants".into(), format!("team-a {TENANT_TOKEN}\n")));
-            f.push(("upstream-token".into(), format!("{NODE_TOKEN}\n")));
-            f
+/// The fenced block of README.md that contains `needle`, with `\`-continued lines joined.
+fn readme_block(needle: &str) -> String {
+    let text = std::fs::read_to_string(repo("README.md")).unwrap();
+    let block = text
+        .split("```")
+        .find(|b| b.contains(needle))
+        .unwrap_or_else(|| panic!("README.md has no block with {needle:?}"));
+    block.replace("\\\n", " ")
+}
+
+/// Makes `<dir>/pki` with the README's own steps ("Securing the tiers": from
+/// `mkdir -p pki && cd pki` to `cd ..`): its CA, the tiers' certificates and the tokens.
+fn readme_pki(dir: &Path) -> PathBuf {
+    let block = readme_block("mkdir -p pki && cd pki");
+    let steps: Vec<&str> = block
+        .lines()
+        .skip_while(|l| !l.starts_with("mkdir -p pki"))
+        .take_while(|l| l.trim() != "cd ..")
+        .collect();
+    let out = Command::new("bash")
+        .args(["-ec", &steps.join("\n")])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the README's PKI steps failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("pki")
+}
+
+/// One `kubectl create secret generic` of the README: its files, by key.
+struct ReadmeSecret {
+    namespace: String,
+    name: String,
+    /// `(key, content)`: a `--from-file` read from the README's `pki/` (made in `dir`), or a
+    /// `--from-literal` (the README's `...` placeholders become a test value).
+    files: Vec<(String, String)>,
+}
+
+/// The namespaces and Secrets the README's "Deploy on Kubernetes" commands create; file
+/// contents come from `dir` (where [`readme_pki`] made `pki/`).
+fn readme_objects(dir: &Path) -> (Vec<String>, Vec<ReadmeSecret>) {
+    let block = readme_block("kubectl apply -f deploy/kubernetes/namespace.yaml");
+    let (mut namespaces, mut secrets) = (Vec::new(), Vec::new());
+    for line in block.lines().map(str::trim) {
+        let w: Vec<&str> = line
+            .split_whitespace()
+            .take_while(|w| !w.starts_with('#'))
+            .collect();
+        match w[..] {
+            ["kubectl", "apply", "-f", file] => {
+                for d in documents(&repo(file)) {
+                    if s(&d, "kind") == Some("Namespace") {
+                        namespaces.push(s(&d["metadata"], "name").unwrap().to_owned());
+                    }
+                }
+            }
+            ["kubectl", "create", "namespace", ns] => namespaces.push(ns.to_owned()),
+            [
+                "kubectl",
+                "-n",
+                ns,
+                "create",
+                "secret",
+                "generic",
+                name,
+                ref args @ ..,
+            ] => {
+                let files = args
+                    .iter()
+                    .map(|a| {
+                        if let Some((k, f)) = a
+                            .strip_prefix("--from-file=")
+                            .and_then(|x| x.split_once('='))
+                        {
+                            (
+                                k.to_owned(),
+                                std::fs::read_to_string(dir.join(f))
+                                    .unwrap_or_else(|e| panic!("{f}: {e}")),
+                            )
+                        } else if let Some((k, v)) = a
+                            .strip_prefix("--from-literal=")
+                            .and_then(|x| x.split_once('='))
+                        {
+                            let v = if v == "..." {
+                                format!("deploy-test-{name}-{k}")
+                            } else {
+                                v.to_owned()
+                            };
+                            (k.to_owned(), v)
+                        } else {
+                            panic!(
+                                "README: {a}: not --from-file=KEY=PATH or --from-literal=KEY=VALUE"
+                            )
+                        }
+                    })
+                    .collect();
+                secrets.push(ReadmeSecret {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                    files,
+                });
+            }
+            _ => {}
         }
-        "strata-cluster-tls" => {
-            let mut f = tls();
-            f.push(("nodes".into(), format!("{NODE_TOKEN}\n")));
-            f
-        }
-        "strata-bmc" => vec![
-            ("username".to_owned(), "admin".to_owned()),
-            ("password".to_owned(), "deploy-test-bmc-password".to_owned()),
-        ],
-        other => panic!("the test has no content for Secret {other}"),
-    };
-    files.sort();
-    files
+    }
+    (namespaces, secrets)
 }
 
 /// A container of a manifest, ready to run under `root`.
@@ -234,9 +302,8 @@ fn prepare(
     pod: &Value,
     namespace: &str,
     root: &Path,
-    pki: &TestPki,
+    secrets: &[ReadmeSecret],
 ) -> Vec<Container> {
-    let client = pki.client("checkout", "team-a");
     let volumes = pod
         .get("volumes")
         .and_then(Value::as_sequence)
@@ -284,8 +351,15 @@ fn prepare(
                     std::fs::write(dest.join(k.as_str().unwrap()), text).unwrap();
                 }
             } else if let Some(sec) = v.get("secret") {
+                let name = s(sec, "secretName").unwrap();
+                let secret = secrets
+                    .iter()
+                    .find(|x| x.name == name && x.namespace == namespace)
+                    .unwrap_or_else(|| {
+                        panic!("the README's \"Deploy on Kubernetes\" never creates Secret {name} in namespace {namespace}")
+                    });
                 std::fs::create_dir_all(&dest).unwrap();
-                for (k, text) in secret_files(pki, &client, s(sec, "secretName").unwrap()) {
+                for (k, text) in &secret.files {
                     std::fs::write(dest.join(k), text).unwrap();
                 }
             } else if let Some(hp) = v.get("hostPath") {
@@ -344,9 +418,10 @@ fn prepare(
     out
 }
 
-/// Sends one span to the container's OTLP/HTTP port the way its clients do (mTLS and the
-/// tenant's or node's token where the container requires them). The HTTP status.
-fn send_span(c: &Container, pki: &TestPki) -> String {
+/// Sends one span to the container's OTLP/HTTP port the way its clients do: over mTLS with
+/// the README's certificates and tokens where the container requires them (the node is sent
+/// to by team-a's sidecar, the cluster by a node). The HTTP status.
+fn send_span(c: &Container, pki: &Path) -> String {
     let env: BTreeMap<&str, &str> = c
         .env
         .iter()
@@ -370,23 +445,23 @@ fn send_span(c: &Container, pki: &TestPki) -> String {
         body,
     ]);
     if env.contains_key("STRATA_TLS_CERT_FILE") {
-        let (cert, key) = pki.client(&format!("{}-client", c.name), "team-a");
-        cmd.arg("--cacert")
-            .arg(&pki.ca_file)
-            .arg("--cert")
-            .arg(cert)
-            .arg("--key")
-            .arg(key);
-        let token = if env
+        let from_node = env
             .get("STRATA_AUTH_TOKENS_FILE")
-            .is_some_and(|f| f.ends_with("/nodes"))
-        {
-            NODE_TOKEN
+            .is_some_and(|f| f.ends_with("/nodes"));
+        let (client, token) = if from_node {
+            ("node", "node.token")
         } else {
-            TENANT_TOKEN
+            ("sidecar", "team-a.token")
         };
-        cmd.args(["-H", &format!("authorization: Bearer {token}")]);
-        cmd.arg(format!("https://localhost:{port}/v1/traces"));
+        let token = std::fs::read_to_string(pki.join(token)).unwrap();
+        cmd.arg("--cacert")
+            .arg(pki.join("ca.crt"))
+            .arg("--cert")
+            .arg(pki.join(format!("{client}.crt")))
+            .arg("--key")
+            .arg(pki.join(format!("{client}.key")))
+            .args(["-H", &format!("authorization: Bearer {}", token.trim())])
+            .arg(format!("https://localhost:{port}/v1/traces"));
     } else {
         cmd.arg(format!("http://127.0.0.1:{port}/v1/traces"));
     }
@@ -399,6 +474,9 @@ fn run_manifest(file: &str) {
     let _one = FIXED_PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let path = repo(file);
     let docs = documents(&path);
+    let work = tempfile::tempdir().unwrap();
+    let pki = readme_pki(work.path());
+    let (namespaces, secrets) = readme_objects(work.path());
     let mut ran = 0;
     for d in &docs {
         let pod = match s(d, "kind") {
@@ -411,10 +489,12 @@ fn run_manifest(file: &str) {
             .get("terminationGracePeriodSeconds")
             .and_then(Value::as_u64)
             .unwrap_or(30);
+        assert!(
+            namespaces.iter().any(|n| n == namespace),
+            "{file}: the README's \"Deploy on Kubernetes\" never creates namespace {namespace}"
+        );
         let root = tempfile::tempdir().unwrap();
-        let pki_dir = tempfile::tempdir().unwrap();
-        let pki = TestPki::new(pki_dir.path());
-        for c in prepare(&docs, pod, namespace, root.path(), &pki) {
+        for c in prepare(&docs, pod, namespace, root.path(), &secrets) {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
             cmd.args(&c.args)
                 .env_clear()
@@ -504,8 +584,20 @@ fn run_manifest(file: &str) {
                 Duration::from_secs(grace_period) > t.elapsed(),
                 "{file}: the stop outlasted terminationGracePeriodSeconds"
             );
-            for secret in [TENANT_TOKEN, NODE_TOKEN, "deploy-test-bmc-password"] {
-                assert!(!log.contains(secret), "{file}: a credential in the log");
+            for secret in secrets.iter().flat_map(|x| &x.files).filter(|(k, _)| {
+                k.contains("token") || k == "password" || k == "tenants" || k == "nodes"
+            }) {
+                for word in secret
+                    .1
+                    .split_whitespace()
+                    .filter(|w| w.len() >= 16 || w.starts_with("deploy-test"))
+                {
+                    assert!(
+                        !log.contains(word),
+                        "{file}: a credential ({}) in the log",
+                        secret.0
+                    );
+                }
             }
             ran += 1;
         }
