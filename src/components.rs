@@ -2,7 +2,7 @@
 //! Adding a component = one directory in its crate, one `mod` line, one line here.
 
 use strata_pipelines::Factories;
-use strata_pipelines::factory::DuplicateType;
+use strata_pipelines::factory::{Alias, DuplicateType};
 
 /// All factories. A type registered twice is an error at startup.
 ///
@@ -13,6 +13,10 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         // Receivers
         .receiver(strata_receivers::otlp::Factory)?
         .receiver(strata_receivers::hostmetrics::Factory)?
+        .receiver(Alias {
+            name: "host_metrics",
+            factory: strata_receivers::hostmetrics::Factory,
+        })?
         .receiver(strata_receivers::libvirt::Factory)?
         .receiver(strata_receivers::spdk::Factory)?
         .receiver(strata_receivers::spdk_trace::Factory)?
@@ -25,6 +29,10 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .processor(strata_processors::memory_limiter::Factory)?
         .processor(strata_processors::resource::Factory)?
         .processor(strata_processors::resourcedetection::Factory)?
+        .processor(Alias {
+            name: "resource_detection",
+            factory: strata_processors::resourcedetection::Factory,
+        })?
         .processor(strata_processors::redaction::Factory)?
         // Exporters
         .exporter(strata_exporters::otlp::Factory::default())?
@@ -32,6 +40,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .exporter(strata_exporters::otlp_http::Factory::default())?
         .exporter(strata_exporters::otlp_http::Factory::alias())?
         .exporter(strata_exporters::debug::Factory)?
+        .exporter(strata_exporters::debug::logging::Factory)?
         .exporter(strata_exporters::file::Factory)?
         .exporter(strata_exporters::zipkin::Factory)?
         .exporter(strata_exporters::prometheus::Factory)?
@@ -42,5 +51,7 @@ pub fn factories() -> Result<Factories, DuplicateType> {
         .extension(strata_extensions::bearertokenauth::Factory)?
         .extension(strata_extensions::file_storage::Factory)?
         .extension(strata_extensions::headers_setter::Factory)?
-        .extension(strata_extensions::health_check::Factory)
+        .extension(strata_extensions::health_check::Factory)?
+        .extension(strata_extensions::pprof::Factory)?
+        .extension(strata_extensions::zpages::Factory)
 }

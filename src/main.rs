@@ -376,24 +376,34 @@ fn validate(
     ))
 }
 
-fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
-    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
-    init_logs(&cfg.service.telemetry.logs);
-    // Where the config came from, and a fingerprint of it (what `--print-config` shows), so
-    // two processes can be told apart or matched from their first log line.
+/// The config sources' names and the merged config's fingerprint (FNV-1a of its YAML, as
+/// `--print-config` shows it: a stable fingerprint, not a security measure), so two processes
+/// can be told apart or matched from their first log line and their `zpages`.
+///
+/// # Errors
+/// The sources cannot be listed.
+fn fingerprint(args: &SourceArgs) -> anyhow::Result<(Vec<String>, String)> {
     let srcs = sources(args)?;
-    let names: Vec<&str> = srcs.iter().map(|s| s.name.as_str()).collect();
+    let names = srcs.iter().map(|s| s.name.clone()).collect();
     let hash = strata_pipelines::config::merged_with(&srcs, &|n| std::env::var(n).ok())
         .ok()
         .and_then(|v| serde_yaml_ng::to_string(&v).ok())
         .map(|t| {
-            // FNV-1a: a stable fingerprint, not a security measure.
             let h = t.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             });
             format!("{h:016x}")
         })
         .unwrap_or_default();
+    Ok((names, hash))
+}
+
+fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
+    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    init_logs(&cfg.service.telemetry.logs);
+    // Where the config came from, and a fingerprint of it (what `--print-config` shows), so
+    // two processes can be told apart or matched from their first log line.
+    let (names, hash) = fingerprint(args)?;
     info!(version = env!("CARGO_PKG_VERSION"), sources = ?names, config_hash = %hash, "strata starting");
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads()? {
@@ -447,6 +457,17 @@ async fn serve(args: &SourceArgs, cfg: Config, factories: Factories) -> anyhow::
         telemetry: telemetry.clone(),
         ..Host::default()
     };
+    let (sources, config_hash) = fingerprint(args)?;
+    host.health.update_service(|s| {
+        s.version = env!("CARGO_PKG_VERSION").into();
+        s.config_hash = config_hash;
+        s.sources = sources;
+        s.features = if cfg!(feature = "libvirt") {
+            vec!["libvirt".into()]
+        } else {
+            Vec::new()
+        };
+    });
     graph
         .start(&host)
         .await
@@ -588,6 +609,12 @@ async fn reload(args: &SourceArgs, old: Running, factories: &Factories, host: &H
         deadline: strata_pipelines::Deadline::default(),
         ..host.clone()
     };
+    if let Ok((sources, config_hash)) = fingerprint(args) {
+        host.health.update_service(|s| {
+            s.sources = sources;
+            s.config_hash = config_hash;
+        });
+    }
     let next = match new_graph.start(&fresh()).await {
         Ok(()) => {
             info!("reload complete: the new configuration is running");

@@ -9,4 +9,6 @@ pub mod bearertokenauth;
 pub mod file_storage;
 pub mod headers_setter;
 pub mod health_check;
+pub mod pprof;
 mod watch;
+pub mod zpages;

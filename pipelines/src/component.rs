@@ -362,7 +362,7 @@ impl Tasks {
             }
             None => None,
         };
-        let listener = tokio::net::TcpListener::bind(endpoint)
+        let listener = tokio::net::TcpListener::bind(&*crate::config::bind_address(endpoint))
             .await
             .map_err(|e| format!("cannot listen on {endpoint}: {e}"))?;
         crate::net::incoming(listener, tls, refused, self, what).map_err(|e| e.to_string())

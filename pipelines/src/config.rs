@@ -432,21 +432,31 @@ pub fn merged_with(
     Ok(merged)
 }
 
-/// Checks that a listen `endpoint` is `host:port` (the error at `path`).
+/// Checks that a listen `endpoint` is `host:port` or `:port` (the error at `path`).
 ///
 /// # Errors
 /// `invalid endpoint "...": expected host:port`.
 pub fn check_endpoint(path: String, endpoint: &str) -> Result<(), ConfigError> {
     let ok = endpoint
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
     if ok {
         Ok(())
     } else {
         Err(ConfigError::new(
             path,
-            format!("invalid endpoint {endpoint:?}: expected host:port"),
+            format!("invalid endpoint {endpoint:?}: expected host:port or :port"),
         ))
+    }
+}
+
+/// The address to bind for `endpoint`: `:port` (Go's `net.Listen` spelling for every
+/// interface, as in `pprof: {endpoint: :1888}`) becomes `0.0.0.0:port`; anything else is
+/// returned as it is.
+pub fn bind_address(endpoint: &str) -> std::borrow::Cow<'_, str> {
+    match endpoint.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}").into(),
+        None => endpoint.into(),
     }
 }
 

@@ -417,3 +417,73 @@ macro_rules! processor_for_all_signals {
         }
     };
 }
+
+/// A factory registered under a second type name: the Collector's current name beside its
+/// deprecated one (`host_metrics` and `hostmetrics`), each loading the same component. Every
+/// method but [`ReceiverFactory::type_name`] (and its processor counterpart) is the inner
+/// factory's.
+pub struct Alias<F> {
+    /// The second type name.
+    pub name: &'static str,
+    /// The factory it names.
+    pub factory: F,
+}
+
+impl<F: ReceiverFactory> ReceiverFactory for Alias<F> {
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signals(&self) -> &'static [Signal] {
+        self.factory.signals()
+    }
+    fn unavailable(&self) -> Option<&'static str> {
+        self.factory.unavailable()
+    }
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError> {
+        self.factory.validate(path, cfg)
+    }
+    fn create(
+        &self,
+        set: Settings,
+        cfg: Value,
+        next: NextConsumers,
+    ) -> Result<Arc<dyn Receiver>, BuildError> {
+        self.factory.create(set, cfg, next)
+    }
+}
+
+impl<F: ProcessorFactory> ProcessorFactory for Alias<F> {
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn signals(&self) -> &'static [Signal] {
+        self.factory.signals()
+    }
+    fn validate(&self, path: &str, cfg: &Value) -> Result<(), ConfigError> {
+        self.factory.validate(path, cfg)
+    }
+    fn create_traces(
+        &self,
+        set: Settings,
+        cfg: Value,
+        next: BoxConsumer<Traces>,
+    ) -> Result<Arc<dyn Processor<Traces>>, BuildError> {
+        self.factory.create_traces(set, cfg, next)
+    }
+    fn create_metrics(
+        &self,
+        set: Settings,
+        cfg: Value,
+        next: BoxConsumer<Metrics>,
+    ) -> Result<Arc<dyn Processor<Metrics>>, BuildError> {
+        self.factory.create_metrics(set, cfg, next)
+    }
+    fn create_logs(
+        &self,
+        set: Settings,
+        cfg: Value,
+        next: BoxConsumer<Logs>,
+    ) -> Result<Arc<dyn Processor<Logs>>, BuildError> {
+        self.factory.create_logs(set, cfg, next)
+    }
+}

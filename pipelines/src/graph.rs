@@ -220,6 +220,8 @@ pub struct Graph {
     exporters: Vec<(String, Arc<dyn Component>)>,
     processors: Vec<(String, Arc<dyn Component>)>,
     receivers: Vec<(ComponentId, Arc<dyn Receiver>)>,
+    /// The pipelines and extensions as configured, published in the host's health at start.
+    info: (Vec<crate::health::PipelineInfo>, Vec<String>),
 }
 
 #[derive(Default)]
@@ -246,6 +248,26 @@ impl Graph {
             exporters: Vec::new(),
             processors: Vec::new(),
             receivers: Vec::new(),
+            info: (
+                cfg.service
+                    .pipelines
+                    .iter()
+                    .map(|(id, p)| {
+                        let names = |v: &[ComponentId]| v.iter().map(ToString::to_string).collect();
+                        crate::health::PipelineInfo {
+                            id: id.to_string(),
+                            receivers: names(&p.receivers),
+                            processors: names(&p.processors),
+                            exporters: names(&p.exporters),
+                        }
+                    })
+                    .collect(),
+                cfg.service
+                    .extensions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         };
         let mut wiring: BTreeMap<ComponentId, ReceiverWiring> = BTreeMap::new();
         let to_errs = |e: BuildError| {
@@ -314,6 +336,10 @@ impl Graph {
     pub async fn start(&self, host: &Host) -> Result<(), StartError> {
         let mut started: Vec<Arc<dyn Component>> = Vec::new();
         let mut host = host.clone();
+        host.health.update_service(|s| {
+            s.pipelines = self.info.0.clone();
+            s.extensions = self.info.1.clone();
+        });
         for (id, e) in &self.extensions {
             let span = tracing::info_span!(
                 "component",

@@ -21,6 +21,7 @@ pub enum Lifecycle {
 #[derive(Debug, Default)]
 pub struct ExporterHealth {
     failing_since: Mutex<Option<Instant>>,
+    last_error: Mutex<Option<(SystemTime, String)>>,
 }
 
 impl ExporterHealth {
@@ -33,6 +34,21 @@ impl ExporterHealth {
         } else if f.is_none() {
             *f = Some(Instant::now());
         }
+    }
+
+    /// Records a failed attempt's error text (for `zpages`); the text is the error's display,
+    /// which never holds a credential (headers and tokens are not part of any error).
+    pub fn record_error(&self, error: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((SystemTime::now(), error.to_owned()));
+    }
+
+    /// The last failed attempt's time and error, if any failed.
+    pub fn last_error(&self) -> Option<(SystemTime, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How long every attempt has failed, if it has.
@@ -50,6 +66,38 @@ struct Inner {
     up_since: SystemTime,
     started: Instant,
     exporters: Mutex<Vec<(String, Arc<ExporterHealth>)>>,
+    service: Mutex<ServiceInfo>,
+}
+
+/// What the running service is made of, for `zpages`: the build, the config's fingerprint and
+/// the graph's pipelines and extensions (set by [`crate::Graph::start`], replaced on reload).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Strata's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The FNV-1a fingerprint of the merged config, as logged at start.
+    pub config_hash: String,
+    /// The config sources (files, overlays) by name.
+    pub sources: Vec<String>,
+    /// Cargo features this build has (`libvirt`).
+    pub features: Vec<String>,
+    /// Pipelines in id order.
+    pub pipelines: Vec<PipelineInfo>,
+    /// Extension ids in start order.
+    pub extensions: Vec<String>,
+}
+
+/// One pipeline's components, by id, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineInfo {
+    /// `traces`, `metrics/dpu`.
+    pub id: String,
+    /// Receiver ids.
+    pub receivers: Vec<String>,
+    /// Processor ids, in order.
+    pub processors: Vec<String>,
+    /// Exporter ids.
+    pub exporters: Vec<String>,
 }
 
 /// The process's health, shared by the graph, the exporters and the `health_check` extension
@@ -64,6 +112,7 @@ impl Default for Health {
             up_since: SystemTime::now(),
             started: Instant::now(),
             exporters: Mutex::default(),
+            service: Mutex::default(),
         }))
     }
 }
@@ -101,6 +150,29 @@ impl Health {
         all.retain(|(n, _)| *n != name);
         all.push((name, h.clone()));
         h
+    }
+
+    /// Every registered exporter's health, by name (`otlp/upstream (traces)`).
+    pub fn exporters(&self) -> Vec<(String, Arc<ExporterHealth>)> {
+        self.0
+            .exporters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The service description now.
+    pub fn service(&self) -> ServiceInfo {
+        self.0
+            .service
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the service description (the binary sets the build, the graph its pipelines).
+    pub fn update_service(&self, f: impl FnOnce(&mut ServiceInfo)) {
+        f(&mut self.0.service.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// The exporters whose every attempt has failed for at least `threshold`, with how long.

@@ -55,6 +55,11 @@ pub fn set_heap_probe(probe: fn() -> Option<HeapStats>) {
     let _ = HEAP_PROBE.set(probe);
 }
 
+/// The installed probe's figures now, if a probe is installed and has figures.
+pub fn heap_stats() -> Option<HeapStats> {
+    HEAP_PROBE.get().and_then(|p| p())
+}
+
 impl Default for Telemetry {
     fn default() -> Self {
         let mut resource = BTreeMap::new();

@@ -352,6 +352,27 @@ pub fn interop_python(modules: &str) -> Option<PathBuf> {
     None
 }
 
+/// An interop peer that is a program (`chromium`, `node`) when it runs (`args` exit 0), or a
+/// SKIPPED line and `None` — unless `STRATA_REQUIRE_INTEROP=1` (set by `scripts/test`), where
+/// a missing peer fails the test.
+pub fn interop_program(program: &str, args: &[&str]) -> Option<PathBuf> {
+    let ok = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(PathBuf::from(program));
+    }
+    assert!(
+        std::env::var("STRATA_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "interop peer missing: {program} (run scripts/test)"
+    );
+    eprintln!("SKIPPED: interop peer missing ({program}); run scripts/test");
+    None
+}
+
 /// OTLP/JSON `AnyValue` → plain JSON: scalars and arrays as JSON values (int64 strings become
 /// numbers); other kinds unchanged.
 pub fn plain(v: &serde_json::Value) -> serde_json::Value {

@@ -13,8 +13,11 @@
 //! - `detailed`: additionally the whole request as pretty-printed OTLP/JSON.
 //!
 //! It never fails, so it never causes a retry upstream.
+//!
+//! [`logging`] is the Collector's deprecated exporter of that name, run as this one.
 
 mod exporter;
+pub mod logging;
 
 pub use exporter::{Config, DebugExporter, Factory, Verbosity};
 

@@ -208,6 +208,9 @@ impl<T: SignalData> Core<T> {
             };
             if let Some(h) = self.health.get() {
                 h.record(r.is_ok());
+                if let Err(e) = &r {
+                    h.record_error(&e.to_string());
+                }
             }
             let err = match r {
                 Ok(a) => {
