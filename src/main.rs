@@ -11,6 +11,7 @@
 
 mod components;
 mod heap;
+mod keys;
 mod probe;
 
 use std::net::SocketAddr;
@@ -246,9 +247,28 @@ fn print_config(args: &SourceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load(args: &SourceArgs) -> anyhow::Result<Result<Config, strata_pipelines::ConfigErrors>> {
+/// A loaded config and its keys accepted without effect (path, why).
+type Loaded = (Config, Vec<(String, &'static str)>);
+
+/// The config from the sources, with the components' key rules applied
+/// ([`strata_pipelines::graph::apply_key_rules`]); the keys accepted without effect come back
+/// with their paths and reasons, for the caller to log once logging is set up.
+fn load(
+    args: &SourceArgs,
+    factories: &Factories,
+) -> anyhow::Result<Result<Loaded, strata_pipelines::ConfigErrors>> {
     let srcs = sources(args)?;
-    Ok(strata_pipelines::config::load(&srcs))
+    Ok(strata_pipelines::config::load(&srcs).map(|mut cfg| {
+        let no_effect = strata_pipelines::graph::apply_key_rules(&mut cfg, factories);
+        (cfg, no_effect)
+    }))
+}
+
+/// Logs each key accepted without effect, once.
+fn warn_no_effect(keys: &[(String, &'static str)]) {
+    for (path, why) in keys {
+        tracing::warn!(key = %path, "accepted without effect: {why}");
+    }
 }
 
 fn main() -> ExitCode {
@@ -284,7 +304,11 @@ fn main() -> ExitCode {
         Some(Command::Validate) => match validate(&cli.source, &factories) {
             Ok(warnings) => {
                 for w in &warnings {
-                    eprintln!("warning: {w} (read when strata starts: it must exist by then)");
+                    if w.missing_file {
+                        eprintln!("warning: {w} (read when strata starts: it must exist by then)");
+                    } else {
+                        eprintln!("warning: {w}");
+                    }
                 }
                 println!("config is valid");
                 ExitCode::SUCCESS
@@ -361,12 +385,17 @@ fn validate(
 ) -> anyhow::Result<Vec<strata_pipelines::config::ConfigError>> {
     let srcs = sources(args)?;
     let (cfg, mut errs) = strata_pipelines::config::load_all(&srcs, &|n| std::env::var(n).ok());
-    if let Some(cfg) = cfg
-        && let Err(e) = strata_pipelines::graph::validate(&cfg, factories)
-    {
-        errs.extend(e.0);
+    let mut no_effect = Vec::new();
+    if let Some(mut cfg) = cfg {
+        no_effect = strata_pipelines::graph::apply_key_rules(&mut cfg, factories);
+        if let Err(e) = strata_pipelines::graph::validate(&cfg, factories) {
+            errs.extend(e.0);
+        }
     }
-    let (warnings, errs): (Vec<_>, Vec<_>) = errs.into_iter().partition(|e| e.missing_file);
+    let (mut warnings, errs): (Vec<_>, Vec<_>) = errs.into_iter().partition(|e| e.missing_file);
+    warnings.extend(no_effect.into_iter().map(|(path, why)| {
+        strata_pipelines::config::ConfigError::new(path, format!("accepted without effect: {why}"))
+    }));
     if errs.is_empty() {
         return Ok(warnings);
     }
@@ -399,8 +428,10 @@ fn fingerprint(args: &SourceArgs) -> anyhow::Result<(Vec<String>, String)> {
 }
 
 fn run(args: &SourceArgs, factories: Factories) -> anyhow::Result<()> {
-    let cfg = load(args)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let (cfg, no_effect) =
+        load(args, &factories)?.map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     init_logs(&cfg.service.telemetry.logs);
+    warn_no_effect(&no_effect);
     // Where the config came from, and a fingerprint of it (what `--print-config` shows), so
     // two processes can be told apart or matched from their first log line.
     let (names, hash) = fingerprint(args)?;
@@ -581,8 +612,11 @@ struct Running {
 /// (a port taken, say), the previous config is built and started again.
 async fn reload(args: &SourceArgs, old: Running, factories: &Factories, host: &Host) -> Running {
     info!("received SIGHUP: reloading the configuration");
-    let new_cfg = match load(args) {
-        Ok(Ok(c)) => c,
+    let new_cfg = match load(args, factories) {
+        Ok(Ok((c, no_effect))) => {
+            warn_no_effect(&no_effect);
+            c
+        }
         Ok(Err(e)) => {
             error!("reload refused, invalid config; the running configuration stays:\n{e}");
             return old;

@@ -22,6 +22,8 @@ pub struct HttpClient {
     timeout: Duration,
     tls: Option<Arc<Reloading<rustls::ClientConfig>>>,
     current: Mutex<(Option<Arc<rustls::ClientConfig>>, reqwest::Client)>,
+    /// confighttp `proxy_url`: every request goes through this HTTP(S) proxy.
+    proxy: Option<reqwest::Proxy>,
     auth: Mutex<Option<Arc<dyn ClientAuthenticator>>>,
     stop: CancellationToken,
 }
@@ -46,16 +48,41 @@ impl HttpClient {
         }
         let tls = tls.reloading(&what, &[b"h2", b"http/1.1"])?;
         let cfg = tls.current();
-        let client = build(&map, timeout, (*cfg).clone())?;
+        let client = build(&map, timeout, (*cfg).clone(), None)?;
         Ok(HttpClient {
             what,
             headers: map,
             timeout,
             tls: Some(tls),
+            proxy: None,
             current: Mutex::new((Some(cfg), client)),
             auth: Mutex::new(None),
             stop: CancellationToken::new(),
         })
+    }
+
+    /// The same client sending through the proxy at `url` (confighttp `proxy_url`, e.g.
+    /// `http://proxy.example:3128`); empty or `None` = direct.
+    ///
+    /// # Errors
+    /// An unparsable proxy URL.
+    pub fn with_proxy(mut self, url: Option<&str>) -> Result<Self, String> {
+        let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
+            return Ok(self);
+        };
+        let proxy = reqwest::Proxy::all(url).map_err(|e| format!("proxy_url {url:?}: {e}"))?;
+        self.proxy = Some(proxy);
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cfg) = cur.0.clone() {
+            cur.1 = build(
+                &self.headers,
+                self.timeout,
+                (*cfg).clone(),
+                self.proxy.clone(),
+            )?;
+        }
+        drop(cur);
+        Ok(self)
     }
 
     /// Resolves the authenticator `auth` names and starts watching the TLS files.
@@ -84,7 +111,12 @@ impl HttpClient {
         if let Some(t) = &self.tls {
             let now = t.current();
             if !cur.0.as_ref().is_some_and(|c| Arc::ptr_eq(c, &now)) {
-                match build(&self.headers, self.timeout, (*now).clone()) {
+                match build(
+                    &self.headers,
+                    self.timeout,
+                    (*now).clone(),
+                    self.proxy.clone(),
+                ) {
                     Ok(c) => *cur = (Some(now), c),
                     Err(e) => {
                         tracing::warn!(settings = %self.what, error = %e, "cannot rebuild the HTTP client; keeping the previous one")
@@ -123,13 +155,16 @@ fn build(
     headers: &http::HeaderMap,
     timeout: Duration,
     tls: rustls::ClientConfig,
+    proxy: Option<reqwest::Proxy>,
 ) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .default_headers(headers.clone())
         .timeout(timeout)
-        .tls_backend_preconfigured(tls)
-        .build()
-        .map_err(|e| e.to_string())
+        .tls_backend_preconfigured(tls);
+    if let Some(p) = proxy {
+        b = b.proxy(p);
+    }
+    b.build().map_err(|e| e.to_string())
 }
 
 /// The error for a non-2xx answer from `url`: retryable for 429, 502, 503, 504 (waiting at

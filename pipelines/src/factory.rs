@@ -76,6 +76,10 @@ impl Settings {
 pub trait ReceiverFactory: Send + Sync {
     /// The type name in configs (`otlp`).
     fn type_name(&self) -> &'static str;
+    /// Collector keys this component accepts without effect, with why (see [`AcceptedKey`]).
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        Vec::new()
+    }
     /// Signals the receiver can produce.
     fn signals(&self) -> &'static [Signal];
     /// Why this build cannot run the receiver (a cargo feature left out), if it cannot: its
@@ -104,6 +108,10 @@ pub trait ReceiverFactory: Send + Sync {
 pub trait ProcessorFactory: Send + Sync {
     /// The type name in configs (`batch`).
     fn type_name(&self) -> &'static str;
+    /// Collector keys this component accepts without effect, with why (see [`AcceptedKey`]).
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        Vec::new()
+    }
     /// Signals the processor supports.
     fn signals(&self) -> &'static [Signal];
     /// Checks `cfg` without creating anything.
@@ -153,6 +161,10 @@ pub trait ProcessorFactory: Send + Sync {
 pub trait ExporterFactory: Send + Sync {
     /// The type name in configs (`otlp`).
     fn type_name(&self) -> &'static str;
+    /// Collector keys this component accepts without effect, with why (see [`AcceptedKey`]).
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        Vec::new()
+    }
     /// Signals the exporter supports.
     fn signals(&self) -> &'static [Signal];
     /// Checks `cfg` without creating anything.
@@ -256,6 +268,10 @@ signal_factories!(Logs, create_logs, create_logs, logs);
 pub trait ExtensionFactory: Send + Sync {
     /// The type name in configs (`file_storage`).
     fn type_name(&self) -> &'static str;
+    /// Collector keys this component accepts without effect, with why (see [`AcceptedKey`]).
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        Vec::new()
+    }
     /// Checks `cfg` without creating anything.
     ///
     /// # Errors
@@ -433,6 +449,9 @@ impl<F: ReceiverFactory> ReceiverFactory for Alias<F> {
     fn type_name(&self) -> &'static str {
         self.name
     }
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        self.factory.accepted()
+    }
     fn signals(&self) -> &'static [Signal] {
         self.factory.signals()
     }
@@ -455,6 +474,9 @@ impl<F: ReceiverFactory> ReceiverFactory for Alias<F> {
 impl<F: ProcessorFactory> ProcessorFactory for Alias<F> {
     fn type_name(&self) -> &'static str {
         self.name
+    }
+    fn accepted(&self) -> Vec<AcceptedKey> {
+        self.factory.accepted()
     }
     fn signals(&self) -> &'static [Signal] {
         self.factory.signals()
@@ -485,5 +507,189 @@ impl<F: ProcessorFactory> ProcessorFactory for Alias<F> {
         next: BoxConsumer<Logs>,
     ) -> Result<Arc<dyn Processor<Logs>>, BuildError> {
         self.factory.create_logs(set, cfg, next)
+    }
+}
+
+/// A Collector config key a component accepts without effect, and why: one a Rust process has
+/// no counterpart for (a Go runtime setting), or one whose effect Strata gets otherwise. The
+/// graph removes it from the component's config before parsing and warns once at start
+/// ([`strip_accepted`]); it is never silently ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedKey {
+    /// The key's path in the component's config, `::`-separated; a segment `*` matches any
+    /// map key, a segment ending in `[]` every element of a list (`middlewares[]::id`). A key
+    /// covers every key under it.
+    pub key: String,
+    /// Why it has no effect in Strata.
+    pub why: &'static str,
+    /// The key is the `enabled` of a Collector `configoptional.Optional` section: `false`
+    /// removes the whole section (it is off), `true` only the key. Never warned about.
+    pub optional_section: bool,
+}
+
+impl AcceptedKey {
+    /// `key` accepted without effect because `why`.
+    pub fn new(key: impl Into<String>, why: &'static str) -> Self {
+        AcceptedKey {
+            key: key.into(),
+            why,
+            optional_section: false,
+        }
+    }
+
+    /// `section::enabled` of a Collector `configoptional.Optional` section (`tls`, `auth`,
+    /// `cors`, `protocols::grpc`): `enabled: false` turns the section off.
+    pub fn optional(section: &str) -> Self {
+        AcceptedKey {
+            key: format!("{section}::enabled"),
+            why: "",
+            optional_section: true,
+        }
+    }
+
+    /// Whether this entry covers the key path `path` (itself or a key under it).
+    pub fn covers(&self, path: &str) -> bool {
+        let mine: Vec<&str> = self.key.split("::").collect();
+        let theirs: Vec<&str> = path.split("::").collect();
+        theirs.len() >= mine.len()
+            && mine.iter().zip(&theirs).all(|(m, t)| {
+                *m == "*" || m == t || m.trim_end_matches("[]") == t.trim_end_matches("[]")
+            })
+    }
+}
+
+/// Removes from `cfg` (a component's config) every key `accepted` lists, returning for each
+/// one present its full path (under `path`) and why it has no effect.
+pub fn strip_accepted(
+    path: &str,
+    cfg: &mut Value,
+    accepted: &[AcceptedKey],
+) -> Vec<(String, &'static str)> {
+    fn strip(
+        v: &mut Value,
+        segs: &[&str],
+        at: String,
+        why: &'static str,
+        out: &mut Vec<(String, &'static str)>,
+    ) {
+        let Some((first, rest)) = segs.split_first() else {
+            return;
+        };
+        let (name, list) = match first.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (*first, false),
+        };
+        let Value::Mapping(m) = v else { return };
+        let keys: Vec<Value> = m
+            .keys()
+            .filter(|k| name == "*" || k.as_str() == Some(name))
+            .cloned()
+            .collect();
+        for k in keys {
+            let here = format!("{at}::{}", k.as_str().unwrap_or("?"));
+            if rest.is_empty() {
+                m.remove(&k);
+                out.push((here, why));
+            } else if let Some(child) = m.get_mut(&k) {
+                match (list, child) {
+                    (true, Value::Sequence(items)) => {
+                        for (i, item) in items.iter_mut().enumerate() {
+                            strip(item, rest, format!("{here}[{i}]"), why, out);
+                        }
+                    }
+                    (_, child) => strip(child, rest, here.clone(), why, out),
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for a in accepted {
+        let segs: Vec<&str> = a.key.split("::").collect();
+        if a.optional_section {
+            let (section, _) = segs.split_at(segs.len() - 1);
+            off_sections(cfg, section);
+            let mut ignored = Vec::new();
+            strip(cfg, &segs, path.to_owned(), a.why, &mut ignored);
+            continue;
+        }
+        strip(cfg, &segs, path.to_owned(), a.why, &mut out);
+    }
+    out
+}
+
+/// Removes every section at `segs` whose `enabled` is `false`.
+fn off_sections(v: &mut Value, segs: &[&str]) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    let Value::Mapping(m) = v else { return };
+    let keys: Vec<Value> = m
+        .keys()
+        .filter(|k| *first == "*" || k.as_str() == Some(first))
+        .cloned()
+        .collect();
+    for k in keys {
+        if rest.is_empty() {
+            let off = m
+                .get(&k)
+                .and_then(|s| s.get("enabled"))
+                .and_then(Value::as_bool)
+                == Some(false);
+            if off {
+                m.remove(&k);
+            }
+        } else if let Some(child) = m.get_mut(&k) {
+            off_sections(child, rest);
+        }
+    }
+}
+
+#[cfg(test)]
+mod accepted_tests {
+    use super::*;
+
+    fn yaml(s: &str) -> Value {
+        serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    /// A key without effect is removed wherever it appears (lists and map wildcards too) and
+    /// reported with its full path; other keys stay.
+    #[test]
+    fn strip_removes_and_reports_each_key_once() {
+        let mut v = yaml(
+            "tls: {tpm: {enabled: true}, ca_file: a}\nmiddlewares: [{id: x}]\nm: {a: {k: 1, j: 2}, b: {k: 3}}",
+        );
+        let acc = [
+            AcceptedKey::new("tls::tpm", "no TPM"),
+            AcceptedKey::new("middlewares", "none"),
+            AcceptedKey::new("m::*::k", "wild"),
+        ];
+        let out = strip_accepted("exporters::otlp", &mut v, &acc);
+        let paths: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "exporters::otlp::tls::tpm",
+                "exporters::otlp::middlewares",
+                "exporters::otlp::m::a::k",
+                "exporters::otlp::m::b::k",
+            ]
+        );
+        assert_eq!(v, yaml("tls: {ca_file: a}\nm: {a: {j: 2}, b: {}}"));
+        assert!(acc[0].covers("tls::tpm::path") && !acc[0].covers("tls::ca_file"));
+        assert!(acc[2].covers("m::zz::k"));
+    }
+
+    /// configoptional: `enabled: false` removes the section, `enabled: true` only the key, and
+    /// neither is reported as a key without effect.
+    #[test]
+    fn optional_sections_follow_enabled() {
+        let acc = [AcceptedKey::optional("protocols::grpc")];
+        let mut off = yaml("protocols: {grpc: {enabled: false, endpoint: x}, http: {}}");
+        assert!(strip_accepted("r", &mut off, &acc).is_empty());
+        assert_eq!(off, yaml("protocols: {http: {}}"));
+        let mut on = yaml("protocols: {grpc: {enabled: true, endpoint: x}}");
+        assert!(strip_accepted("r", &mut on, &acc).is_empty());
+        assert_eq!(on, yaml("protocols: {grpc: {endpoint: x}}"));
     }
 }

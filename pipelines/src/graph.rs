@@ -526,3 +526,40 @@ fn build_signal<T: SignalFactories>(
     }
     Ok(())
 }
+
+/// Applies each component factory's key rules to `cfg` before it is validated or built: keys
+/// a factory accepts without effect ([`crate::factory::AcceptedKey`]) are removed, and an
+/// optional section (the Collector's `configoptional.Optional`) with `enabled: false` is
+/// removed whole, with `enabled: true` kept without the key. Returns, for each key removed
+/// without effect, its YAML path and why, to be logged once at start (and printed by
+/// `strata validate`).
+pub fn apply_key_rules(cfg: &mut Config, factories: &Factories) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    let mut each =
+        |section: &str,
+         comps: &mut BTreeMap<ComponentId, serde_yaml_ng::Value>,
+         rules: &dyn Fn(&str) -> Option<Vec<crate::factory::AcceptedKey>>| {
+            for (id, v) in comps.iter_mut() {
+                if let Some(r) = rules(id.ty()) {
+                    out.extend(crate::factory::strip_accepted(
+                        &format!("{section}::{id}"),
+                        v,
+                        &r,
+                    ));
+                }
+            }
+        };
+    each("receivers", &mut cfg.receivers, &|t| {
+        factories.receivers.get(t).map(|f| f.accepted())
+    });
+    each("processors", &mut cfg.processors, &|t| {
+        factories.processors.get(t).map(|f| f.accepted())
+    });
+    each("exporters", &mut cfg.exporters, &|t| {
+        factories.exporters.get(t).map(|f| f.accepted())
+    });
+    each("extensions", &mut cfg.extensions, &|t| {
+        factories.extensions.get(t).map(|f| f.accepted())
+    });
+    out
+}

@@ -6,6 +6,7 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod accepted;
 pub mod auth;
 pub mod component;
 pub mod config;

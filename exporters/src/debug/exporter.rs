@@ -307,6 +307,19 @@ impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
     }
+    /// `sending_queue` (the debug exporter writes synchronously) and `output_paths`.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        vec![
+            strata_pipelines::factory::AcceptedKey::new(
+                "sending_queue",
+                "the debug exporter writes synchronously, as it receives: nothing is queued",
+            ),
+            strata_pipelines::factory::AcceptedKey::new(
+                "output_paths",
+                "not implemented yet: the debug exporter writes to Strata's log, or to standard output with use_internal_logger: false",
+            ),
+        ]
+    }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
     }

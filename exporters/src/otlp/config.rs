@@ -37,6 +37,27 @@ pub struct Config {
     /// `auth: {authenticator: <extension id>}`: a client authenticator (`bearertokenauth`,
     /// `basicauth`, `headers_setter`) adding headers to every request.
     pub auth: Option<strata_pipelines::auth::AuthConfig>,
+    /// HTTP/2 keepalive pings (configgrpc `KeepaliveClientConfig`).
+    pub keepalive: Option<ClientKeepalive>,
+    /// The `User-Agent` of every request (configgrpc `user_agent`); default tonic's.
+    pub user_agent: Option<String>,
+    /// The `:authority` sent instead of the endpoint's (configgrpc `authority`), for a proxy
+    /// or load balancer that routes on it.
+    pub authority: Option<String>,
+}
+
+/// `keepalive:` of a gRPC client.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientKeepalive {
+    /// Ping the server after this long without activity.
+    #[serde(with = "humantime_serde")]
+    pub time: Option<Duration>,
+    /// Close the connection when a ping is not answered this fast.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Ping also while no call is in flight.
+    pub permit_without_stream: bool,
 }
 
 impl Default for Config {
@@ -52,6 +73,9 @@ impl Default for Config {
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
             auth: None,
+            keepalive: None,
+            user_agent: None,
+            authority: None,
         }
     }
 }

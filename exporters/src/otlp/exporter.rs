@@ -111,10 +111,28 @@ impl<T: GrpcExport> OtlpExporter<T> {
             .split_once("://")
             .map_or(uri.as_str(), |(_, rest)| rest)
             .trim_end_matches('/');
-        let ep = Endpoint::from_shared(format!("http://{authority}"))
+        let mut ep = Endpoint::from_shared(format!("http://{authority}"))
             .map_err(|e| e.to_string())?
             .timeout(self.cfg.timeout)
             .connect_timeout(self.cfg.timeout);
+        if let Some(k) = &self.cfg.keepalive {
+            if let Some(t) = k.time.filter(|d| !d.is_zero()) {
+                ep = ep.http2_keep_alive_interval(t);
+            }
+            if let Some(t) = k.timeout.filter(|d| !d.is_zero()) {
+                ep = ep.keep_alive_timeout(t);
+            }
+            ep = ep.keep_alive_while_idle(k.permit_without_stream);
+        }
+        if let Some(ua) = self.cfg.user_agent.as_deref().filter(|u| !u.is_empty()) {
+            ep = ep.user_agent(ua).map_err(|e| format!("user_agent: {e}"))?;
+        }
+        if let Some(a) = self.cfg.authority.as_deref().filter(|a| !a.is_empty()) {
+            let origin: http::Uri = format!("http://{a}")
+                .parse()
+                .map_err(|e| format!("authority {a:?}: {e}"))?;
+            ep = ep.origin(origin);
+        }
         let tls = if self.cfg.plaintext() {
             None
         } else {
@@ -280,6 +298,12 @@ impl Factory {
 impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
         self.name
+    }
+    /// configgrpc client and exporterhelper keys with no effect (`strata_pipelines::accepted`).
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        let mut v = strata_pipelines::accepted::grpc_client();
+        v.extend(strata_pipelines::accepted::sending_queue());
+        v
     }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL

@@ -47,6 +47,9 @@ pub struct Config {
     /// `auth: {authenticator: <extension id>}`: a client authenticator (`bearertokenauth`,
     /// `basicauth`, `headers_setter`) adding headers to every request.
     pub auth: Option<strata_pipelines::auth::AuthConfig>,
+    /// An HTTP(S) proxy every request goes through (confighttp `proxy_url`); unset: the
+    /// `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` environment variables apply, as in the Collector.
+    pub proxy_url: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
             auth: None,
+            proxy_url: None,
         }
     }
 }

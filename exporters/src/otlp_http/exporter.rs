@@ -63,7 +63,8 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
             &cfg.headers,
             cfg.timeout,
             &cfg.tls,
-        )?;
+        )?
+        .with_proxy(cfg.proxy_url.as_deref())?;
         Ok(OtlpHttpExporter {
             id,
             url: cfg.url(T::SIGNAL),
@@ -225,6 +226,17 @@ impl Factory {
 impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
         self.name
+    }
+    /// confighttp client and exporterhelper keys with no effect (`strata_pipelines::accepted`),
+    /// and the profiles signal.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        let mut v = strata_pipelines::accepted::http_client();
+        v.extend(strata_pipelines::accepted::sending_queue());
+        v.push(strata_pipelines::factory::AcceptedKey::new(
+            "profiles_endpoint",
+            "Strata has no profiles signal: no profiles are ever sent",
+        ));
+        v
     }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL

@@ -48,6 +48,9 @@ pub struct Config {
     pub tls: Option<TlsServerConfig>,
     /// `expvar: {enabled}`: Go's runtime variables; no effect in Strata (warned at start).
     pub expvar: Expvar,
+    /// `auth: {authenticator: <extension id>}`: every page asks the server authenticator
+    /// (`bearertokenauth`, `basicauth`) first; a refused request gets 401 and its challenge.
+    pub auth: Option<strata_pipelines::auth::AuthConfig>,
 }
 
 /// `expvar` block.
@@ -64,6 +67,7 @@ impl Default for Config {
             endpoint: "localhost:55679".into(),
             tls: None,
             expvar: Expvar::default(),
+            auth: None,
         }
     }
 }
@@ -331,7 +335,7 @@ impl Component for ZPages {
             host.health.clone(),
         );
         let t = host.telemetry.clone();
-        let app = axum::Router::new()
+        let mut app = axum::Router::new()
             .route(
                 "/debug/servicez",
                 axum::routing::get(move || async move { servicez(&h1).into_response() }),
@@ -348,6 +352,51 @@ impl Component for ZPages {
                 "/debug/featurez",
                 axum::routing::get(move || async move { featurez(&h4).into_response() }),
             );
+        if let Some(a) = &self.cfg.auth {
+            let auth = host
+                .server_authenticator(&a.authenticator)
+                .map_err(|e| StartError {
+                    id: self.id.clone(),
+                    source: e.into(),
+                })?;
+            let refused = host.telemetry.counter(
+                "otelcol_receiver_refused_requests",
+                &[
+                    ("receiver", "zpages"),
+                    ("transport", "http"),
+                    ("reason", "unauthenticated"),
+                ],
+            );
+            app = app.layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let auth = auth.clone();
+                    let refused = refused.clone();
+                    async move {
+                        let peer = req
+                            .extensions()
+                            .get::<axum::extract::ConnectInfo<strata_pipelines::net::PeerInfo>>()
+                            .map(|c| c.0.clone());
+                        let r = auth.authenticate(&strata_pipelines::auth::AuthRequest {
+                            headers: req.headers(),
+                            peer: peer.as_ref(),
+                        });
+                        match r {
+                            Ok(_) => next.run(req).await,
+                            Err(e) => {
+                                refused.add(1);
+                                tracing::warn!(extension = "zpages", error = %e.0, "request refused: unauthenticated");
+                                (
+                                    axum::http::StatusCode::UNAUTHORIZED,
+                                    [(axum::http::header::WWW_AUTHENTICATE, auth.challenge())],
+                                    "unauthenticated\n",
+                                )
+                                    .into_response()
+                            }
+                        }
+                    }
+                },
+            ));
+        }
         self.tasks.serve_http(incoming, app, self.id.to_string());
         tracing::info!(extension = %self.id, %addr, "zpages listening at /debug/servicez, /debug/pipelinez, /debug/extensionz, /debug/featurez");
         Ok(())
@@ -368,6 +417,20 @@ pub struct Factory;
 impl ExtensionFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
+    }
+    /// confighttp server keys with no effect on GET-only pages.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        const GET_ONLY: &str = "zpages answers GET requests for pages: there are no request bodies or client metadata to use";
+        let mut v = strata_pipelines::accepted::http_server("");
+        v.retain(|a| !a.key.is_empty() && a.key != "::enabled" && a.key != "enabled");
+        v.extend([
+            strata_pipelines::factory::AcceptedKey::new("cors", "zpages pages are for a browser opening them directly; no cross-origin requests are answered"),
+            strata_pipelines::factory::AcceptedKey::new("max_request_body_size", GET_ONLY),
+            strata_pipelines::factory::AcceptedKey::new("include_metadata", GET_ONLY),
+            strata_pipelines::factory::AcceptedKey::new("compression_algorithms", GET_ONLY),
+            strata_pipelines::factory::AcceptedKey::new("response_headers", "not implemented yet: pages carry only their content type"),
+        ]);
+        v
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         parse_component::<Config>(path, cfg.clone()).map(|_| ())

@@ -35,6 +35,23 @@ pub struct TlsClientConfig {
     /// Accept any server certificate (the connection is still encrypted). For BMCs and test
     /// rigs with self-signed certificates only; logged as a warning by the components.
     pub insecure_skip_verify: bool,
+    /// Inline PEM for `ca_file` (one of the two).
+    #[serde(deserialize_with = "empty_none")]
+    pub ca_pem: Option<String>,
+    /// Inline PEM for `cert_file`.
+    #[serde(deserialize_with = "empty_none")]
+    pub cert_pem: Option<String>,
+    /// Inline PEM for `key_file`.
+    #[serde(deserialize_with = "empty_none")]
+    pub key_pem: Option<String>,
+    /// Trust the system's CAs as well as `ca_file`/`ca_pem` (without either, the system's are
+    /// used anyway).
+    pub include_system_ca_certs_pool: bool,
+    /// TLS 1.2 cipher suites allowed, by IANA name; empty = rustls's defaults (TLS 1.3 suites
+    /// are not configurable, as in Go).
+    pub cipher_suites: Vec<String>,
+    /// Key-exchange groups in order of preference (`X25519`, `P256`, `P384`).
+    pub curve_preferences: Vec<String>,
     /// Lowest TLS version offered (`"1.2"` default, `"1.3"`).
     #[serde(deserialize_with = "empty_none")]
     pub min_version: Option<String>,
@@ -56,6 +73,12 @@ impl Default for TlsClientConfig {
             key_file: None,
             server_name_override: None,
             insecure_skip_verify: false,
+            ca_pem: None,
+            cert_pem: None,
+            key_pem: None,
+            include_system_ca_certs_pool: false,
+            cipher_suites: Vec::new(),
+            curve_preferences: Vec::new(),
             min_version: None,
             max_version: None,
             reload_interval: Duration::from_secs(60),
@@ -75,12 +98,27 @@ impl TlsClientConfig {
     /// # Errors
     /// A missing file or a lone `cert_file`/`key_file`, with its path under `path`.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        if self.cert_file.is_some() != self.key_file.is_some() {
+        for (file_key, file, pem_key, pem) in [
+            ("ca_file", &self.ca_file, "ca_pem", &self.ca_pem),
+            ("cert_file", &self.cert_file, "cert_pem", &self.cert_pem),
+            ("key_file", &self.key_file, "key_pem", &self.key_pem),
+        ] {
+            if file.is_some() && pem.is_some() {
+                return Err(ConfigError::new(
+                    format!("{path}::{pem_key}"),
+                    format!("set either {file_key} or {pem_key}, not both"),
+                ));
+            }
+        }
+        let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
+        let has_key = self.key_file.is_some() || self.key_pem.is_some();
+        if has_cert != has_key {
             return Err(ConfigError::new(
                 format!("{path}::cert_file"),
-                "cert_file and key_file must be set together",
+                "a client certificate needs its key: set cert_file and key_file (or cert_pem and key_pem) together",
             ));
         }
+        server::provider(path, &self.cipher_suites, &self.curve_preferences)?;
         for (name, f) in [
             ("ca_file", &self.ca_file),
             ("cert_file", &self.cert_file),
@@ -144,14 +182,24 @@ impl TlsClientConfig {
     }
 
     fn build_from(&self, snap: &reload::Snapshot) -> Result<rustls::ClientConfig, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = match &self.ca_file {
-            Some(ca) => server::parse_roots(ca, reload::file(snap, ca)?)?,
+        let provider = server::provider("tls", &self.cipher_suites, &self.curve_preferences)
+            .map_err(|e| e.message)?;
+        let ca: Option<(&str, &[u8])> = match (&self.ca_file, &self.ca_pem) {
+            (Some(f), _) => Some((f.as_str(), reload::file(snap, f)?)),
+            (None, Some(p)) => Some(("ca_pem", p.as_bytes())),
+            (None, None) => None,
+        };
+        let roots = match ca {
+            Some((what, pem)) => {
+                let mut roots = server::parse_roots(what, pem)?;
+                if self.include_system_ca_certs_pool {
+                    server::add_system_roots(&mut roots);
+                }
+                roots
+            }
             None => {
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
+                server::add_system_roots(&mut roots);
                 roots
             }
         };
@@ -171,13 +219,23 @@ impl TlsClientConfig {
         } else {
             builder.with_root_certificates(roots)
         };
-        match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => {
-                let certs = server::parse_certs(cert, reload::file(snap, cert)?)?;
-                let key_der = server::parse_key(key, reload::file(snap, key)?)?;
+        let cert: Option<(&str, &[u8])> = match (&self.cert_file, &self.cert_pem) {
+            (Some(f), _) => Some((f.as_str(), reload::file(snap, f)?)),
+            (None, Some(p)) => Some(("cert_pem", p.as_bytes())),
+            (None, None) => None,
+        };
+        let key: Option<(&str, &[u8])> = match (&self.key_file, &self.key_pem) {
+            (Some(f), _) => Some((f.as_str(), reload::file(snap, f)?)),
+            (None, Some(p)) => Some(("key_pem", p.as_bytes())),
+            (None, None) => None,
+        };
+        match (cert, key) {
+            (Some((cert_name, cert)), Some((key_name, key))) => {
+                let certs = server::parse_certs(cert_name, cert)?;
+                let key_der = server::parse_key(key_name, key)?;
                 builder
                     .with_client_auth_cert(certs, key_der)
-                    .map_err(|e| format!("{cert}: {e}"))
+                    .map_err(|e| format!("{cert_name}: {e}"))
             }
             _ => Ok(builder.with_no_client_auth()),
         }

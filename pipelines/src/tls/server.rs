@@ -59,6 +59,14 @@ pub struct TlsServerConfig {
     /// TLS 1.2 cipher suites allowed, by IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`);
     /// empty = rustls's defaults. TLS 1.3 suites are not configurable (as in Go).
     pub cipher_suites: Vec<String>,
+    /// Key-exchange groups in order of preference (`X25519`, `P256`, `P384`); empty = rustls's
+    /// defaults.
+    pub curve_preferences: Vec<String>,
+    /// Verify client certificates against the system's CAs too (with `client_ca_file`).
+    pub include_system_ca_certs_pool: bool,
+    /// `client_ca_file` is re-read when its content changes. Strata always does this for every
+    /// TLS file every `reload_interval`, so `false` does not turn it off.
+    pub client_ca_file_reload: bool,
     /// How often the files are looked at for new content (humantime; `0s` = never). Default
     /// `1m`.
     #[serde(with = "humantime_serde")]
@@ -78,6 +86,9 @@ impl Default for TlsServerConfig {
             min_version: None,
             max_version: None,
             cipher_suites: Vec::new(),
+            curve_preferences: Vec::new(),
+            include_system_ca_certs_pool: false,
+            client_ca_file_reload: false,
             reload_interval: Duration::from_secs(60),
         }
     }
@@ -165,15 +176,42 @@ pub fn versions(
     Ok(out)
 }
 
-/// The ring provider restricted to `names` for TLS 1.2 (TLS 1.3 suites always kept).
+/// The ring provider restricted to `names` for TLS 1.2 (TLS 1.3 suites always kept, as in
+/// Go's crypto/tls) and to the key-exchange groups `curves` in that order of preference (Go's
+/// names, configtls `curve_preferences`: `X25519`, `P256`, `P384`; ring has no `P521` or
+/// `X25519MLKEM768`). Empty lists keep rustls's defaults.
 ///
 /// # Errors
-/// A name that is not a TLS 1.2 suite rustls implements.
+/// A name that is not a TLS 1.2 suite rustls implements, or a curve ring does not have.
 pub fn provider(
     path: &str,
     names: &[String],
+    curves: &[String],
 ) -> Result<Arc<rustls::crypto::CryptoProvider>, ConfigError> {
     let mut p = rustls::crypto::ring::default_provider();
+    if !curves.is_empty() {
+        let all = p.kx_groups.clone();
+        let mut chosen = Vec::new();
+        for c in curves {
+            let want = match c.as_str() {
+                "X25519" => rustls::NamedGroup::X25519,
+                "P256" | "P-256" => rustls::NamedGroup::secp256r1,
+                "P384" | "P-384" => rustls::NamedGroup::secp384r1,
+                other => {
+                    return Err(ConfigError::new(
+                        format!("{path}::curve_preferences"),
+                        format!(
+                            "curve {other:?} is not offered by Strata's TLS provider (rustls with ring): use X25519, P256 or P384"
+                        ),
+                    ));
+                }
+            };
+            if let Some(g) = all.iter().find(|g| g.name() == want) {
+                chosen.push(*g);
+            }
+        }
+        p.kx_groups = chosen;
+    }
     if names.is_empty() {
         return Ok(Arc::new(p));
     }
@@ -203,6 +241,13 @@ pub fn provider(
         name.starts_with("TLS13_") || names.contains(&name)
     });
     Ok(Arc::new(p))
+}
+
+/// The system's trust anchors (`include_system_ca_certs_pool`), added to `roots`.
+pub fn add_system_roots(roots: &mut rustls::RootCertStore) {
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
 }
 
 /// Parses PEM certificates.
@@ -323,7 +368,7 @@ impl TlsServerConfig {
             self.min_version.as_deref(),
             self.max_version.as_deref(),
         )?;
-        provider(path, &self.cipher_suites)?;
+        provider(path, &self.cipher_suites, &self.curve_preferences)?;
         let files = self.files();
         for (key, f) in [
             ("cert_file", &self.cert_file),
@@ -418,7 +463,8 @@ impl TlsServerConfig {
         let cfg = self.clone();
         let versions = versions(what, cfg.min_version.as_deref(), cfg.max_version.as_deref())
             .map_err(|e| e.to_string())?;
-        let provider = provider(what, &cfg.cipher_suites).map_err(|e| e.to_string())?;
+        let provider = provider(what, &cfg.cipher_suites, &cfg.curve_preferences)
+            .map_err(|e| e.to_string())?;
         let alpn: Vec<Vec<u8>> = alpn.iter().map(|a| a.to_vec()).collect();
         let interval = Some(cfg.reload_interval).filter(|d| !d.is_zero());
         Reloading::new(what, self.files(), interval, move |snap| {
@@ -429,7 +475,10 @@ impl TlsServerConfig {
                 .with_protocol_versions(&versions)
                 .map_err(|e| e.to_string())?;
             let builder = match client_roots {
-                Some(roots) => {
+                Some(mut roots) => {
+                    if cfg.include_system_ca_certs_pool {
+                        add_system_roots(&mut roots);
+                    }
                     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                         Arc::new(roots),
                         provider.clone(),
@@ -488,7 +537,12 @@ mod tests {
             versions("t", Some("2"), None).unwrap_err().path,
             "t::min_version"
         );
-        let p = provider("t", &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()]).unwrap();
+        let p = provider(
+            "t",
+            &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()],
+            &[],
+        )
+        .unwrap();
         let names: Vec<String> = p
             .cipher_suites
             .iter()
@@ -501,7 +555,7 @@ mod tests {
                 .all(|n| n.starts_with("TLS13_") || n == "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
         );
         assert_eq!(
-            provider("t", &["TLS13_AES_128_GCM_SHA256".into()])
+            provider("t", &["TLS13_AES_128_GCM_SHA256".into()], &[])
                 .unwrap_err()
                 .path,
             "t::cipher_suites"
@@ -558,5 +612,66 @@ mod tests {
         // Fixed: taken again.
         std::fs::write(&k, pem).unwrap();
         assert_eq!(r.check(), Ok(true));
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use crate::tls::TlsClientConfig;
+
+    /// configtls keys of a client: inline PEM instead of files, curve preferences in order,
+    /// curves ring lacks refused with the choice, PEM and file for one item refused.
+    #[test]
+    fn client_inline_pem_cipher_suites_and_curves() {
+        let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let c = TlsClientConfig {
+            ca_pem: Some(ca.cert.pem()),
+            cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()],
+            curve_preferences: vec!["P384".into(), "X25519".into()],
+            include_system_ca_certs_pool: true,
+            ..TlsClientConfig::default()
+        };
+        c.validate("t").unwrap();
+        let rc = c.rustls_config().unwrap();
+        let groups: Vec<_> = rc
+            .crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|g| g.name())
+            .collect();
+        assert_eq!(
+            groups,
+            [rustls::NamedGroup::secp384r1, rustls::NamedGroup::X25519]
+        );
+        let tls12: Vec<String> = rc
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .filter(|s| !s.starts_with("TLS13_"))
+            .collect();
+        assert_eq!(tls12, ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
+        let e = TlsClientConfig {
+            curve_preferences: vec!["P521".into()],
+            ..TlsClientConfig::default()
+        }
+        .validate("t")
+        .unwrap_err();
+        assert_eq!(e.path, "t::curve_preferences");
+        let e = TlsClientConfig {
+            ca_file: Some("/nonexistent".into()),
+            ca_pem: Some(ca.cert.pem()),
+            ..TlsClientConfig::default()
+        }
+        .validate("t")
+        .unwrap_err();
+        assert_eq!(e.path, "t::ca_pem");
+        let e = TlsClientConfig {
+            cert_pem: Some(ca.cert.pem()),
+            ..TlsClientConfig::default()
+        }
+        .validate("t")
+        .unwrap_err();
+        assert_eq!(e.path, "t::cert_file");
     }
 }

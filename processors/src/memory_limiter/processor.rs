@@ -266,6 +266,19 @@ impl ProcessorFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
     }
+    /// The Go garbage collector's pacing keys.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        const GC: &str = "Go garbage-collector pacing: a Rust process frees memory as data is dropped, there is no collector to run";
+        [
+            "min_gc_interval_when_soft_limited",
+            "min_gc_interval_when_hard_limited",
+            "max_gc_interval_when_soft_limited",
+            "max_gc_interval_when_hard_limited",
+        ]
+        .into_iter()
+        .map(|k| strata_pipelines::factory::AcceptedKey::new(k, GC))
+        .collect()
+    }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
     }

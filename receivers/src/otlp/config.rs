@@ -60,6 +60,41 @@ pub struct GrpcConfig {
     pub auth: Option<AuthConfig>,
     /// Carry request metadata into the client context (`metadata.<key>`).
     pub include_metadata: bool,
+    /// Concurrent HTTP/2 streams per connection (configgrpc `max_concurrent_streams`);
+    /// unset or 0: the server's default.
+    pub max_concurrent_streams: Option<u32>,
+    /// configgrpc `keepalive`: `server_parameters` are implemented (pings every `time`, the
+    /// connection closed when a ping is not answered within `timeout`, and after
+    /// `max_connection_age`); `enforcement_policy` and `max_connection_idle`/`_age_grace` are
+    /// accepted without effect (see the component's accepted keys).
+    pub keepalive: Option<GrpcServerKeepalive>,
+}
+
+/// `keepalive:` of a gRPC server (configgrpc `KeepaliveServerConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcServerKeepalive {
+    /// `server_parameters`.
+    pub server_parameters: Option<GrpcServerParameters>,
+}
+
+/// `keepalive::server_parameters` (configgrpc `KeepaliveServerParameters`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcServerParameters {
+    /// Close a connection this old (gRPC `MaxConnectionAge`).
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age: Option<std::time::Duration>,
+    /// After `max_connection_age`, in-flight calls get this long before the connection closes
+    /// (gRPC `MaxConnectionAgeGrace`).
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age_grace: Option<std::time::Duration>,
+    /// Ping an idle client this often (gRPC `Time`).
+    #[serde(with = "humantime_serde")]
+    pub time: Option<std::time::Duration>,
+    /// Close the connection when a ping is not answered this fast (gRPC `Timeout`).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for GrpcConfig {
@@ -70,6 +105,8 @@ impl Default for GrpcConfig {
             tls: None,
             auth: None,
             include_metadata: false,
+            max_concurrent_streams: None,
+            keepalive: None,
         }
     }
 }
@@ -108,6 +145,14 @@ pub struct HttpConfig {
     pub cors: Option<CorsConfig>,
     /// `Content-Encoding`s accepted (`gzip`, `zstd`); others are answered 400. Default both.
     pub compression_algorithms: Option<Vec<String>>,
+    /// Headers added to every response (confighttp `response_headers`).
+    pub response_headers: std::collections::BTreeMap<String, String>,
+    /// Path of trace requests. Default `/v1/traces`.
+    pub traces_url_path: String,
+    /// Path of metric requests. Default `/v1/metrics`.
+    pub metrics_url_path: String,
+    /// Path of log requests. Default `/v1/logs`.
+    pub logs_url_path: String,
 }
 
 /// `cors:` of the OTLP/HTTP server.
@@ -120,6 +165,8 @@ pub struct CorsConfig {
     pub allowed_headers: Vec<String>,
     /// Seconds a browser may cache a preflight answer.
     pub max_age: Option<u64>,
+    /// Response headers a browser script may read (`Access-Control-Expose-Headers`).
+    pub exposed_headers: Vec<String>,
 }
 
 impl CorsConfig {
@@ -160,6 +207,10 @@ impl Default for HttpConfig {
             max_request_body_size: None,
             cors: None,
             compression_algorithms: None,
+            response_headers: std::collections::BTreeMap::new(),
+            traces_url_path: "/v1/traces".into(),
+            metrics_url_path: "/v1/metrics".into(),
+            logs_url_path: "/v1/logs".into(),
         }
     }
 }
@@ -224,6 +275,27 @@ impl ComponentConfig for Config {
                     ));
                 }
             }
+            for (key, p) in [
+                ("traces_url_path", &h.traces_url_path),
+                ("metrics_url_path", &h.metrics_url_path),
+                ("logs_url_path", &h.logs_url_path),
+            ] {
+                if !p.starts_with('/')
+                    || p.contains(['?', '#'])
+                    || p.chars().any(char::is_whitespace)
+                {
+                    return Err(ConfigError::new(
+                        format!("{path}::protocols::http::{key}"),
+                        format!(
+                            "invalid path {p:?}: must start with / and hold no query, fragment or space"
+                        ),
+                    ));
+                }
+            }
+            strata_pipelines::config::validate_header_names(
+                &format!("{path}::protocols::http::response_headers"),
+                h.response_headers.keys(),
+            )?;
             if let Some(c) = &h.cors {
                 for (i, o) in c.allowed_origins.iter().enumerate() {
                     if o.is_empty() {

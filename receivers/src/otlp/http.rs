@@ -42,6 +42,8 @@ pub(super) struct HttpState {
     pub gate: crate::server::Gate,
     /// `Content-Encoding`s accepted besides identity (`compression_algorithms`).
     pub encodings: Vec<String>,
+    /// The traces, metrics and logs paths, for the 404 message.
+    pub paths: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -356,8 +358,9 @@ async fn not_found(State(state): State<Arc<HttpState>>, req: Request<Body>) -> R
         StatusCode::NOT_FOUND,
         5,
         format!(
-            "unknown path {:?}: OTLP/HTTP paths are /v1/traces, /v1/metrics, /v1/logs",
-            req.uri().path()
+            "unknown path {:?}: this receiver's OTLP/HTTP paths are {}",
+            req.uri().path(),
+            state.paths.join(", ")
         ),
     )
 }
@@ -375,7 +378,6 @@ async fn method_not_allowed(State(state): State<Arc<HttpState>>, req: Request<Bo
     r
 }
 
-/// The router for the three OTLP/HTTP paths.
 /// The CORS layer for `c` (the Collector's semantics): matching origins get
 /// `Access-Control-Allow-Origin`, preflights (`OPTIONS`) are answered with the allowed method
 /// (`POST`) and headers and `max_age`.
@@ -406,10 +408,20 @@ pub(super) fn cors(c: &super::CorsConfig) -> tower_http::cors::CorsLayer {
     if let Some(s) = c.max_age {
         layer = layer.max_age(std::time::Duration::from_secs(s));
     }
+    let exposed: Vec<http::HeaderName> = c
+        .exposed_headers
+        .iter()
+        .filter_map(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
+        .collect();
+    if !exposed.is_empty() {
+        layer = layer.expose_headers(exposed);
+    }
     layer
 }
 
-pub(super) fn router(state: Arc<HttpState>) -> axum::Router {
+/// The router for the three OTLP/HTTP paths (`traces_url_path`, `metrics_url_path`,
+/// `logs_url_path` of `paths`; default `/v1/{traces,metrics,logs}`).
+pub(super) fn router(state: Arc<HttpState>, paths: [&str; 3]) -> axum::Router {
     use axum::routing::post;
     let s = state.clone();
     let t = state.clone();
@@ -417,16 +429,16 @@ pub(super) fn router(state: Arc<HttpState>) -> axum::Router {
     let l = state.clone();
     axum::Router::new()
         .route(
-            "/v1/traces",
+            paths[0],
             post(move |req: Request| handle::<Traces>(t.clone(), req)).fallback(method_not_allowed),
         )
         .route(
-            "/v1/metrics",
+            paths[1],
             post(move |req: Request| handle::<Metrics>(m.clone(), req))
                 .fallback(method_not_allowed),
         )
         .route(
-            "/v1/logs",
+            paths[2],
             post(move |req: Request| handle::<Logs>(l.clone(), req)).fallback(method_not_allowed),
         )
         .fallback(not_found)

@@ -228,13 +228,25 @@ impl OtlpReceiver {
             max_bytes,
             MemoryGate(obs.clone()),
         );
-        let router = tonic::transport::Server::builder()
+        let keepalive = g
+            .keepalive
+            .as_ref()
+            .and_then(|k| k.server_parameters.clone())
+            .unwrap_or_default();
+        let mut server = tonic::transport::Server::builder()
             // Let clients send a whole OTLP request (typically 10–500 KiB) in one or a few
             // DATA frames instead of 16 KiB ones: fewer frames to parse and fewer reads.
             .max_frame_size(MAX_FRAME_SIZE)
-            .add_service(t)
-            .add_service(m)
-            .add_service(l);
+            .max_concurrent_streams(g.max_concurrent_streams.filter(|n| *n > 0))
+            .http2_keepalive_interval(keepalive.time.filter(|d| !d.is_zero()))
+            .http2_keepalive_timeout(keepalive.timeout.filter(|d| !d.is_zero()));
+        if let Some(age) = keepalive.max_connection_age.filter(|d| !d.is_zero()) {
+            server = server.max_connection_age(age);
+        }
+        if let Some(grace) = keepalive.max_connection_age_grace.filter(|d| !d.is_zero()) {
+            server = server.max_connection_age_grace(grace);
+        }
+        let router = server.add_service(t).add_service(m).add_service(l);
         let cancel = self.tasks.token();
         let id = self.id.clone();
         self.tasks.spawn(async move {
@@ -288,8 +300,39 @@ impl OtlpReceiver {
                 .compression_algorithms
                 .clone()
                 .unwrap_or_else(|| vec!["gzip".into(), "zstd".into()]),
+            paths: vec![
+                h.traces_url_path.clone(),
+                h.metrics_url_path.clone(),
+                h.logs_url_path.clone(),
+            ],
         });
-        let mut app = router(state);
+        let mut app = router(
+            state,
+            [&h.traces_url_path, &h.metrics_url_path, &h.logs_url_path],
+        );
+        if !h.response_headers.is_empty() {
+            let headers: Vec<(http::HeaderName, http::HeaderValue)> = h
+                .response_headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        http::HeaderValue::from_str(v).ok()?,
+                    ))
+                })
+                .collect();
+            app = app.layer(axum::middleware::map_response(
+                move |mut r: axum::response::Response| {
+                    let headers = headers.clone();
+                    async move {
+                        for (k, v) in headers {
+                            r.headers_mut().insert(k, v);
+                        }
+                        r
+                    }
+                },
+            ));
+        }
         if let Some(c) = &h.cors {
             app = app.layer(super::http::cors(c));
         }
@@ -340,6 +383,12 @@ impl Factory {}
 impl ReceiverFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
+    }
+    /// configgrpc and confighttp server keys with no effect (`strata_pipelines::accepted`).
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        let mut v = strata_pipelines::accepted::grpc_server("protocols::grpc");
+        v.extend(strata_pipelines::accepted::http_server("protocols::http"));
+        v
     }
     fn signals(&self) -> &'static [Signal] {
         &Signal::ALL
