@@ -191,3 +191,80 @@ service:
         format!("POST http://127.0.0.1:{target}/v1/traces HTTP/1.1")
     );
 }
+
+/// Every compression of the Collector's confighttp client and configgrpc, sent by one Strata
+/// and decoded by another: `otlp_http` with `zlib`, `deflate`, `snappy` (block),
+/// `x-snappy-framed` and `lz4`, `otlp` (gRPC) with `snappy` (framed), each arriving once.
+#[test]
+fn every_collector_compression_round_trips() {
+    let (b_grpc, b_http, a_http) = (free_port(), free_port(), free_port());
+    let b = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: 127.0.0.1:{b_grpc} }}
+      http: {{ endpoint: 127.0.0.1:{b_http} }}
+exporters:
+  file: {{ path: "{{dir}}/out.jsonl" }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [file] }}
+"#
+        ),
+        &[b_grpc, b_http],
+    );
+    let encodings = ["zlib", "deflate", "snappy", "x-snappy-framed", "lz4"];
+    let mut exporters = String::new();
+    let mut names = Vec::new();
+    for (i, e) in encodings.iter().enumerate() {
+        exporters.push_str(&format!(
+            "  otlp_http/{i}: {{ endpoint: \"http://127.0.0.1:{b_http}\", compression: {e} }}\n"
+        ));
+        names.push(format!("otlp_http/{i}"));
+    }
+    exporters.push_str(&format!(
+        "  otlp/snappy: {{ endpoint: \"127.0.0.1:{b_grpc}\", tls: {{ insecure: true }}, compression: snappy }}\n"
+    ));
+    names.push("otlp/snappy".into());
+    let _a = Strata::start(
+        &format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: 127.0.0.1:{a_http} }}
+exporters:
+{exporters}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [{}] }}
+"#,
+            names.join(", ")
+        ),
+        &[a_http],
+    );
+    let r = http_post(
+        a_http,
+        "/v1/traces",
+        &[("Content-Type", "application/x-protobuf")],
+        &fake::traces(1, 5).encode_to_vec(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = b.path("out.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || lines() == names.len()),
+        "{} of {} requests arrived:\n{}",
+        lines(),
+        names.len(),
+        b.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(), names.len(), "a request arrived twice");
+}

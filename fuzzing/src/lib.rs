@@ -330,11 +330,22 @@ pub fn queue_segment(data: &[u8]) {
     assert_eq!(&record.payload[..], b"after");
 }
 
-/// Request-body decompression of the OTLP/HTTP and Zipkin receivers: gzip and zstd, with a
+/// Request-body decompression of the OTLP/HTTP and Zipkin receivers: every encoding of the
+/// Collector's confighttp (gzip, zstd, zlib, deflate, snappy block and framed, lz4), with a
 /// 64 KiB output limit, so a bomb is refused (413) instead of inflated.
 pub fn http_decompress(data: &[u8]) {
     const MAX: usize = 64 << 10;
-    for ce in ["gzip", "zstd", "identity", "br"] {
+    for ce in [
+        "gzip",
+        "zstd",
+        "zlib",
+        "deflate",
+        "snappy",
+        "x-snappy-framed",
+        "lz4",
+        "identity",
+        "br",
+    ] {
         if let Ok(out) =
             strata_receivers::otlp::decompress_as(ce, Bytes::copy_from_slice(data), MAX)
             && ce != "identity"
@@ -486,7 +497,25 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(&body).expect("gzip");
             let zstd = zstd::encode_all(&body[..], 1).expect("zstd");
-            vec![gz.finish().expect("gzip"), zstd, body]
+            let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            zl.write_all(&body).expect("zlib");
+            let snappy = snap::raw::Encoder::new()
+                .compress_vec(&body)
+                .expect("snappy");
+            let mut framed = snap::write::FrameEncoder::new(Vec::new());
+            framed.write_all(&body).expect("snappy framed");
+            let framed = framed.into_inner().expect("snappy framed");
+            let mut lz = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            lz.write_all(&body).expect("lz4");
+            vec![
+                gz.finish().expect("gzip"),
+                zstd,
+                zl.finish().expect("zlib"),
+                snappy,
+                framed,
+                lz.finish().expect("lz4"),
+                body,
+            ]
         }
         "k8s_endpointslices" => vec![
             std::fs::read(

@@ -109,6 +109,24 @@ fn compress(
             }
             (enc.finish().map_err(fail)?, "zstd")
         }
+        Compression::Snappy => {
+            // gRPC's `snappy`: the framed format (the Collector's configgrpc compressor).
+            let mut enc = snap::write::FrameEncoder::new(out);
+            for c in chunks {
+                enc.write_all(c).map_err(fail)?;
+            }
+            (
+                enc.into_inner()
+                    .map_err(|e| fail(std::io::Error::other(e.to_string())))?,
+                "snappy",
+            )
+        }
+        other => {
+            return Err(Status::internal(format!(
+                "{} is not a gRPC compression",
+                other.name()
+            )));
+        }
     };
     let len = out.len() - 5;
     let len = u32::try_from(len)

@@ -89,9 +89,75 @@ pub enum Compression {
     Gzip,
     /// zstd.
     Zstd,
+    /// zlib (RFC 1950); OTLP/HTTP only.
+    Zlib,
+    /// Sent as `Content-Encoding: deflate` with a zlib stream, as the Collector does; OTLP/HTTP
+    /// only.
+    Deflate,
+    /// snappy: the block format over OTLP/HTTP, the framed format as gRPC's `snappy`.
+    Snappy,
+    /// snappy's framed format over OTLP/HTTP (`x-snappy-framed`).
+    #[serde(rename = "x-snappy-framed")]
+    SnappyFramed,
+    /// LZ4 frame format; OTLP/HTTP only.
+    Lz4,
     /// No compression (also spelled `""` in Collector configs).
     #[serde(alias = "")]
     None,
+}
+
+impl Compression {
+    /// The `Content-Encoding` (or `grpc-encoding`) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Zlib => "zlib",
+            Compression::Deflate => "deflate",
+            Compression::Snappy => "snappy",
+            Compression::SnappyFramed => "x-snappy-framed",
+            Compression::Lz4 => "lz4",
+            Compression::None => "none",
+        }
+    }
+
+    /// `body` compressed (gzip and zlib at `level` 1–9, zstd at 1–22); `None` is the body as
+    /// it is. The formats are those of the Collector's confighttp client (`compressor.go`).
+    ///
+    /// # Errors
+    /// The encoder failed (it only writes to memory).
+    pub fn compress(self, body: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+        use std::io::Write as _;
+        let lvl = || flate2::Compression::new(level.clamp(1, 9) as u32);
+        match self {
+            Compression::None => Ok(body.to_vec()),
+            Compression::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), lvl());
+                e.write_all(body)?;
+                e.finish()
+            }
+            Compression::Zlib | Compression::Deflate => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), lvl());
+                e.write_all(body)?;
+                e.finish()
+            }
+            Compression::Zstd => zstd::encode_all(body, level),
+            Compression::Snappy => snap::raw::Encoder::new()
+                .compress_vec(body)
+                .map_err(std::io::Error::other),
+            Compression::SnappyFramed => {
+                let mut e = snap::write::FrameEncoder::new(Vec::new());
+                e.write_all(body)?;
+                e.into_inner()
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            }
+            Compression::Lz4 => {
+                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+                e.write_all(body)?;
+                e.finish().map_err(std::io::Error::other)
+            }
+        }
+    }
 }
 
 /// `compression_params`: how hard to compress.
@@ -115,12 +181,15 @@ impl CompressionParams {
             return Ok(());
         };
         let range = match compression {
-            Compression::Gzip => 1..=9,
+            Compression::Gzip | Compression::Zlib | Compression::Deflate => 1..=9,
             Compression::Zstd => 1..=22,
-            Compression::None => {
+            other => {
                 return Err(ConfigError::new(
                     format!("{path}::compression_params::level"),
-                    "set with compression: none; choose gzip or zstd, or remove it",
+                    format!(
+                        "set with compression: {}, which has no levels; choose gzip, zlib, deflate or zstd, or remove it",
+                        other.name()
+                    ),
                 ));
             }
         };
@@ -197,6 +266,18 @@ impl ComponentConfig for Config {
             return Err(ConfigError::new(
                 format!("{path}::timeout"),
                 "must be greater than 0",
+            ));
+        }
+        if !matches!(
+            self.compression,
+            Compression::Gzip | Compression::Zstd | Compression::Snappy | Compression::None
+        ) {
+            return Err(ConfigError::new(
+                format!("{path}::compression"),
+                format!(
+                    "{} is not a gRPC compression (gzip, zstd, snappy), as in the Collector's configgrpc",
+                    self.compression.name()
+                ),
             ));
         }
         self.compression_params.validate(self.compression, path)?;

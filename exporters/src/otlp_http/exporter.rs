@@ -77,15 +77,21 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
     /// The request body of `raw` (already in the configured encoding), compressed per config;
     /// uncompressed, it is `raw` itself (not copied).
     fn body(&self, raw: Bytes) -> Result<Bytes, ConsumeError> {
-        Ok(match self.cfg.compression {
+        let c = self.cfg.compression;
+        Ok(match c {
             Compression::None => raw,
             Compression::Gzip => {
                 crate::http_client::gzip_level(&raw, self.cfg.compression_params.level_or(1))
                     .map_err(ConsumeError::permanent)?
                     .into()
             }
-            Compression::Zstd => {
-                zstd::encode_all(&raw[..], self.cfg.compression_params.level_or(3))
+            other => {
+                let level = self
+                    .cfg
+                    .compression_params
+                    .level_or(if other == Compression::Zstd { 3 } else { 1 });
+                other
+                    .compress(&raw, level)
                     .map_err(ConsumeError::permanent)?
                     .into()
             }
@@ -132,10 +138,8 @@ impl<T: HttpExport> OtlpHttpExporter<T> {
                 .header(http::header::CONTENT_TYPE, content_type)
                 .body(body),
         )?;
-        match self.cfg.compression {
-            Compression::Gzip => req = req.header(http::header::CONTENT_ENCODING, "gzip"),
-            Compression::Zstd => req = req.header(http::header::CONTENT_ENCODING, "zstd"),
-            Compression::None => {}
+        if self.cfg.compression != Compression::None {
+            req = req.header(http::header::CONTENT_ENCODING, self.cfg.compression.name());
         }
         let resp = req
             .send()

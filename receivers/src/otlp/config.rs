@@ -143,7 +143,8 @@ pub struct HttpConfig {
     pub max_request_body_size: Option<u64>,
     /// CORS for browser clients (the Collector's keys); absent: no CORS headers.
     pub cors: Option<CorsConfig>,
-    /// `Content-Encoding`s accepted (`gzip`, `zstd`); others are answered 400. Default both.
+    /// `Content-Encoding`s accepted (the Collector's: `gzip`, `zstd`, `zlib`, `deflate`,
+    /// `snappy`, `x-snappy-framed`, `lz4`); others are answered 400. Default all of them.
     pub compression_algorithms: Option<Vec<String>>,
     /// Headers added to every response (confighttp `response_headers`).
     pub response_headers: std::collections::BTreeMap<String, String>,
@@ -268,10 +269,13 @@ impl ComponentConfig for Config {
                 ));
             }
             for (i, a) in h.compression_algorithms.iter().flatten().enumerate() {
-                if !matches!(a.as_str(), "gzip" | "zstd") {
+                if !a.is_empty() && !super::http::ENCODINGS.contains(&a.as_str()) {
                     return Err(ConfigError::new(
                         format!("{path}::protocols::http::compression_algorithms[{i}]"),
-                        format!("{a:?} is not supported by Strata yet (gzip, zstd)"),
+                        format!(
+                            "unknown compression {a:?} (the Collector's: {})",
+                            super::http::ENCODINGS.join(", ")
+                        ),
                     ));
                 }
             }

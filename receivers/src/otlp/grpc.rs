@@ -189,19 +189,28 @@ async fn export<T: ExportSignal>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if !matches!(encoding.as_str(), "" | "identity" | "gzip" | "zstd") {
+    if !matches!(
+        encoding.as_str(),
+        "" | "identity" | "gzip" | "zstd" | "snappy"
+    ) {
         // PROTOCOL-HTTP2.md: an unsupported encoding is UNIMPLEMENTED, with the ones we take.
         svc.obs.refused_request("decode");
         let mut resp = Status::unimplemented(format!(
-            "grpc-encoding {encoding:?} is not supported (supported: gzip, zstd, identity)"
+            "grpc-encoding {encoding:?} is not supported (supported: gzip, zstd, snappy, identity)"
         ))
         .into_http();
         resp.headers_mut().insert(
             "grpc-accept-encoding",
-            http::HeaderValue::from_static("gzip,zstd,identity"),
+            http::HeaderValue::from_static("gzip,zstd,snappy,identity"),
         );
         return resp;
     }
+    // gRPC's `snappy` is the framed format (the Collector's configgrpc snappy compressor).
+    let encoding = if encoding == "snappy" {
+        "x-snappy-framed".to_owned()
+    } else {
+        encoding
+    };
     let bytes = match read_message(req.into_body(), &encoding, max_bytes).await {
         Ok(b) => b,
         Err((status, reason)) => {

@@ -99,8 +99,26 @@ pub(crate) fn decompress(
     decompress_as(&ce, body, max)
 }
 
-/// Decompresses `body` encoded as `ce` (`gzip`, `zstd`, `identity` or empty), refusing output
-/// over `max` bytes.
+/// The `Content-Encoding`s the OTLP/HTTP server decodes: the Collector's confighttp set
+/// (`config/confighttp/compression.go`). `deflate` is read as zlib, as the Collector reads it;
+/// `snappy` is the block format, or the framed format when the body starts with the framing
+/// header (the Collector's auto-detection); `lz4` is the LZ4 frame format.
+pub const ENCODINGS: [&str; 7] = [
+    "gzip",
+    "zstd",
+    "zlib",
+    "deflate",
+    "snappy",
+    "x-snappy-framed",
+    "lz4",
+];
+
+/// The first bytes of every snappy framed stream (the stream identifier chunk).
+const SNAPPY_FRAMING_HEADER: [u8; 10] =
+    [0xff, 0x06, 0x00, 0x00, b's', b'N', b'a', b'P', b'p', b'Y'];
+
+/// Decompresses `body` encoded as `ce` (one of [`ENCODINGS`], `identity` or empty), refusing
+/// output over `max` bytes.
 ///
 /// # Errors
 /// 413 over the limit; 400 for an unknown encoding or a body that does not decompress.
@@ -114,10 +132,46 @@ pub fn decompress_as(ce: &str, body: Bytes, max: usize) -> Result<Bytes, (Status
             .read_to_end(&mut out),
         "zstd" => zstd::stream::read::Decoder::new(&body[..])
             .and_then(|d| d.take(limit).read_to_end(&mut out)),
+        "zlib" | "deflate" => flate2::read::ZlibDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        "x-snappy-framed" => snap::read::FrameDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        "snappy" if body.starts_with(&SNAPPY_FRAMING_HEADER) => {
+            snap::read::FrameDecoder::new(&body[..])
+                .take(limit)
+                .read_to_end(&mut out)
+        }
+        "snappy" => {
+            // The block format states its decoded length first: checked before decoding.
+            match snap::raw::decompress_len(&body) {
+                Ok(n) if n > max => {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("decompressed body exceeds the limit of {max} bytes"),
+                    ));
+                }
+                Ok(_) => snap::raw::Decoder::new()
+                    .decompress_vec(&body)
+                    .map(|v| {
+                        out = v;
+                        out.len()
+                    })
+                    .map_err(std::io::Error::other),
+                Err(e) => Err(std::io::Error::other(e)),
+            }
+        }
+        "lz4" => lz4_flex::frame::FrameDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
         other => {
             return Err((
                 StatusCode::BAD_REQUEST,
-                format!("unsupported Content-Encoding {other:?} (supported: gzip, zstd, identity)"),
+                format!(
+                    "unsupported Content-Encoding {other:?} (supported: {}, identity)",
+                    ENCODINGS.join(", ")
+                ),
             ));
         }
     };
@@ -445,4 +499,52 @@ pub(super) fn router(state: Arc<HttpState>, paths: [&str; 3]) -> axum::Router {
         // Bodies are limited by `to_bytes` above; lift axum's default 2 MiB limit.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(s)
+}
+
+#[cfg(test)]
+mod compression_tests {
+    use super::*;
+
+    /// Each of the Collector's encodings decodes, and each refuses output over the limit with
+    /// 413 (snappy's block format before decoding, from its stated length).
+    #[test]
+    fn each_encoding_decodes_and_is_bounded() {
+        use std::io::Write as _;
+        let plain = vec![7u8; 10_000];
+        let zlib = {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&plain).unwrap();
+            e.finish().unwrap()
+        };
+        let snappy = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
+        let framed = {
+            let mut e = snap::write::FrameEncoder::new(Vec::new());
+            e.write_all(&plain).unwrap();
+            e.into_inner().unwrap()
+        };
+        let lz4 = {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(&plain).unwrap();
+            e.finish().unwrap()
+        };
+        for (ce, body) in [
+            ("zlib", &zlib),
+            ("deflate", &zlib),
+            ("snappy", &snappy),
+            ("snappy", &framed),
+            ("x-snappy-framed", &framed),
+            ("lz4", &lz4),
+        ] {
+            let out = decompress_as(ce, Bytes::from(body.clone()), 10_000).unwrap();
+            assert_eq!(&out[..], &plain[..], "{ce}");
+            let (code, _) = decompress_as(ce, Bytes::from(body.clone()), 9_999).unwrap_err();
+            assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{ce}");
+        }
+        let (code, msg) =
+            decompress_as("lz4", Bytes::from_static(b"not an lz4 frame at all"), 100).unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{msg}");
+        let (code, msg) = decompress_as("br", Bytes::from_static(b"x"), 100).unwrap_err();
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(msg.contains("lz4"), "{msg}");
+    }
 }

@@ -296,10 +296,12 @@ impl OtlpReceiver {
                     usize::try_from(b).unwrap_or(usize::MAX)
                 }),
             gate,
-            encodings: h
-                .compression_algorithms
-                .clone()
-                .unwrap_or_else(|| vec!["gzip".into(), "zstd".into()]),
+            encodings: h.compression_algorithms.clone().unwrap_or_else(|| {
+                super::http::ENCODINGS
+                    .iter()
+                    .map(|e| (*e).to_owned())
+                    .collect()
+            }),
             paths: vec![
                 h.traces_url_path.clone(),
                 h.metrics_url_path.clone(),
