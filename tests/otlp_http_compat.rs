@@ -110,7 +110,7 @@ fn unsupported_encodings_are_refused_by_validate() {
     let f = dir.path().join("c.yaml");
     std::fs::write(
         &f,
-        "receivers:\n  otlp:\n    protocols:\n      http:\n        compression_algorithms: [gzip, snappy]\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n",
+        "receivers:\n  otlp:\n    protocols:\n      http:\n        compression_algorithms: [gzip, br]\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces: { receivers: [otlp], exporters: [debug] }\n",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -121,7 +121,7 @@ fn unsupported_encodings_are_refused_by_validate() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        text.contains("receivers::otlp::protocols::http::compression_algorithms[1]: \"snappy\" is not supported by Strata yet"),
+        text.contains("receivers::otlp::protocols::http::compression_algorithms[1]: unknown compression \"br\" (the Collector's: gzip, zstd, zlib, deflate, snappy, x-snappy-framed, lz4)"),
         "{text}"
     );
 }

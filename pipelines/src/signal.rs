@@ -89,6 +89,8 @@ pub trait SignalData:
     /// Removes and returns the first `n` items (or all, if fewer), splitting a resource or
     /// scope in two when `n` falls inside it.
     fn split_front(&mut self, n: usize) -> Self;
+    /// One request per resource (`ResourceSpans`, `ResourceMetrics`, `ResourceLogs`), in order.
+    fn into_resources(self) -> Vec<Self>;
 }
 
 /// Number of data points in one metric, whatever its kind.
@@ -185,6 +187,15 @@ impl SignalData for Traces {
         Box::new(self.resource_spans.iter_mut().map(|r| &mut r.resource))
     }
 
+    fn into_resources(self) -> Vec<Self> {
+        self.resource_spans
+            .into_iter()
+            .map(|r| Traces {
+                resource_spans: vec![r],
+            })
+            .collect()
+    }
+
     fn append(&mut self, other: Self) {
         self.resource_spans.extend(other.resource_spans);
     }
@@ -208,6 +219,15 @@ impl SignalData for Logs {
 
     fn resources_mut(&mut self) -> Box<dyn Iterator<Item = &mut Option<Resource>> + '_> {
         Box::new(self.resource_logs.iter_mut().map(|r| &mut r.resource))
+    }
+
+    fn into_resources(self) -> Vec<Self> {
+        self.resource_logs
+            .into_iter()
+            .map(|r| Logs {
+                resource_logs: vec![r],
+            })
+            .collect()
     }
 
     fn append(&mut self, other: Self) {
@@ -234,6 +254,15 @@ impl SignalData for Metrics {
 
     fn resources_mut(&mut self) -> Box<dyn Iterator<Item = &mut Option<Resource>> + '_> {
         Box::new(self.resource_metrics.iter_mut().map(|r| &mut r.resource))
+    }
+
+    fn into_resources(self) -> Vec<Self> {
+        self.resource_metrics
+            .into_iter()
+            .map(|r| Metrics {
+                resource_metrics: vec![r],
+            })
+            .collect()
     }
 
     fn append(&mut self, other: Self) {

@@ -462,12 +462,12 @@ mod tests {
             gate: None,
         };
         let req = http::Request::builder()
-            .header("grpc-encoding", "snappy")
+            .header("grpc-encoding", "br")
             .body(body(vec![Bytes::from(framed(1, b"x"))]))
             .unwrap();
         let resp = export(&svc, req, 100).await;
         let h = resp.headers();
         assert_eq!(h["grpc-status"], "12");
-        assert_eq!(h["grpc-accept-encoding"], "gzip,zstd,identity");
+        assert_eq!(h["grpc-accept-encoding"], "gzip,zstd,snappy,identity");
     }
 }
