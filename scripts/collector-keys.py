@@ -12,7 +12,9 @@ Usage:
 
 GITDIR is a git directory of open-telemetry/opentelemetry-collector (read with `git show`);
 DIR a directory holding the contrib files the components need, at the named commit (the
-library's `read_file` gives them file by file). No Go toolchain is needed: the parser reads
+library's `read_file` gives them file by file); a file whose first line is
+`// source-commit: X` was read at X instead (or, as `library-id-N`, is the newest version the
+library held, its commit not named), and its keys say so. No Go toolchain is needed: the parser reads
 only type declarations.
 """
 import argparse
@@ -88,8 +90,12 @@ class Package:
     def __init__(self, tree, pkg):
         self.tree, self.pkg = tree, pkg
         self.types = {}  # name -> (kind, body or target, file, imports)
+        self.commits = {}  # file -> the commit its first line names, when it names one
         for path in tree.files(pkg):
             src = tree.read(path)
+            m = re.match(r"// source-commit: (\S+)", src)
+            if m:
+                self.commits[path] = m.group(1)
             imports = parse_imports(src)
             for m in re.finditer(r"^type\s+(\w+)(\[[^\]]*\])?\s+struct\s*\{", src, re.M):
                 body = block(src, m.end() - 1)
@@ -154,7 +160,8 @@ class Walker:
         if kind == "named":
             self.type_keys(repo, pkg, body, imports, prefix, out, depth, seen, path, declared=None)
             return
-        src_ref = f"{self.trees[repo].name}@{self.trees[repo].commit[:12]}:{path}"
+        commit = p.commits.get(path, self.trees[repo].commit[:12])
+        src_ref = f"{self.trees[repo].name}@{commit}:{path}"
         body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
         lines, buf, level = [], "", 0
         for raw in body.splitlines():

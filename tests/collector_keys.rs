@@ -268,3 +268,62 @@ service:
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(lines(), names.len(), "a request arrived twice");
 }
+
+/// confighttp `auth` on the prometheus exporter's endpoint and on zpages: a scrape without the
+/// bearer token gets 401 with the challenge and is counted; with it, the page.
+#[test]
+fn prometheus_and_zpages_endpoints_require_their_authenticator() {
+    let (prom, zp, http) = (free_port(), free_port(), free_port());
+    let s = Strata::start(
+        &format!(
+            r#"
+extensions:
+  bearertokenauth: {{ token: "s3cret-token" }}
+  zpages: {{ endpoint: "127.0.0.1:{zp}", auth: {{ authenticator: bearertokenauth }} }}
+receivers:
+  otlp:
+    protocols:
+      http: {{ endpoint: 127.0.0.1:{http} }}
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+    auth: {{ authenticator: bearertokenauth }}
+service:
+  extensions: [bearertokenauth, zpages]
+  pipelines:
+    metrics: {{ receivers: [otlp], exporters: [prometheus] }}
+"#
+        ),
+        &[prom, zp, http],
+    );
+    let get = |port: u16, path: &str, token: Option<&str>| -> (u16, String) {
+        use std::io::Read as _;
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(c, "GET {path} HTTP/1.0\r\nHost: x\r\n{auth}\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        let code = out.split(' ').nth(1).unwrap().parse().unwrap();
+        (code, out)
+    };
+    for (port, path) in [(prom, "/metrics"), (zp, "/debug/servicez")] {
+        let (code, text) = get(port, path, None);
+        assert_eq!(code, 401, "{path}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{text}"
+        );
+        assert_eq!(get(port, path, Some("wrong")).0, 401, "{path}");
+        assert_eq!(get(port, path, Some("s3cret-token")).0, 200, "{path}");
+    }
+    assert_eq!(
+        s.counter_sum("otelcol_receiver_refused_requests"),
+        4,
+        "{}",
+        s.self_metrics()
+    );
+    assert!(!s.log().contains("s3cret-token"), "{}", s.log());
+}

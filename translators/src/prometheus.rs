@@ -137,7 +137,23 @@ pub fn unit_suffix(unit: &str) -> Vec<String> {
 /// appended unless already in the name, counters end in `_total` and unit-`1` gauges in
 /// `_ratio`. A name starting with a digit gets a leading `_`.
 pub fn metric_name(name: &str, unit: &str, kind: MetricType, namespace: &str) -> String {
+    metric_name_with(name, unit, kind, namespace, true)
+}
+
+/// [`metric_name`] with the unit and type suffixes (`_seconds`, `_ratio`, `_total`) only when
+/// `suffixes` is true (the Collector's `add_metric_suffixes` /
+/// `UnderscoreEscapingWithoutSuffixes`): without them, the name is the OTLP name escaped.
+pub fn metric_name_with(
+    name: &str,
+    unit: &str,
+    kind: MetricType,
+    namespace: &str,
+    suffixes: bool,
+) -> String {
     let mut parts: Vec<String> = tokens(name).map(str::to_owned).collect();
+    if !suffixes {
+        return finish(parts, namespace);
+    }
     if kind == MetricType::Counter && parts.last().is_some_and(|p| p == "total") {
         parts.pop();
     }
@@ -153,6 +169,11 @@ pub fn metric_name(name: &str, unit: &str, kind: MetricType, namespace: &str) ->
     if kind == MetricType::Counter {
         parts.push("total".into());
     }
+    finish(parts, namespace)
+}
+
+/// `namespace_` + the parts joined by `_`, never empty, never starting with a digit.
+fn finish(parts: Vec<String>, namespace: &str) -> String {
     let ns: Vec<&str> = tokens(namespace).collect();
     let mut out = if ns.is_empty() {
         String::new()

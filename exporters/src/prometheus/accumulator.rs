@@ -11,7 +11,7 @@ use strata_pipelines::proto::tonic::metrics::v1::{
     number_data_point::Value as NumberValue,
 };
 use strata_translators::attr;
-use strata_translators::prometheus::{MetricType, label_name, metric_name, unit_suffix};
+use strata_translators::prometheus::{MetricType, label_name, metric_name_with, unit_suffix};
 
 use super::Config;
 
@@ -85,6 +85,12 @@ pub struct Accumulator {
     namespace: String,
     const_labels: Labels,
     resource_labels: bool,
+    /// `exclude_service_attributes`: no `service.*` labels beside `job` and `instance`.
+    exclude_service: bool,
+    /// Unit and type suffixes on names.
+    suffixes: bool,
+    /// `without_scope_info`.
+    without_scope: bool,
     expiration: Duration,
     state: Mutex<State>,
 }
@@ -139,6 +145,11 @@ impl Accumulator {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             resource_labels: cfg.resource_to_telemetry_conversion.enabled,
+            exclude_service: cfg
+                .resource_to_telemetry_conversion
+                .exclude_service_attributes,
+            suffixes: cfg.suffixes(),
+            without_scope: cfg.without_scope_info,
             expiration: cfg.metric_expiration,
             state: Mutex::new(State::default()),
         }
@@ -179,6 +190,22 @@ impl Accumulator {
                 .cloned()
                 .collect();
             let resource_attr_labels = attribute_labels(&others);
+            // `exclude_service_attributes: false` (the Collector's default) copies the
+            // service attributes too, beside the `job` and `instance` made from them.
+            let service_attrs: Vec<KeyValue> = if self.exclude_service {
+                Vec::new()
+            } else {
+                res.iter()
+                    .filter(|kv| {
+                        matches!(
+                            kv.key.as_str(),
+                            "service.name" | "service.namespace" | "service.instance.id"
+                        )
+                    })
+                    .cloned()
+                    .collect()
+            };
+            let service_attr_labels = attribute_labels(&service_attrs);
             if !others.is_empty() {
                 let mut target = base.clone();
                 for (k, v) in &resource_attr_labels {
@@ -192,7 +219,11 @@ impl Accumulator {
             }
             for sm in &rm.scope_metrics {
                 let mut scope_labels: Labels = Vec::new();
-                if let Some(scope) = sm.scope.as_ref().filter(|s| !s.name.is_empty()) {
+                if let Some(scope) = sm
+                    .scope
+                    .as_ref()
+                    .filter(|s| !s.name.is_empty() && !self.without_scope)
+                {
                     scope_labels.push(("otel_scope_name".into(), scope.name.clone()));
                     if !scope.version.is_empty() {
                         scope_labels.push(("otel_scope_version".into(), scope.version.clone()));
@@ -204,7 +235,7 @@ impl Accumulator {
                         add_absent(&mut l, k.clone(), v.clone());
                     }
                     if self.resource_labels {
-                        for (k, v) in &resource_attr_labels {
+                        for (k, v) in resource_attr_labels.iter().chain(&service_attr_labels) {
                             add_absent(&mut l, k.clone(), v.clone());
                         }
                     }
@@ -246,7 +277,8 @@ impl Accumulator {
                         ));
                         continue;
                     }
-                    let name = metric_name(&m.name, &m.unit, kind, &self.namespace);
+                    let name =
+                        metric_name_with(&m.name, &m.unit, kind, &self.namespace, self.suffixes);
                     let family = st.families.entry(name.clone()).or_insert_with(|| Family {
                         kind,
                         help: String::new(),

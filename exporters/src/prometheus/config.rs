@@ -27,6 +27,19 @@ pub struct Config {
     /// TLS for the endpoint (absent: plaintext); `client_ca_file` = scrapers must present a
     /// client certificate.
     pub tls: Option<strata_pipelines::tls::TlsServerConfig>,
+    /// `auth: {authenticator: <id>}`: scrapers must pass the server authenticator
+    /// (`bearertokenauth`, `basicauth`); others get 401.
+    pub auth: Option<strata_pipelines::auth::AuthConfig>,
+    /// No `otel_scope_name`/`otel_scope_version` labels. Default false.
+    pub without_scope_info: bool,
+    /// Unit and type suffixes (`_seconds`, `_total`, `_ratio`) on metric names. Default true.
+    /// Deprecated in the Collector for `translation_strategy`, which wins when set.
+    pub add_metric_suffixes: bool,
+    /// How OTLP names become Prometheus names: `UnderscoreEscapingWithSuffixes` (the default)
+    /// or `UnderscoreEscapingWithoutSuffixes`. The Collector's UTF-8 strategies
+    /// (`NoUTF8EscapingWithSuffixes`, `NoTranslation`) need UTF-8 names in the exposition,
+    /// which Strata's text 0.0.4 and OpenMetrics 1.0 output cannot carry: refused, with why.
+    pub translation_strategy: Option<String>,
 }
 
 /// `resource_to_telemetry_conversion`.
@@ -35,6 +48,9 @@ pub struct Config {
 pub struct ResourceToTelemetry {
     /// Copy every resource attribute onto every series as a label. Default false.
     pub enabled: bool,
+    /// Leave out `service.name`, `service.namespace` and `service.instance.id` (already the
+    /// `job` and `instance` labels). Default false, as in the Collector.
+    pub exclude_service_attributes: bool,
 }
 
 impl Default for Config {
@@ -48,6 +64,22 @@ impl Default for Config {
             enable_open_metrics: false,
             resource_to_telemetry_conversion: ResourceToTelemetry::default(),
             tls: None,
+            auth: None,
+            without_scope_info: false,
+            add_metric_suffixes: true,
+            translation_strategy: None,
+        }
+    }
+}
+
+impl Config {
+    /// Whether metric names get unit and type suffixes: `translation_strategy` when set,
+    /// else `add_metric_suffixes` (the Collector's precedence).
+    pub fn suffixes(&self) -> bool {
+        match self.translation_strategy.as_deref() {
+            Some("UnderscoreEscapingWithoutSuffixes") => false,
+            Some(_) => true,
+            None => self.add_metric_suffixes,
         }
     }
 }
@@ -69,6 +101,24 @@ impl ComponentConfig for Config {
                 return Err(ConfigError::new(
                     format!("{path}::const_labels::{name}"),
                     "invalid label name: use [a-zA-Z_][a-zA-Z0-9_]*, not starting with __",
+                ));
+            }
+        }
+        match self.translation_strategy.as_deref() {
+            None | Some("UnderscoreEscapingWithSuffixes" | "UnderscoreEscapingWithoutSuffixes") => {
+            }
+            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => {
+                return Err(ConfigError::new(
+                    format!("{path}::translation_strategy"),
+                    format!(
+                        "{s} is not implemented yet: it needs UTF-8 metric names, which the text 0.0.4 and OpenMetrics 1.0 formats Strata serves cannot carry; use UnderscoreEscapingWithSuffixes or UnderscoreEscapingWithoutSuffixes"
+                    ),
+                ));
+            }
+            Some(s) => {
+                return Err(ConfigError::new(
+                    format!("{path}::translation_strategy"),
+                    format!("invalid translation_strategy: {s}"),
                 ));
             }
         }

@@ -115,10 +115,17 @@ impl Component for PrometheusExporter {
             open_metrics: self.cfg.enable_open_metrics,
             timestamps: self.cfg.send_timestamps,
         });
-        let app = axum::Router::new()
+        let mut app = axum::Router::new()
             .route("/metrics", axum::routing::get(metrics))
             .fallback(not_found)
             .with_state(state);
+        if let Some(a) = &self.cfg.auth {
+            app = strata_pipelines::auth::require(app, host, &a.authenticator, "prometheus")
+                .map_err(|e| StartError {
+                    id: self.id.clone(),
+                    source: e.into(),
+                })?;
+        }
         self.tasks.serve_http(incoming, app, self.id.to_string());
         info!(exporter = %self.id, %addr, "Prometheus endpoint listening on /metrics");
         Ok(())
@@ -137,6 +144,31 @@ pub struct Factory;
 impl ExporterFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
+    }
+    /// confighttp server keys with no effect on a GET-only endpoint, the sending queue of a
+    /// pull exporter, and the Collector's feature-gated `resource_constant_labels`.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        use strata_pipelines::factory::AcceptedKey;
+        const GET_ONLY: &str =
+            "scrapers send GET requests: there are no request bodies or client metadata to use";
+        let mut v = strata_pipelines::accepted::http_server("");
+        v.retain(|a| a.key != "::enabled");
+        v.extend([
+            AcceptedKey::new("cors", "scrapers are not browsers: no cross-origin requests are answered"),
+            AcceptedKey::new("max_request_body_size", GET_ONLY),
+            AcceptedKey::new("include_metadata", GET_ONLY),
+            AcceptedKey::new("compression_algorithms", GET_ONLY),
+            AcceptedKey::new("response_headers", "not implemented yet: /metrics answers carry only their content type"),
+            AcceptedKey::new(
+                "sending_queue",
+                "the prometheus exporter keeps the latest value of each series for the next scrape: nothing is queued",
+            ),
+            AcceptedKey::new(
+                "resource_constant_labels",
+                "not implemented yet (the Collector's alpha, behind a feature gate): use resource_to_telemetry_conversion",
+            ),
+        ]);
+        v
     }
     fn signals(&self) -> &'static [Signal] {
         &[Signal::Metrics]

@@ -281,3 +281,69 @@ fn unsupported_points_are_reported_and_series_expire() {
         "expired: {out}"
     );
 }
+
+/// The Collector's naming keys: `add_metric_suffixes: false` and
+/// `translation_strategy: UnderscoreEscapingWithoutSuffixes` drop unit and type suffixes (the
+/// strategy wins over the deprecated key), `without_scope_info` drops the scope labels,
+/// `exclude_service_attributes` decides whether `service.*` are labels besides job/instance;
+/// the UTF-8 strategies are refused with why.
+#[test]
+fn naming_keys_of_the_collector() {
+    let parse = |y: &str| {
+        strata_pipelines::config::parse_component::<Config>(
+            "e",
+            serde_yaml_ng::from_str(y).unwrap(),
+        )
+    };
+    let m = || {
+        request(vec![metric(
+            "system.network.io",
+            "By",
+            sum(
+                true,
+                false,
+                vec![point(1.0, 1_700_000_000_000_000_000, vec![])],
+            ),
+        )])
+    };
+    for (yaml, name) in [
+        ("{}", "system_network_io_bytes_total{"),
+        ("add_metric_suffixes: false", "system_network_io{"),
+        (
+            "translation_strategy: UnderscoreEscapingWithoutSuffixes",
+            "system_network_io{",
+        ),
+        (
+            "add_metric_suffixes: false\ntranslation_strategy: UnderscoreEscapingWithSuffixes",
+            "system_network_io_bytes_total{",
+        ),
+    ] {
+        let acc = Accumulator::new(&parse(yaml).unwrap());
+        acc.accumulate(&m());
+        let out = text(&acc, Format::Text);
+        assert!(out.contains(name), "{yaml}: {out}");
+    }
+    let with_scope = Accumulator::new(&parse("{}").unwrap());
+    with_scope.accumulate(&m());
+    let without = Accumulator::new(&parse("without_scope_info: true").unwrap());
+    without.accumulate(&m());
+    assert!(text(&with_scope, Format::Text).contains("otel_scope_name="));
+    assert!(!text(&without, Format::Text).contains("otel_scope_name="));
+    let incl =
+        Accumulator::new(&parse("resource_to_telemetry_conversion: {enabled: true}").unwrap());
+    incl.accumulate(&m());
+    let excl = Accumulator::new(
+        &parse(
+            "resource_to_telemetry_conversion: {enabled: true, exclude_service_attributes: true}",
+        )
+        .unwrap(),
+    );
+    excl.accumulate(&m());
+    let (i, e) = (text(&incl, Format::Text), text(&excl, Format::Text));
+    assert!(i.contains("service_name="), "{i}");
+    assert!(!e.contains("service_name="), "{e}");
+    let err = parse("translation_strategy: NoTranslation").unwrap_err();
+    assert_eq!(err.path, "e::translation_strategy");
+    assert!(err.message.contains("UTF-8"), "{err}");
+    assert!(parse("translation_strategy: Nope").is_err());
+}

@@ -353,49 +353,12 @@ impl Component for ZPages {
                 axum::routing::get(move || async move { featurez(&h4).into_response() }),
             );
         if let Some(a) = &self.cfg.auth {
-            let auth = host
-                .server_authenticator(&a.authenticator)
-                .map_err(|e| StartError {
+            app = strata_pipelines::auth::require(app, host, &a.authenticator, "zpages").map_err(
+                |e| StartError {
                     id: self.id.clone(),
                     source: e.into(),
-                })?;
-            let refused = host.telemetry.counter(
-                "otelcol_receiver_refused_requests",
-                &[
-                    ("receiver", "zpages"),
-                    ("transport", "http"),
-                    ("reason", "unauthenticated"),
-                ],
-            );
-            app = app.layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    let auth = auth.clone();
-                    let refused = refused.clone();
-                    async move {
-                        let peer = req
-                            .extensions()
-                            .get::<axum::extract::ConnectInfo<strata_pipelines::net::PeerInfo>>()
-                            .map(|c| c.0.clone());
-                        let r = auth.authenticate(&strata_pipelines::auth::AuthRequest {
-                            headers: req.headers(),
-                            peer: peer.as_ref(),
-                        });
-                        match r {
-                            Ok(_) => next.run(req).await,
-                            Err(e) => {
-                                refused.add(1);
-                                tracing::warn!(extension = "zpages", error = %e.0, "request refused: unauthenticated");
-                                (
-                                    axum::http::StatusCode::UNAUTHORIZED,
-                                    [(axum::http::header::WWW_AUTHENTICATE, auth.challenge())],
-                                    "unauthenticated\n",
-                                )
-                                    .into_response()
-                            }
-                        }
-                    }
                 },
-            ));
+            )?;
         }
         self.tasks.serve_http(incoming, app, self.id.to_string());
         tracing::info!(extension = %self.id, %addr, "zpages listening at /debug/servicez, /debug/pipelinez, /debug/extensionz, /debug/featurez");
