@@ -243,6 +243,61 @@ pub struct AuthConfig {
     pub authenticator: ComponentId,
 }
 
+/// `router` with every request first checked by the server authenticator `id` (confighttp
+/// `auth: {authenticator: <id>}` on a server that has no receiver of its own: `zpages`, the
+/// `prometheus` exporter's endpoint). A refused request gets 401 with the authenticator's
+/// challenge, is counted in `otelcol_receiver_refused_requests{receiver=<what>,
+/// reason="unauthenticated"}` and logged with its cause (never the credential).
+///
+/// # Errors
+/// The authenticator is not configured or is not a server authenticator.
+pub fn require(
+    router: axum::Router,
+    host: &crate::Host,
+    id: &crate::ComponentId,
+    what: &str,
+) -> Result<axum::Router, String> {
+    use axum::response::IntoResponse as _;
+    let auth = host.server_authenticator(id)?;
+    let refused = host.telemetry.counter(
+        "otelcol_receiver_refused_requests",
+        &[
+            ("receiver", what),
+            ("transport", "http"),
+            ("reason", "unauthenticated"),
+        ],
+    );
+    let what = what.to_owned();
+    Ok(router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let (auth, refused, what) = (auth.clone(), refused.clone(), what.clone());
+            async move {
+                let peer = req
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<crate::net::PeerInfo>>()
+                    .map(|c| c.0.clone());
+                let r = auth.authenticate(&AuthRequest {
+                    headers: req.headers(),
+                    peer: peer.as_ref(),
+                });
+                match r {
+                    Ok(_) => next.run(req).await,
+                    Err(e) => {
+                        refused.add(1);
+                        tracing::warn!(component = %what, error = %e.0, "request refused: unauthenticated");
+                        (
+                            http::StatusCode::UNAUTHORIZED,
+                            [(http::header::WWW_AUTHENTICATE, auth.challenge())],
+                            "unauthenticated\n",
+                        )
+                            .into_response()
+                    }
+                }
+            }
+        },
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,59 +386,4 @@ mod tests {
         .await;
         assert_eq!(got.as_deref(), Some("A"));
     }
-}
-
-/// `router` with every request first checked by the server authenticator `id` (confighttp
-/// `auth: {authenticator: <id>}` on a server that has no receiver of its own: `zpages`, the
-/// `prometheus` exporter's endpoint). A refused request gets 401 with the authenticator's
-/// challenge, is counted in `otelcol_receiver_refused_requests{receiver=<what>,
-/// reason="unauthenticated"}` and logged with its cause (never the credential).
-///
-/// # Errors
-/// The authenticator is not configured or is not a server authenticator.
-pub fn require(
-    router: axum::Router,
-    host: &crate::Host,
-    id: &crate::ComponentId,
-    what: &str,
-) -> Result<axum::Router, String> {
-    use axum::response::IntoResponse as _;
-    let auth = host.server_authenticator(id)?;
-    let refused = host.telemetry.counter(
-        "otelcol_receiver_refused_requests",
-        &[
-            ("receiver", what),
-            ("transport", "http"),
-            ("reason", "unauthenticated"),
-        ],
-    );
-    let what = what.to_owned();
-    Ok(router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            let (auth, refused, what) = (auth.clone(), refused.clone(), what.clone());
-            async move {
-                let peer = req
-                    .extensions()
-                    .get::<axum::extract::ConnectInfo<crate::net::PeerInfo>>()
-                    .map(|c| c.0.clone());
-                let r = auth.authenticate(&AuthRequest {
-                    headers: req.headers(),
-                    peer: peer.as_ref(),
-                });
-                match r {
-                    Ok(_) => next.run(req).await,
-                    Err(e) => {
-                        refused.add(1);
-                        tracing::warn!(component = %what, error = %e.0, "request refused: unauthenticated");
-                        (
-                            http::StatusCode::UNAUTHORIZED,
-                            [(http::header::WWW_AUTHENTICATE, auth.challenge())],
-                            "unauthenticated\n",
-                        )
-                            .into_response()
-                    }
-                }
-            }
-        },
-    )))
 }
