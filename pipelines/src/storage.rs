@@ -49,9 +49,9 @@ pub const RECORD_HEADER: u64 = 12;
 /// Largest payload a record may have; a longer length field is treated as corruption.
 pub const MAX_RECORD: u64 = 256 << 20;
 
-/// When appended records are synced to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+/// When appended records are synced to disk: `always`, `interval` or `never`, or the
+/// Collector's boolean `fsync` (`true` = `always`, `false` = `never`: bbolt's `NoSync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fsync {
     /// After every append, before it is acknowledged.
     Always,
@@ -60,6 +60,29 @@ pub enum Fsync {
     Interval,
     /// Never explicitly; the kernel writes back.
     Never,
+}
+
+impl<'de> Deserialize<'de> for Fsync {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Bool(bool),
+            Name(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Bool(true) => Ok(Fsync::Always),
+            Repr::Bool(false) => Ok(Fsync::Never),
+            Repr::Name(n) => match n.as_str() {
+                "always" => Ok(Fsync::Always),
+                "interval" => Ok(Fsync::Interval),
+                "never" => Ok(Fsync::Never),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown fsync {other:?}: always, interval, never, or the Collector's true/false"
+                ))),
+            },
+        }
+    }
 }
 
 /// What an append does when the storage is at its size limit.

@@ -18,6 +18,16 @@ pub struct Config {
     pub protocol: Protocol,
     /// Where the backends' list comes from.
     pub resolver: ResolverConfig,
+    /// exporterhelper's `timeout` at the exporter's top level: each backend's export
+    /// deadline, unless `protocol::otlp` sets its own.
+    pub timeout: Option<serde_yaml_ng::Value>,
+    /// exporterhelper's `retry_on_failure` at the top level: each backend's retries, unless
+    /// `protocol::otlp` sets its own.
+    pub retry_on_failure: Option<serde_yaml_ng::Value>,
+    /// exporterhelper's `sending_queue` at the top level: each backend's queue, unless
+    /// `protocol::otlp` sets its own (Strata queues per backend, which is also what carries a
+    /// leaving backend's data to the others).
+    pub sending_queue: Option<serde_yaml_ng::Value>,
 }
 
 /// `routing_key:`.
@@ -188,6 +198,17 @@ impl Config {
         }
         if let Some(m) = t.as_mapping_mut() {
             m.insert("endpoint".into(), endpoint.into());
+            for (key, v) in [
+                ("timeout", &self.timeout),
+                ("retry_on_failure", &self.retry_on_failure),
+                ("sending_queue", &self.sending_queue),
+            ] {
+                if let Some(v) = v
+                    && !m.contains_key(key)
+                {
+                    m.insert(key.into(), v.clone());
+                }
+            }
         }
         strata_pipelines::config::parse_component::<crate::otlp::Config>(
             &format!("{path}::protocol::otlp"),
@@ -286,6 +307,33 @@ mod tests {
 
     fn y(s: &str) -> serde_yaml_ng::Value {
         serde_yaml_ng::from_str(s).unwrap()
+    }
+
+    /// The exporterhelper keys at the top level (newer Collector configs put them there) are
+    /// each backend's, unless `protocol::otlp` sets its own; a bad value is reported under
+    /// the backend's template path.
+    #[test]
+    fn top_level_timeout_queue_and_retry_reach_each_backend() {
+        let c = parse_component::<Config>(
+            "e",
+            y("resolver: {static: {hostnames: [a]}}
+timeout: 7s
+sending_queue: {queue_size: 42}
+retry_on_failure: {enabled: false}
+protocol: {otlp: {timeout: 3s, tls: {insecure: true}}}"),
+        )
+        .unwrap();
+        let sub = c.sub_config("e", "a:4317").unwrap();
+        assert_eq!(sub.timeout, Duration::from_secs(3), "protocol::otlp wins");
+        assert_eq!(sub.sending_queue.queue_size, 42);
+        assert!(!sub.retry_on_failure.enabled);
+        let bad = parse_component::<Config>(
+            "e",
+            y("resolver: {static: {hostnames: [a]}}
+sending_queue: {queue_sise: 1}"),
+        )
+        .unwrap_err();
+        assert!(bad.path.starts_with("e::protocol::otlp"), "{bad}");
     }
 
     #[test]

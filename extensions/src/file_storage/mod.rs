@@ -91,6 +91,19 @@ impl ExtensionFactory for Factory {
     fn type_name(&self) -> &'static str {
         TYPE
     }
+    /// The Collector's bbolt settings, which Strata's segment-file storage has no use for.
+    fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
+        vec![
+            strata_pipelines::factory::AcceptedKey::new(
+                "compaction",
+                "bbolt database compaction: Strata stores queues as segment files deleted once consumed, so there is nothing to compact",
+            ),
+            strata_pipelines::factory::AcceptedKey::new(
+                "timeout",
+                "bbolt's wait for its database file lock: Strata's segment files take no lock, so there is nothing to wait for",
+            ),
+        ]
+    }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
         parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }

@@ -21,6 +21,11 @@ fn config_defaults_testdata_and_errors() {
     assert_eq!(c.when_full, WhenFull::DropOldest);
     let e = parse_component::<Config>("e", yaml("fsync: sometimes")).unwrap_err();
     assert_eq!(e.path, "e::fsync");
+    // The Collector's boolean spelling: true syncs every write, false never (bbolt NoSync).
+    for (v, f) in [("true", Fsync::Always), ("false", Fsync::Never)] {
+        let c = parse_component::<Config>("e", yaml(&format!("directory: /tmp\nfsync: {v}")));
+        assert_eq!(c.unwrap().fsync, f, "{v}");
+    }
     let e = parse_component::<Config>("e", yaml("max_size: 1MiB")).unwrap_err();
     assert_eq!(e.path, "e::max_size");
     let e = parse_component::<Config>("e", yaml("max_size: lots")).unwrap_err();
