@@ -424,13 +424,53 @@ fn interop_python_sdk_zipkin_json_exporter_to_the_receiver() {
     else {
         return;
     };
+    python_zipkin_exporter_to_the_receiver(&py, "json");
+}
+
+/// The Python SDK's Zipkin protobuf exporter (`opentelemetry-exporter-zipkin-proto-http`, in
+/// its own venv: it pins protobuf 3) to the receiver, checked span by span like JSON.
+#[test]
+fn interop_python_sdk_zipkin_proto_exporter_to_the_receiver() {
+    let Some(py) = zipkin_proto_python() else {
+        return;
+    };
+    python_zipkin_exporter_to_the_receiver(&py, "proto");
+}
+
+/// `.venv-zipkin-proto`'s Python (made by scripts/test), or `STRATA_ZIPKIN_PROTO_PYTHON`.
+fn zipkin_proto_python() -> Option<std::path::PathBuf> {
+    let py = std::env::var_os("STRATA_ZIPKIN_PROTO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-zipkin-proto/bin/python")
+        });
+    let ok = Command::new(&py)
+        .args(["-c", "import opentelemetry.exporter.zipkin.proto.http"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var("STRATA_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "interop peer missing: {} (run scripts/test)",
+        py.display()
+    );
+    eprintln!(
+        "SKIPPED: interop peer missing ({}); run scripts/test",
+        py.display()
+    );
+    None
+}
+
+fn python_zipkin_exporter_to_the_receiver(py: &std::path::Path, protocol: &str) {
     let port = free_port();
     let strata = Strata::start(
         &zipkin_receiver_config(port, "    parse_string_tags: true"),
         &[port],
     );
     let manifest_path = strata.path("manifest.json");
-    let out = Command::new(&py)
+    let out = Command::new(py)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/interop/zipkin_client.py"
@@ -440,6 +480,8 @@ fn interop_python_sdk_zipkin_json_exporter_to_the_receiver() {
             &format!("http://127.0.0.1:{port}/api/v2/spans"),
             "--spans",
             "200",
+            "--protocol",
+            protocol,
         ])
         .arg("--manifest")
         .arg(&manifest_path)
@@ -535,7 +577,111 @@ fn interop_python_sdk_zipkin_json_exporter_to_the_receiver() {
     }
     assert_eq!(kinds.len(), 5, "all five span kinds: {kinds:?}");
     println!(
-        "interop zipkin: {} spans from opentelemetry-exporter-zipkin-json matched the SDK's record (ids, kinds, status, typed attributes, events)",
+        "interop zipkin: {} spans from the Python SDK's Zipkin {protocol} exporter matched the SDK's record (ids, kinds, status, typed attributes, events)",
         sent.len()
+    );
+}
+
+/// `format: proto`: the exporter's body, read by the Python SDK's generated `zipkin_pb2`
+/// (`ListOfSpans.ParseFromString`, an implementation independent of Strata's), holds the same
+/// spans as the JSON format writes for the same request: ids, names, kinds, timestamps, tags.
+#[test]
+fn exporter_proto_is_read_by_the_python_sdk_zipkin_pb2() {
+    let Some(py) = zipkin_proto_python() else {
+        return;
+    };
+    let (zport, posts) = zipkin_sink();
+    let (grpc, http) = (free_port(), free_port());
+    let cfg = format!(
+        r#"
+{receivers}exporters:
+  zipkin/json:
+    endpoint: http://127.0.0.1:{zport}/api/v2/spans
+    sending_queue: {{ enabled: false }}
+  zipkin/proto:
+    endpoint: http://127.0.0.1:{zport}/api/v2/spans
+    format: proto
+    sending_queue: {{ enabled: false }}
+service:
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [zipkin/json, zipkin/proto] }}
+"#,
+        receivers = otlp_receiver(grpc, http)
+    );
+    let strata = Strata::start(&cfg, &[grpc, http]);
+    let resp = http_post(
+        http,
+        "/v1/traces",
+        &[("content-type", "application/x-protobuf")],
+        &every_kind_of_span().encode_to_vec(),
+    );
+    assert_eq!(resp.status, 200, "{}\n{}", resp.text(), strata.log());
+    let posts = posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 2);
+    let (json, proto): (Vec<_>, Vec<_>) = posts
+        .into_iter()
+        .map(|(_, b)| b)
+        .partition(|b| b.first() == Some(&b'['));
+    let json: Vec<Value> = serde_json::from_slice(&json[0]).unwrap();
+    let file = strata.path("spans.pb");
+    std::fs::write(&file, &proto[0]).unwrap();
+    let script = r#"
+import json, sys
+from opentelemetry.exporter.zipkin.proto.http.v2.gen import zipkin_pb2
+l = zipkin_pb2.ListOfSpans()
+l.ParseFromString(open(sys.argv[1], "rb").read())
+kinds = {0: None, 1: "CLIENT", 2: "SERVER", 3: "PRODUCER", 4: "CONSUMER"}
+print(json.dumps([{
+    "traceId": s.trace_id.hex(), "id": s.id.hex(), "parentId": s.parent_id.hex() or None,
+    "name": s.name or None, "kind": kinds[s.kind], "timestamp": s.timestamp or None,
+    "duration": s.duration or None, "tags": dict(s.tags),
+    "serviceName": s.local_endpoint.service_name or None,
+    "annotations": [[a.timestamp, a.value] for a in s.annotations],
+} for s in l.spans]))
+"#;
+    let out = Command::new(&py)
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zipkin_pb2 could not read the body: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read.len(), json.len());
+    for (p, j) in read.iter().zip(&json) {
+        for k in [
+            "traceId",
+            "id",
+            "parentId",
+            "name",
+            "kind",
+            "timestamp",
+            "duration",
+        ] {
+            let want = j.get(k).cloned().unwrap_or(Value::Null);
+            assert_eq!(p[k], want, "{k} of {j}");
+        }
+        assert_eq!(
+            p["tags"],
+            j.get("tags").cloned().unwrap_or(json!({})),
+            "{j}"
+        );
+        assert_eq!(p["serviceName"], j["localEndpoint"]["serviceName"], "{j}");
+        let ann: Vec<Value> = j["annotations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| json!([x["timestamp"], x["value"]]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(p["annotations"], json!(ann), "{j}");
+    }
+    println!(
+        "interop zipkin: {} spans in format: proto read by zipkin_pb2 equal the json format's",
+        read.len()
     );
 }

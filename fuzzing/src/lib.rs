@@ -84,10 +84,17 @@ pub fn otlp_json(data: &[u8]) {
     json_round_trip::<Logs>(data);
 }
 
-/// Zipkin v2 JSON (the `zipkin` receiver's body): parsed, translated to OTLP (with and without
+/// Zipkin v2 JSON and protobuf (the `zipkin` receiver's bodies): parsed, translated to OTLP (with and without
 /// `parse_string_tags`), and what translates goes back to Zipkin.
 pub fn zipkin_json(data: &[u8]) {
     use strata_translators::zipkin::{FromOtlpOptions, Span, ToOtlpOptions, from_otlp, to_otlp};
+    // The same bytes as a Zipkin protobuf body: decoded spans survive an encode/decode trip.
+    if let Ok(spans) = strata_translators::zipkin::proto::decode(data) {
+        let again = strata_translators::zipkin::proto::decode(
+            &strata_translators::zipkin::proto::encode(&spans),
+        );
+        assert_eq!(again.as_ref(), Ok(&spans), "protobuf round trip");
+    }
     let Ok(spans) = serde_json::from_slice::<Vec<Span>>(data) else {
         return;
     };

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Interop client: the OpenTelemetry Python SDK's Zipkin JSON (v2) exporter sends spans to a
-Zipkin endpoint, and this writes a manifest of exactly what the SDK recorded, for
-tests/zipkin.rs.
+"""Interop client: the OpenTelemetry Python SDK's Zipkin v2 exporter, JSON
+(opentelemetry-exporter-zipkin-json) or protobuf (opentelemetry-exporter-zipkin-proto-http),
+sends spans to a Zipkin endpoint, and this writes a manifest of exactly what the SDK recorded,
+for tests/zipkin.rs.
 
-Usage: zipkin_client.py --endpoint http://127.0.0.1:PORT/api/v2/spans --spans N --manifest OUT
+Usage: zipkin_client.py --endpoint http://127.0.0.1:PORT/api/v2/spans --spans N
+       [--protocol json|proto] --manifest OUT
 Exits non-zero when any export failed.
 """
 import argparse
 import json
 import sys
 
-from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,7 +25,12 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--spans", type=int, default=200)
     p.add_argument("--manifest", required=True)
+    p.add_argument("--protocol", choices=["json", "proto"], default="json")
     a = p.parse_args()
+    if a.protocol == "proto":
+        from opentelemetry.exporter.zipkin.proto.http import ZipkinExporter
+    else:
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
 
     tp = TracerProvider(resource=Resource.create({"service.name": "zipkin-interop"}))
     recorder = Recorder()

@@ -14,7 +14,8 @@ use crate::helper::{HelperConfig, QueueConfig, RetryConfig};
 pub struct Config {
     /// Full URL spans are posted to (`http(s)://host:9411/api/v2/spans`). Required.
     pub endpoint: String,
-    /// Wire format: `json` (Zipkin v2 JSON). Default `json`.
+    /// Wire format: `json` (Zipkin v2 JSON) or `proto` (zipkin.proto `ListOfSpans`,
+    /// `application/x-protobuf`). Default `json`.
     pub format: String,
     /// `localEndpoint.serviceName` for resources without `service.name`. Default
     /// `unknown_service`.
@@ -94,11 +95,11 @@ impl ComponentConfig for Config {
                 format!("invalid URL {url:?}: expected http(s)://host:port/api/v2/spans"),
             ));
         }
-        if self.format != "json" {
+        if self.format != "json" && self.format != "proto" {
             return Err(ConfigError::new(
                 format!("{path}::format"),
                 format!(
-                    "unsupported format {:?}: only json is supported",
+                    "unsupported format {:?}: json (Zipkin v2 JSON) or proto (Zipkin v2 protobuf)",
                     self.format
                 ),
             ));

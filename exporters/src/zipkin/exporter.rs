@@ -52,8 +52,12 @@ impl ZipkinExporter {
     /// Only if serialisation fails (it does not for these types).
     pub fn body(&self, data: &Traces) -> Result<(Vec<u8>, usize, usize), ConsumeError> {
         let (spans, invalid) = from_otlp(data, &self.opts);
-        let json = serde_json::to_vec(&spans).map_err(ConsumeError::permanent)?;
-        Ok((json, spans.len(), invalid))
+        let body = if self.cfg.format == "proto" {
+            strata_translators::zipkin::proto::encode(&spans)
+        } else {
+            serde_json::to_vec(&spans).map_err(ConsumeError::permanent)?
+        };
+        Ok((body, spans.len(), invalid))
     }
 }
 
@@ -76,12 +80,16 @@ impl RequestSender<Traces> for ZipkinExporter {
             });
         }
         let url = &self.cfg.endpoint;
-        let mut req = self.client.authorize(
-            self.client
-                .client()
-                .post(url)
-                .header(http::header::CONTENT_TYPE, "application/json"),
-        )?;
+        let mut req = self
+            .client
+            .authorize(self.client.client().post(url).header(
+                http::header::CONTENT_TYPE,
+                if self.cfg.format == "proto" {
+                    "application/x-protobuf"
+                } else {
+                    "application/json"
+                },
+            ))?;
         req = match self.cfg.compression {
             ZipkinCompression::None => req.body(json),
             ZipkinCompression::Gzip => req

@@ -82,11 +82,14 @@ async fn spans_authenticated(
                 .to_ascii_lowercase()
         });
     // Zipkin's own server treats a missing content type as JSON.
-    if let Some(ct) = content_type.filter(|ct| ct != "application/json") {
+    let proto = content_type.as_deref() == Some("application/x-protobuf");
+    if let Some(ct) = content_type.filter(|ct| ct != "application/json" && !proto) {
         obs.refused_request("content_type");
         return answer(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported content type {ct:?}: send Zipkin v2 JSON (application/json)"),
+            format!(
+                "unsupported content type {ct:?}: send Zipkin v2 JSON (application/json) or protobuf (application/x-protobuf)"
+            ),
         );
     }
     if strata_pipelines::memory::global().under_pressure() {
@@ -103,8 +106,18 @@ async fn spans_authenticated(
             return answer(status, msg);
         }
     };
-    let zipkin: Vec<Span> = match serde_json::from_slice(&body) {
+    let parsed = if proto {
+        strata_translators::zipkin::proto::decode(&body)
+    } else {
+        serde_json::from_slice::<Vec<Span>>(&body).map_err(|e| e.to_string())
+    };
+    let zipkin: Vec<Span> = match parsed {
         Ok(s) => s,
+        Err(e) if proto => {
+            obs.refused_request("decode");
+            debug!(error = %e, "malformed Zipkin protobuf");
+            return answer(StatusCode::BAD_REQUEST, e);
+        }
         Err(e) => {
             obs.refused_request("decode");
             debug!(error = %e, "malformed Zipkin JSON");

@@ -28,6 +28,7 @@
 
 mod from_otlp;
 mod model;
+pub mod proto;
 mod to_otlp;
 
 pub use from_otlp::{FromOtlpOptions, from_otlp};
