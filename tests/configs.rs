@@ -34,6 +34,18 @@ fn real_collector_configs_load_unchanged() {
             (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
         })
         .collect();
+    // `ENV`: the environment a config's own deployment gives it (`<file> | VAR=value`).
+    let env_lines = std::fs::read_to_string(dir.join("ENV")).unwrap();
+    let env_of = |file: &str| -> Vec<(String, String)> {
+        env_lines
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.split_once(" | "))
+            .filter(|(f, _)| *f == file)
+            .filter_map(|(_, kv)| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -45,7 +57,9 @@ fn real_collector_configs_load_unchanged() {
     let mut loaded = 0;
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let (ok, out) = strata(&["validate", "--config", path.to_str().unwrap()], &[]);
+        let env = env_of(&name);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (ok, out) = strata(&["validate", "--config", path.to_str().unwrap()], &env);
         if ok {
             loaded += 1;
             continue;
@@ -66,6 +80,7 @@ fn real_collector_configs_load_unchanged() {
                     "exporter",
                     "extension",
                     "connector",
+                    "scraper",
                 ]
                 .iter()
                 .any(|k| e.contains(&format!(": unknown {k} type ")));

@@ -119,6 +119,11 @@ pub struct Config {
     /// Extension configs by id (storage, auth and health come with later components).
     #[serde(default)]
     pub extensions: BTreeMap<ComponentId, Value>,
+    /// Connector configs by id (the Collector's `connectors:`): read so that a config with
+    /// them is answered per connector; Strata has no connector types yet, so each is reported
+    /// as an unknown connector type.
+    #[serde(default)]
+    pub connectors: BTreeMap<ComponentId, Value>,
     /// Which components run, and how they are wired.
     pub service: Service,
 }

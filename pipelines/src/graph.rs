@@ -94,6 +94,15 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
             )),
         }
     }
+    for id in cfg.connectors.keys() {
+        errs.push(ConfigError::new(
+            format!("connectors::{id}"),
+            format!(
+                "unknown connector type {:?} (Strata has no connectors yet)",
+                id.ty()
+            ),
+        ));
+    }
     for (i, id) in cfg.service.extensions.iter().enumerate() {
         if !cfg.extensions.contains_key(id) {
             errs.push(ConfigError::new(
@@ -165,6 +174,10 @@ pub fn validate(cfg: &Config, factories: &Factories) -> Result<(), ConfigErrors>
              signals: &dyn Fn(&str) -> Option<&'static [Signal]>| {
                 for (i, id) in ids.iter().enumerate() {
                     let at = format!("{path}::{kind}s[{i}]");
+                    if cfg.connectors.contains_key(id) {
+                        // Reported once, at `connectors::<id>`.
+                        continue;
+                    }
                     if !configured.contains_key(id) {
                         errs.push(ConfigError::new(
                             at,

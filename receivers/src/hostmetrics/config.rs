@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +69,63 @@ pub struct Scrapers {
     pub system: Option<Empty>,
 }
 
+impl Scrapers {
+    /// The `metrics` toggles of scraper `name`, if it is configured.
+    pub fn metric_toggles(&self, name: &str) -> Option<&BTreeMap<String, Toggle>> {
+        match name {
+            "cpu" => self.cpu.as_ref().map(|c| &c.metrics),
+            "memory" => self.memory.as_ref().map(|c| &c.metrics),
+            "load" => self.load.as_ref().map(|c| &c.metrics),
+            "disk" => self.disk.as_ref().map(|c| &c.metrics),
+            "filesystem" => self.filesystem.as_ref().map(|c| &c.metrics),
+            "network" => self.network.as_ref().map(|c| &c.metrics),
+            "paging" => self.paging.as_ref().map(|c| &c.metrics),
+            "processes" => self.processes.as_ref().map(|c| &c.metrics),
+            "system" => self.system.as_ref().map(|c| &c.metrics),
+            _ => None,
+        }
+    }
+
+    /// The `resource_attributes` toggles of scraper `name`, if it is configured.
+    pub fn resource_toggles(&self, name: &str) -> Option<&BTreeMap<String, Toggle>> {
+        match name {
+            "cpu" => self.cpu.as_ref().map(|c| &c.resource_attributes),
+            "memory" => self.memory.as_ref().map(|c| &c.resource_attributes),
+            "load" => self.load.as_ref().map(|c| &c.resource_attributes),
+            "disk" => self.disk.as_ref().map(|c| &c.resource_attributes),
+            "filesystem" => self.filesystem.as_ref().map(|c| &c.resource_attributes),
+            "network" => self.network.as_ref().map(|c| &c.resource_attributes),
+            "paging" => self.paging.as_ref().map(|c| &c.resource_attributes),
+            "processes" => self.processes.as_ref().map(|c| &c.resource_attributes),
+            "system" => self.system.as_ref().map(|c| &c.resource_attributes),
+            _ => None,
+        }
+    }
+
+    /// Metrics and resource attributes enabled in the config that Strata's scrapers do not
+    /// produce: (`scrapers::<name>::metrics::<metric>` path, scraper), for a warning at start.
+    pub fn enabled_but_not_produced(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (scraper, defs) in super::metadata::ALL {
+            if let Some(t) = self.metric_toggles(scraper) {
+                for (name, toggle) in t {
+                    if toggle.enabled && !defs.iter().any(|d| d.name == name) {
+                        out.push(format!("scrapers::{scraper}::metrics::{name}"));
+                    }
+                }
+            }
+            if let Some(t) = self.resource_toggles(scraper) {
+                for (name, toggle) in t {
+                    if toggle.enabled {
+                        out.push(format!("scrapers::{scraper}::resource_attributes::{name}"));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -76,10 +134,27 @@ where
     Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// A scraper without options.
+/// A scraper without options of its own: only the metrics builder's (see [`Toggle`]).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Empty {
+    /// `metrics: {<name>: {enabled: bool}}` (mdatagen's `MetricsBuilderConfig`).
+    pub metrics: BTreeMap<String, Toggle>,
+    /// `resource_attributes: {<name>: {enabled: bool}}`.
+    pub resource_attributes: BTreeMap<String, Toggle>,
+}
+
+/// `{enabled: bool}` of one metric or resource attribute in a scraper's `metrics` /
+/// `resource_attributes` (the Collector's mdatagen `MetricConfig` / `ResourceAttributeConfig`):
+/// `enabled: false` drops a metric Strata produces; `enabled: true` for one it does not produce
+/// (a default-disabled Collector metric such as `system.cpu.utilization`) is warned about at
+/// start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Empty {}
+pub struct Toggle {
+    /// Emit it.
+    pub enabled: bool,
+}
 
 /// `load` options.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,6 +162,10 @@ pub struct Empty {}
 pub struct LoadConfig {
     /// Divide the load averages by the number of logical CPUs. Default `false`.
     pub cpu_average: bool,
+    /// Metrics on or off (see [`Toggle`]).
+    pub metrics: BTreeMap<String, Toggle>,
+    /// Resource attributes on or off (see [`Toggle`]).
+    pub resource_attributes: BTreeMap<String, Toggle>,
 }
 
 /// `disk` options.
@@ -97,6 +176,10 @@ pub struct DiskConfig {
     pub include: Option<MatchSet>,
     /// Not these devices.
     pub exclude: Option<MatchSet>,
+    /// Metrics on or off (see [`Toggle`]).
+    pub metrics: BTreeMap<String, Toggle>,
+    /// Resource attributes on or off (see [`Toggle`]).
+    pub resource_attributes: BTreeMap<String, Toggle>,
 }
 
 /// `network` options.
@@ -107,6 +190,10 @@ pub struct NetworkConfig {
     pub include: Option<MatchSet>,
     /// Not these interfaces.
     pub exclude: Option<MatchSet>,
+    /// Metrics on or off (see [`Toggle`]).
+    pub metrics: BTreeMap<String, Toggle>,
+    /// Resource attributes on or off (see [`Toggle`]).
+    pub resource_attributes: BTreeMap<String, Toggle>,
 }
 
 /// `filesystem` options.
@@ -128,6 +215,10 @@ pub struct FilesystemConfig {
     /// Also report virtual file systems (`nodev` in `/proc/filesystems`: tmpfs, proc, ...).
     /// Default `false`, as in the Collector.
     pub include_virtual_filesystems: bool,
+    /// Metrics on or off (see [`Toggle`]).
+    pub metrics: BTreeMap<String, Toggle>,
+    /// Resource attributes on or off (see [`Toggle`]).
+    pub resource_attributes: BTreeMap<String, Toggle>,
 }
 
 /// A list of names to match, `strict` (equal) or `regexp` (anchored regular expressions).

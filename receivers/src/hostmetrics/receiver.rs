@@ -23,6 +23,9 @@ pub struct HostMetricsReceiver {
 #[async_trait]
 impl Component for HostMetricsReceiver {
     async fn start(&self, _host: &Host) -> Result<(), StartError> {
+        for key in self.cfg.scrapers.enabled_but_not_produced() {
+            tracing::warn!(receiver = %self.id, %key, "enabled, but Strata's scrapers do not produce it yet: it has no effect");
+        }
         let Some(next) = self.next.metrics.clone() else {
             return Ok(());
         };
@@ -63,6 +66,7 @@ impl ReceiverFactory for Factory {
         &[Signal::Metrics]
     }
     fn validate(&self, path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+        known_scrapers(path, cfg)?;
         parse_component::<Config>(path, cfg.clone()).map(|_| ())
     }
     fn create(
@@ -72,6 +76,7 @@ impl ReceiverFactory for Factory {
         next: NextConsumers,
     ) -> Result<Arc<dyn Receiver>, BuildError> {
         let path = set.path();
+        known_scrapers(&path, &cfg)?;
         let c = parse_component::<Config>(&path, cfg)?;
         let filters = c.filters(&path)?;
         let scraper = Arc::new(HostScraper::new(
@@ -88,4 +93,38 @@ impl ReceiverFactory for Factory {
             tasks: Tasks::default(),
         }))
     }
+}
+
+/// A scraper is a component of its own in the Collector (a scraper factory): one Strata does
+/// not have is reported as such, `unknown scraper type "process"`, like a missing receiver type.
+///
+/// # Errors
+/// The first scraper name Strata does not have.
+fn known_scrapers(path: &str, cfg: &YamlValue) -> Result<(), ConfigError> {
+    const HAVE: [&str; 9] = [
+        "cpu",
+        "memory",
+        "load",
+        "disk",
+        "filesystem",
+        "network",
+        "paging",
+        "processes",
+        "system",
+    ];
+    let Some(scrapers) = cfg.get("scrapers").and_then(YamlValue::as_mapping) else {
+        return Ok(());
+    };
+    for name in scrapers.keys().filter_map(YamlValue::as_str) {
+        if !HAVE.contains(&name) {
+            return Err(ConfigError::new(
+                format!("{path}::scrapers::{name}"),
+                format!(
+                    "unknown scraper type {name:?} (Strata's: {})",
+                    HAVE.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -202,15 +202,21 @@ impl HostScraper {
                     return;
                 }
                 match f(start, now) {
-                    Ok(metrics) => scopes.push(ScopeMetrics {
-                        scope: Some(InstrumentationScope {
-                            name: format!("{SCOPE_PREFIX}/{name}"),
-                            version: env!("CARGO_PKG_VERSION").to_owned(),
-                            ..Default::default()
-                        }),
-                        metrics,
-                        schema_url: "https://opentelemetry.io/schemas/1.9.0".into(),
-                    }),
+                    Ok(mut metrics) => {
+                        // `metrics: {<name>: {enabled: false}}` drops a metric.
+                        if let Some(t) = s.metric_toggles(name) {
+                            metrics.retain(|m| t.get(&m.name).is_none_or(|t| t.enabled));
+                        }
+                        scopes.push(ScopeMetrics {
+                            scope: Some(InstrumentationScope {
+                                name: format!("{SCOPE_PREFIX}/{name}"),
+                                version: env!("CARGO_PKG_VERSION").to_owned(),
+                                ..Default::default()
+                            }),
+                            metrics,
+                            schema_url: "https://opentelemetry.io/schemas/1.9.0".into(),
+                        })
+                    }
                     Err(e) => errors.push(format!("{name} scraper: {e}")),
                 }
             };
@@ -605,6 +611,39 @@ fn unescape_mount(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mdatagen's `metrics: {<name>: {enabled}}`: `false` drops a metric from this host's
+    /// scrape; `true` for one Strata does not produce is listed for the start-up warning.
+    #[test]
+    fn metric_toggles_drop_and_report() {
+        let cfg: crate::hostmetrics::Config = strata_pipelines::config::parse_component(
+            "r",
+            serde_yaml_ng::from_str(
+                "scrapers:\n  load:\n    metrics:\n      system.cpu.load_average.5m: {enabled: false}\n  cpu:\n    metrics:\n      system.cpu.utilization: {enabled: true}\n    resource_attributes:\n      host.name: {enabled: true}",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.scrapers.enabled_but_not_produced(),
+            [
+                "scrapers::cpu::metrics::system.cpu.utilization",
+                "scrapers::cpu::resource_attributes::host.name"
+            ]
+        );
+        let filters = cfg.filters("r").unwrap();
+        let s = HostScraper::new("/".into(), cfg.scrapers.clone(), filters);
+        let (m, _) = s.scrape();
+        let names: Vec<&str> = m.resource_metrics[0]
+            .scope_metrics
+            .iter()
+            .flat_map(|s| &s.metrics)
+            .map(|m| m.name.as_str())
+            .collect();
+        assert!(names.contains(&"system.cpu.load_average.1m"), "{names:?}");
+        assert!(!names.contains(&"system.cpu.load_average.5m"), "{names:?}");
+        assert!(names.contains(&"system.cpu.time"), "{names:?}");
+    }
 
     #[test]
     fn unescapes_mount_points() {
