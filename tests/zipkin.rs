@@ -439,28 +439,11 @@ fn interop_python_sdk_zipkin_proto_exporter_to_the_receiver() {
 
 /// `.venv-zipkin-proto`'s Python (made by scripts/test), or `STRATA_ZIPKIN_PROTO_PYTHON`.
 fn zipkin_proto_python() -> Option<std::path::PathBuf> {
-    let py = std::env::var_os("STRATA_ZIPKIN_PROTO_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-zipkin-proto/bin/python")
-        });
-    let ok = Command::new(&py)
-        .args(["-c", "import opentelemetry.exporter.zipkin.proto.http"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("STRATA_REQUIRE_INTEROP").as_deref() != Ok("1"),
-        "interop peer missing: {} (run scripts/test)",
-        py.display()
-    );
-    eprintln!(
-        "SKIPPED: interop peer missing ({}); run scripts/test",
-        py.display()
-    );
-    None
+    common::interop_python_in(
+        "STRATA_ZIPKIN_PROTO_PYTHON",
+        ".venv-zipkin-proto",
+        "opentelemetry.exporter.zipkin.proto.http",
+    )
 }
 
 fn python_zipkin_exporter_to_the_receiver(py: &std::path::Path, protocol: &str) {

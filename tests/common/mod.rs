@@ -330,9 +330,17 @@ pub mod zipkin;
 /// import `modules` (comma-separated). Without it: `None` and a SKIPPED line, unless
 /// `STRATA_REQUIRE_INTEROP=1` (set by `scripts/test`), where a missing peer fails the test.
 pub fn interop_python(modules: &str) -> Option<PathBuf> {
-    let py = std::env::var_os("STRATA_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    interop_python_in("STRATA_INTEROP_PYTHON", ".venv", modules)
+}
+
+/// [`interop_python`] for the venv `venv` of the project (`.venv-zipkin-proto`), or the
+/// Python the variable `var` names.
+pub fn interop_python_in(var: &str, venv: &str, modules: &str) -> Option<PathBuf> {
+    let py = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(venv)
+            .join("bin/python")
+    });
     let ok = Command::new(&py)
         .args(["-c", &format!("import {modules}")])
         .status()

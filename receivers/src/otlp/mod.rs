@@ -60,9 +60,9 @@ pub(crate) mod http;
 mod receiver;
 
 pub use config::{Config, CorsConfig, GrpcConfig, HttpConfig, Protocols};
-/// The request-body decompression of the OTLP/HTTP (and Zipkin) receivers, for the fuzz targets.
-pub use http::decompress_as;
 pub(crate) use http::read_body;
+/// The request-body decompression of the OTLP/HTTP (and Zipkin) receivers, for the fuzz targets.
+pub use http::{ENCODINGS, decompress_as};
 pub use receiver::{Factory, OtlpReceiver};
 pub(crate) use receiver::{Refusal, deliver};
 
