@@ -371,10 +371,24 @@ fn receiver_accepts_json_and_gzip_and_answers_bad_input() {
         "{}",
         r.text()
     );
+    // Protobuf is a Zipkin format too: a span without ids is refused as bad input, naming it.
     let r = http_post(
         port,
         "/api/v2/spans",
         &[("content-type", "application/x-protobuf")],
+        b"\x0a\x00",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("span 0: trace_id of 0 bytes"),
+        "{}",
+        r.text()
+    );
+    // Zipkin's thrift encoding is not spoken: the media type is refused as such.
+    let r = http_post(
+        port,
+        "/api/v2/spans",
+        &[("content-type", "application/x-thrift")],
         b"\x0a\x00",
     );
     assert_eq!(r.status, 415, "{}", r.text());
@@ -414,7 +428,9 @@ fn receiver_accepts_json_and_gzip_and_answers_bad_input() {
         strata.counter(r#"otelcol_receiver_accepted_spans{receiver="zipkin",transport="http"}"#),
         3
     );
-    assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="decode"}"#), 2);
+    // Two bad JSON bodies and the protobuf span without ids.
+    assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="decode"}"#), 3);
+    assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="content_type"}"#), 1);
     assert_eq!(strata.counter(r#"otelcol_receiver_refused_requests{receiver="zipkin",transport="http",reason="too_large"}"#), 1);
 }
 
