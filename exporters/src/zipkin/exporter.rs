@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(e.path, "e::endpoint");
         let e = parse_component::<Config>("e", yaml("endpoint: zipkin:9411")).unwrap_err();
         assert!(e.message.contains("invalid URL"), "{e}");
-        let e = parse_component::<Config>("e", yaml("endpoint: http://z:9411\nformat: proto"))
+        let c =
+            parse_component::<Config>("e", yaml("endpoint: http://z:9411\nformat: proto")).unwrap();
+        assert_eq!(c.format, "proto");
+        let e = parse_component::<Config>("e", yaml("endpoint: http://z:9411\nformat: thrift"))
             .unwrap_err();
         assert_eq!(e.path, "e::format");
         let e = parse_component::<Config>("e", yaml("endpoint: http://z:9411\ncompression: lz4"))
