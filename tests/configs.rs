@@ -81,6 +81,7 @@ fn real_collector_configs_load_unchanged() {
                     "extension",
                     "connector",
                     "scraper",
+                    "detector",
                 ]
                 .iter()
                 .any(|k| e.contains(&format!(": unknown {k} type ")));

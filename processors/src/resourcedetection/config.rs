@@ -6,9 +6,10 @@ use serde::Deserialize;
 use strata_pipelines::ConfigError;
 use strata_pipelines::config::ComponentConfig;
 
-/// A detector's name in `detectors:`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A detector's name in `detectors:`. A name Strata does not have (`gcp`, `ec2`, ...) is
+/// refused as `unknown detector type`, like a missing component type: detectors are the
+/// Collector's resourcedetection plug-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detector {
     /// `OTEL_RESOURCE_ATTRIBUTES`.
     Env,
@@ -22,6 +23,34 @@ pub enum Detector {
     Dpu,
     /// Same as `dpu`.
     Dmi,
+}
+
+impl Detector {
+    /// Every detector, by its name in configs.
+    pub const ALL: [(&'static str, Detector); 6] = [
+        ("env", Detector::Env),
+        ("system", Detector::System),
+        ("k8s", Detector::K8s),
+        ("k8snode", Detector::K8snode),
+        ("dpu", Detector::Dpu),
+        ("dmi", Detector::Dmi),
+    ];
+}
+
+impl<'de> Deserialize<'de> for Detector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Detector::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, det)| *det)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown detector type {name:?} (Strata's: {})",
+                    Detector::ALL.map(|(n, _)| n).join(", ")
+                ))
+            })
+    }
 }
 
 /// `resource_attributes: {<name>: {enabled: bool}}`: the Collector's per-attribute switch.

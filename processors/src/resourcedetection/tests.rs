@@ -325,7 +325,7 @@ fn config_default_unknown_fields_and_each_validation_error() {
             "{}",
             "processors::resourcedetection::detectors: at least one detector",
         ),
-        ("detectors: [gcp]", "unknown variant `gcp`"),
+        ("detectors: [gcp]", "unknown detector type \"gcp\""),
         ("detectors: [env]\nnope: 1", "unknown key \"nope\""),
         (
             "detectors: [system]\nsystem: {hostname_sources: [dns]}",
