@@ -18,6 +18,43 @@ fn strata(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Starts `strata --config <path>` with `env` and waits until it says it is ready (its
+/// listeners bound, its components started), then stops it with SIGTERM.
+fn starts(path: &std::path::Path, env: &[(&str, &str)]) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.args(["--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("everything is ready") {
+                let _ = tx.send(Ok(seen.clone()));
+            }
+        }
+        let _ = tx.send(Err(seen));
+    });
+    let ready = rx.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    match ready {
+        Ok(Ok(_)) => {}
+        Ok(Err(log)) => panic!("{}: validates but does not start:\n{log}", path.display()),
+        Err(_) => panic!("{}: not ready within 20 s", path.display()),
+    }
+}
+
 /// The corpus of real Collector configs (tests/fixtures/collector-configs, sources in its
 /// README): each validates, or fails only on component types Strata does not have and on the
 /// refusals `EXPECTED` lists with the reason the Collector refuses them too. Every refusal of a
@@ -62,6 +99,8 @@ fn real_collector_configs_load_unchanged() {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let (ok, out) = strata(&["validate", "--config", path.to_str().unwrap()], &env);
         if ok {
+            // A config of shipped types only must also start, as the user would run it.
+            starts(path, &env);
             loaded += 1;
             continue;
         }
