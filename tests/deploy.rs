@@ -501,6 +501,13 @@ fn run_manifest(file: &str) {
                 .env("PATH", std::env::var("PATH").unwrap_or_default())
                 .envs(c.env.iter().map(|(k, v)| (k, v)))
                 .current_dir(root.path());
+            // The image runs the release build; the test's debug build holds about 40–50 MiB
+            // resident, at the sidecar's default 64 MiB limit's soft limit (51 MiB): unless the
+            // manifest sets a limit, the debug build gets room the release build does not need.
+            if cfg!(debug_assertions) && !c.env.iter().any(|(k, _)| k == "STRATA_MEMORY_LIMIT_MIB")
+            {
+                cmd.env("STRATA_MEMORY_LIMIT_MIB", "256");
+            }
             let mut p = Proc::spawn(cmd, root.path().join("strata.log"));
             let probes: Vec<Probe> = ["startupProbe", "livenessProbe", "readinessProbe"]
                 .into_iter()
