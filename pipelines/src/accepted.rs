@@ -31,23 +31,34 @@ const TCP_ONLY: &str =
 const GRPC_BUFFERS: &str =
     "grpc-go's transport buffer sizes; Strata's HTTP/2 stack (hyper, h2) sizes its buffers itself";
 
+/// `enabled` of the `configoptional` section at `prefix`; none for a component's top level
+/// (`""`), which is not optional.
+fn optional(prefix: &str) -> Vec<AcceptedKey> {
+    if prefix.is_empty() {
+        Vec::new()
+    } else {
+        vec![AcceptedKey::optional(prefix)]
+    }
+}
+
 /// A configtls block at `prefix` (client or server): `enabled` of the optional section, and
 /// the keys with no counterpart in rustls.
 pub fn tls(prefix: &str) -> Vec<AcceptedKey> {
-    vec![
-        AcceptedKey::optional(prefix),
+    let mut v = optional(prefix);
+    v.extend([
         AcceptedKey::new(
             at(prefix, "include_insecure_cipher_suites"),
             NO_INSECURE_SUITES,
         ),
         AcceptedKey::new(at(prefix, "tpm"), NO_TPM),
-    ]
+    ]);
+    v
 }
 
 /// A configgrpc `ServerConfig` at `prefix`.
 pub fn grpc_server(prefix: &str) -> Vec<AcceptedKey> {
-    let mut v = vec![
-        AcceptedKey::optional(prefix),
+    let mut v = optional(prefix);
+    v.extend([
         AcceptedKey::new(at(prefix, "transport"), TCP_ONLY),
         AcceptedKey::new(at(prefix, "dialer"), LISTENER_DIALER),
         AcceptedKey::new(at(prefix, "read_buffer_size"), GRPC_BUFFERS),
@@ -64,15 +75,15 @@ pub fn grpc_server(prefix: &str) -> Vec<AcceptedKey> {
         ),
         AcceptedKey::optional(&at(prefix, "auth")),
         AcceptedKey::new(at(prefix, "middlewares"), NO_MIDDLEWARE),
-    ];
+    ]);
     v.extend(tls(&at(prefix, "tls")));
     v
 }
 
-/// A confighttp `ServerConfig` at `prefix`.
+/// A confighttp `ServerConfig` at `prefix` (`""`: the component's top level, as zpages).
 pub fn http_server(prefix: &str) -> Vec<AcceptedKey> {
-    let mut v = vec![
-        AcceptedKey::optional(prefix),
+    let mut v = optional(prefix);
+    v.extend([
         AcceptedKey::new(at(prefix, "transport"), TCP_ONLY),
         AcceptedKey::new(at(prefix, "dialer"), LISTENER_DIALER),
         AcceptedKey::optional(&at(prefix, "cors")),
@@ -102,7 +113,7 @@ pub fn http_server(prefix: &str) -> Vec<AcceptedKey> {
             "not implemented yet: HTTP/1.1 keep-alive is always on",
         ),
         AcceptedKey::new(at(prefix, "middlewares"), NO_MIDDLEWARE),
-    ];
+    ]);
     v.extend(tls(&at(prefix, "tls")));
     v
 }

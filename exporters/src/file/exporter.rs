@@ -321,17 +321,20 @@ impl Files {
 
 type Shared = Arc<Mutex<Files>>;
 
-/// The files of every `file` exporter id in the process, so its signals share them.
-static SHARED: std::sync::Mutex<Vec<(ComponentId, std::sync::Weak<Mutex<Files>>)>> =
+/// The files of every `file` exporter in the process, by id and config, so the signals of one
+/// exporter share them. A SIGHUP reload that changes an exporter's config gets new files even
+/// while the previous graph's exporter still holds the old ones.
+#[allow(clippy::type_complexity)] // a private registry's entry, named where it is used
+static SHARED: std::sync::Mutex<Vec<(ComponentId, Config, std::sync::Weak<Mutex<Files>>)>> =
     std::sync::Mutex::new(Vec::new());
 
 fn shared(id: &ComponentId, cfg: &Config) -> Shared {
     let mut all = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(_, w)| w.strong_count() > 0);
+    all.retain(|(_, _, w)| w.strong_count() > 0);
     if let Some(s) = all
         .iter()
-        .find(|(i, _)| i == id)
-        .and_then(|(_, w)| w.upgrade())
+        .find(|(i, c, _)| i == id && c == cfg)
+        .and_then(|(_, _, w)| w.upgrade())
     {
         return s;
     }
@@ -340,7 +343,7 @@ fn shared(id: &ComponentId, cfg: &Config) -> Shared {
         truncate_at_open: cfg.append == Some(false),
         open: Vec::new(),
     }));
-    all.push((id.clone(), Arc::downgrade(&s)));
+    all.push((id.clone(), cfg.clone(), Arc::downgrade(&s)));
     s
 }
 
@@ -753,6 +756,40 @@ mod tests {
             std::fs::read_dir(dir.path().join("out")).unwrap().count(),
             2
         );
+    }
+
+    /// Two signals of one exporter share its file; the same id with another config (a reload
+    /// that changed the path, while the old exporter still lives) writes to the new path.
+    #[tokio::test]
+    async fn signals_share_a_file_and_a_changed_config_gets_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = |name: &str| Config {
+            path: dir.path().join(name).display().to_string(),
+            ..Config::default()
+        };
+        let traces = exporter("file/shared", cfg("a.json"));
+        let logs = FileExporter::<strata_pipelines::Logs>::new(
+            "file/shared".parse().unwrap(),
+            cfg("a.json"),
+        );
+        traces.start(&Host::default()).await.unwrap();
+        logs.start(&Host::default()).await.unwrap();
+        let reloaded = exporter("file/shared", cfg("b.json"));
+        reloaded.start(&Host::default()).await.unwrap();
+        traces.send(Arc::new(fake::traces(1, 1))).await.unwrap();
+        logs.send(Arc::new(fake::logs(1, 1))).await.unwrap();
+        reloaded.send(Arc::new(fake::traces(1, 1))).await.unwrap();
+        for e in [&traces, &reloaded] {
+            e.shutdown().await.unwrap();
+        }
+        logs.shutdown().await.unwrap();
+        let lines = |n: &str| {
+            std::fs::read_to_string(dir.path().join(n))
+                .unwrap()
+                .lines()
+                .count()
+        };
+        assert_eq!((lines("a.json"), lines("b.json")), (2, 1));
     }
 
     /// The Collector's validation rules, `append: false` truncating, `create_directory`.

@@ -152,7 +152,6 @@ impl ExporterFactory for Factory {
         const GET_ONLY: &str =
             "scrapers send GET requests: there are no request bodies or client metadata to use";
         let mut v = strata_pipelines::accepted::http_server("");
-        v.retain(|a| a.key != "::enabled");
         v.extend([
             AcceptedKey::new("cors", "scrapers are not browsers: no cross-origin requests are answered"),
             AcceptedKey::new("max_request_body_size", GET_ONLY),

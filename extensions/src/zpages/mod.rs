@@ -385,7 +385,6 @@ impl ExtensionFactory for Factory {
     fn accepted(&self) -> Vec<strata_pipelines::factory::AcceptedKey> {
         const GET_ONLY: &str = "zpages answers GET requests for pages: there are no request bodies or client metadata to use";
         let mut v = strata_pipelines::accepted::http_server("");
-        v.retain(|a| !a.key.is_empty() && a.key != "::enabled" && a.key != "enabled");
         v.extend([
             strata_pipelines::factory::AcceptedKey::new("cors", "zpages pages are for a browser opening them directly; no cross-origin requests are answered"),
             strata_pipelines::factory::AcceptedKey::new("max_request_body_size", GET_ONLY),
