@@ -368,6 +368,36 @@ impl Tasks {
         crate::net::incoming(listener, tls, refused, self, what).map_err(|e| e.to_string())
     }
 
+    /// [`Tasks::listen`] on `endpoint` (HTTP/2 and HTTP/1.1, TLS when `tls` is set), then
+    /// [`Tasks::serve_http`] of `app`: what an extension or a pull exporter serving pages does
+    /// (`health_check`, `zpages`, `pprof`, `prometheus`). `what` (`extensions::zpages`) names
+    /// the server in logs and TLS metrics. Returns the bound address.
+    ///
+    /// # Errors
+    /// As [`Tasks::listen`].
+    pub async fn serve_app(
+        &self,
+        endpoint: &str,
+        tls: Option<&crate::tls::TlsServerConfig>,
+        telemetry: &Telemetry,
+        what: String,
+        app: axum::Router,
+    ) -> Result<std::net::SocketAddr, String> {
+        let incoming = self
+            .listen(
+                endpoint,
+                tls,
+                &[b"h2", b"http/1.1"],
+                None,
+                telemetry,
+                what.clone(),
+            )
+            .await?;
+        let addr = incoming.local_addr();
+        self.serve_http(incoming, app, what);
+        Ok(addr)
+    }
+
     /// Serves `app` on `incoming` (from [`Tasks::listen`]) until [`Tasks::stop`]: every
     /// request carries the connection's [`crate::net::PeerInfo`] as an extension
     /// (`ConnectInfo<PeerInfo>`), in-flight requests finish at shutdown, and a warning names

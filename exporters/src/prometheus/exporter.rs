@@ -93,23 +93,6 @@ impl RequestSender<Metrics> for PrometheusExporter {
 #[async_trait]
 impl Component for PrometheusExporter {
     async fn start(&self, host: &Host) -> Result<(), StartError> {
-        let incoming = self
-            .tasks
-            .listen(
-                &self.cfg.endpoint,
-                self.cfg.tls.as_ref(),
-                &[b"h2", b"http/1.1"],
-                None,
-                &host.telemetry,
-                format!("exporters::{}", self.id),
-            )
-            .await
-            .map_err(|e| StartError {
-                id: self.id.clone(),
-                source: e.into(),
-            })?;
-        let addr = incoming.local_addr();
-        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let state = Arc::new(Served {
             acc: self.acc.clone(),
             open_metrics: self.cfg.enable_open_metrics,
@@ -126,7 +109,21 @@ impl Component for PrometheusExporter {
                     source: e.into(),
                 })?;
         }
-        self.tasks.serve_http(incoming, app, self.id.to_string());
+        let addr = self
+            .tasks
+            .serve_app(
+                &self.cfg.endpoint,
+                self.cfg.tls.as_ref(),
+                &host.telemetry,
+                format!("exporters::{}", self.id),
+                app,
+            )
+            .await
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: e.into(),
+            })?;
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         info!(exporter = %self.id, %addr, "Prometheus endpoint listening on /metrics");
         Ok(())
     }

@@ -114,23 +114,6 @@ fn answer(
 impl Component for HealthCheck {
     /// Binds the endpoint and serves the probes.
     async fn start(&self, host: &Host) -> Result<(), StartError> {
-        let incoming = self
-            .tasks
-            .listen(
-                &self.cfg.endpoint,
-                self.cfg.tls.as_ref(),
-                &[b"h2", b"http/1.1"],
-                None,
-                &host.telemetry,
-                format!("extensions::{}", self.id),
-            )
-            .await
-            .map_err(|e| StartError {
-                id: self.id.clone(),
-                source: e.into(),
-            })?;
-        let addr = incoming.local_addr();
-        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let threshold = self.cfg.exporter_failure_threshold;
         let route = |probe: Probe| {
             let health = host.health.clone();
@@ -145,7 +128,21 @@ impl Component for HealthCheck {
         if self.cfg.path != "/livez" && self.cfg.path != "/readyz" {
             app = app.route(&self.cfg.path, route(Probe::Status));
         }
-        self.tasks.serve_http(incoming, app, self.id.to_string());
+        let addr = self
+            .tasks
+            .serve_app(
+                &self.cfg.endpoint,
+                self.cfg.tls.as_ref(),
+                &host.telemetry,
+                format!("extensions::{}", self.id),
+                app,
+            )
+            .await
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: e.into(),
+            })?;
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         tracing::info!(extension = %self.id, %addr, path = %self.cfg.path, "health check listening (also /livez, /readyz)");
         Ok(())
     }

@@ -253,25 +253,22 @@ impl Component for Pprof {
             let guard = start_sampler().map_err(err)?;
             *self.whole_run.lock().unwrap_or_else(|p| p.into_inner()) = Some((guard, busy));
         }
-        let incoming = self
-            .tasks
-            .listen(
-                &self.cfg.endpoint,
-                None,
-                &[b"http/1.1"],
-                None,
-                &host.telemetry,
-                format!("extensions::{}", self.id),
-            )
-            .await
-            .map_err(err)?;
-        let addr = incoming.local_addr();
-        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let app = axum::Router::new()
             .route("/debug/pprof/", axum::routing::get(|| async { index() }))
             .route("/debug/pprof/profile", axum::routing::get(profile))
             .route("/debug/pprof/heap", axum::routing::get(|| async { heap() }));
-        self.tasks.serve_http(incoming, app, self.id.to_string());
+        let addr = self
+            .tasks
+            .serve_app(
+                &self.cfg.endpoint,
+                None,
+                &host.telemetry,
+                format!("extensions::{}", self.id),
+                app,
+            )
+            .await
+            .map_err(err)?;
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         tracing::info!(extension = %self.id, %addr, "pprof listening at /debug/pprof/");
         Ok(())
     }

@@ -311,23 +311,6 @@ impl Component for ZPages {
         if self.cfg.expvar.enabled {
             tracing::warn!(extension = %self.id, "expvar: Go's runtime variables; a Rust process has none, so /debug/expvarz is not served (see /metrics for Strata's)");
         }
-        let incoming = self
-            .tasks
-            .listen(
-                &self.cfg.endpoint,
-                self.cfg.tls.as_ref(),
-                &[b"h2", b"http/1.1"],
-                None,
-                &host.telemetry,
-                format!("extensions::{}", self.id),
-            )
-            .await
-            .map_err(|e| StartError {
-                id: self.id.clone(),
-                source: e.into(),
-            })?;
-        let addr = incoming.local_addr();
-        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         let (h1, h2, h3, h4) = (
             host.health.clone(),
             host.health.clone(),
@@ -360,7 +343,21 @@ impl Component for ZPages {
                 },
             )?;
         }
-        self.tasks.serve_http(incoming, app, self.id.to_string());
+        let addr = self
+            .tasks
+            .serve_app(
+                &self.cfg.endpoint,
+                self.cfg.tls.as_ref(),
+                &host.telemetry,
+                format!("extensions::{}", self.id),
+                app,
+            )
+            .await
+            .map_err(|e| StartError {
+                id: self.id.clone(),
+                source: e.into(),
+            })?;
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
         tracing::info!(extension = %self.id, %addr, "zpages listening at /debug/servicez, /debug/pipelinez, /debug/extensionz, /debug/featurez");
         Ok(())
     }
